@@ -1,0 +1,1 @@
+"""Land-surface datasets as ``datasets`` builders, plus windows, splits and normalization."""
