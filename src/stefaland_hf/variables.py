@@ -70,7 +70,9 @@ _ALL = [
     _v(STATIC, "geology_porosity", "1", "subsurface porosity (GLHYMPS)"),
     _v(STATIC, "carbonate_rocks_fraction", "1", "fraction of carbonate sedimentary rocks (GLiM)"),
     # --- vegetation and land cover ---------------------------------------------------------
-    _v(STATIC, "forest_fraction", "1", "forest cover fraction"),
+    _v(STATIC, "forest_fraction", "1", "forest cover fraction (most recent land-cover year)"),
+    _v(STATIC, "forest_fraction_1992", "1", "forest cover fraction in 1992 (ESA CCI)"),
+    _v(STATIC, "intact_forest_fraction", "1", "fraction of intact forest landscape"),
     _v(STATIC, "grassland_fraction", "1", "grassland cover fraction"),
     _v(STATIC, "ndvi", "1", "mean normalized difference vegetation index", True),
     _v(STATIC, "lai_max", "m2/m2", "maximum monthly mean leaf area index"),
@@ -83,6 +85,8 @@ _ALL = [
     _v(STATIC, "mean_temperature", "degC", "long-term mean daily air temperature", True),
     _v(STATIC, "aridity", "1", "ratio of mean PET to mean precipitation"),
     _v(STATIC, "precipitation_seasonality", "1", "seasonality and timing of precipitation", True),
+    _v(STATIC, "pet_seasonality", "1", "seasonality of potential evapotranspiration", True),
+    _v(STATIC, "snowfall_fraction", "1", "fraction of precipitation falling as snow"),
     _v(STATIC, "snow_fraction", "1", "fraction of precipitation falling on days below 0 degC"),
     _v(STATIC, "high_precipitation_frequency", "days/yr", "frequency of days with >= 5x mean precipitation"),
     _v(STATIC, "high_precipitation_duration", "days", "mean duration of high-precipitation events"),
@@ -90,6 +94,7 @@ _ALL = [
     _v(STATIC, "low_precipitation_duration", "days", "mean duration of dry periods"),
     # --- socio-economic ------------------------------------------------------------------
     _v(STATIC, "population_density", "1/km2", "population density"),
+    _v(STATIC, "gdp_density", "USD/km2", "gross domestic product per area (Kummu et al.)"),
     # --- targets --------------------------------------------------------------------------
     _v(TARGET, "streamflow", "mm/day", "daily mean discharge divided by catchment area"),
     _v(TARGET, "soil_moisture", "m3/m3", "volumetric surface soil moisture"),
