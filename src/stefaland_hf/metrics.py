@@ -1,0 +1,372 @@
+"""Hydrological evaluation metrics (plain numpy).
+
+All metrics follow the StefaLand paper's convention (paper App. E, see
+``stefaland_paper_spec.md`` §4 "Metric definitions"):
+
+* each metric is computed **per site** (basin / station) using only the time
+  steps where *both* the observation and the simulation are finite;
+* per-site values are aggregated with the **median** over sites
+  (:func:`summarize`), NaN sites being ignored;
+* the "±" reported in the paper tables is the standard error across folds
+  (:func:`standard_error`).
+
+Scalar functions take 1-D arrays ``f(obs, sim) -> float`` (argument order is
+*observations first*, like neuralhydrology / HydroErr). They return ``nan``
+when fewer than two valid pairs remain, or when the metric is undefined
+(zero variance of the observations for NSE, zero variance of either series for
+the correlation and KGE, zero observed mean for KGE's β and PBIAS, ...).
+
+:func:`site_metrics` is the vectorized version for ``[S, T]`` arrays and
+returns ``{name: np.ndarray[S]}``. Its values equal the scalar functions
+applied row by row (up to floating-point rounding).
+
+Metric names understood by :func:`site_metrics`::
+
+    nse, kge, rmse, ubrmse, pearson_r (alias: r, corr), bias, pbias, fhv, flv
+
+:func:`load_evaluate_metric` returns the packaged ``evaluate`` wrapper
+(``stefaland_hf/evaluate_metric/hydro_metrics.py``), loadable offline.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, Iterable, Mapping, Sequence
+
+import numpy as np
+
+__all__ = [
+    "nse",
+    "kge",
+    "rmse",
+    "ubrmse",
+    "pearson_r",
+    "bias",
+    "pbias",
+    "fhv",
+    "flv",
+    "site_metrics",
+    "summarize",
+    "standard_error",
+    "METRICS",
+    "DEFAULT_METRICS",
+    "EVALUATE_METRIC_PATH",
+    "load_evaluate_metric",
+]
+
+#: Minimum number of valid (obs, sim) pairs for a metric to be defined.
+MIN_VALID = 2
+
+#: Metrics reported in the paper's tables (Tables 1-4) + KGE.
+DEFAULT_METRICS: tuple[str, ...] = ("nse", "kge", "rmse", "ubrmse", "pearson_r")
+
+#: Path of the local ``evaluate`` module (usable with ``evaluate.load(path)`` offline).
+EVALUATE_METRIC_PATH: Path = Path(__file__).resolve().parent / "evaluate_metric" / "hydro_metrics.py"
+
+
+# ---------------------------------------------------------------------------
+# helpers
+# ---------------------------------------------------------------------------
+def _paired(obs, sim) -> tuple[np.ndarray, np.ndarray]:
+    """Return the 1-D float64 arrays restricted to days where both are finite."""
+    o = np.asarray(obs, dtype=np.float64)
+    s = np.asarray(sim, dtype=np.float64)
+    if o.shape != s.shape:
+        raise ValueError(f"obs and sim must have the same shape, got {o.shape} and {s.shape}")
+    o = o.ravel()
+    s = s.ravel()
+    mask = np.isfinite(o) & np.isfinite(s)
+    return o[mask], s[mask]
+
+
+def _enough(o: np.ndarray) -> bool:
+    return o.size >= MIN_VALID
+
+
+# ---------------------------------------------------------------------------
+# scalar metrics
+# ---------------------------------------------------------------------------
+def nse(obs, sim) -> float:
+    """Nash-Sutcliffe efficiency ``1 - Σ(sim-obs)² / Σ(obs-mean(obs))²``.
+
+    NaN if the observations have zero variance. Equals the ``r2`` of the
+    paper's reference code (``self.nse = self.r2``).
+    """
+    o, s = _paired(obs, sim)
+    if not _enough(o):
+        return float("nan")
+    sst = np.sum((o - o.mean()) ** 2)
+    if sst == 0:
+        return float("nan")
+    return float(1.0 - np.sum((s - o) ** 2) / sst)
+
+
+def pearson_r(obs, sim) -> float:
+    """Pearson correlation coefficient; NaN if either series has zero variance."""
+    o, s = _paired(obs, sim)
+    if not _enough(o):
+        return float("nan")
+    do = o - o.mean()
+    ds = s - s.mean()
+    den = np.sqrt(np.sum(do**2) * np.sum(ds**2))
+    if den == 0:
+        return float("nan")
+    return float(np.sum(do * ds) / den)
+
+
+def kge(obs, sim) -> float:
+    """Kling-Gupta efficiency, 2009 form (Gupta et al., 2009).
+
+    ``KGE = 1 - sqrt((r-1)² + (α-1)² + (β-1)²)`` with ``r`` the Pearson
+    correlation, ``α = σ_sim/σ_obs`` (population std) and ``β = μ_sim/μ_obs``.
+    NaN if ``r`` is undefined (zero variance) or ``μ_obs == 0``.
+    """
+    o, s = _paired(obs, sim)
+    if not _enough(o):
+        return float("nan")
+    r = pearson_r(o, s)
+    mo = o.mean()
+    so = o.std()
+    if not np.isfinite(r) or so == 0 or mo == 0:
+        return float("nan")
+    alpha = s.std() / so
+    beta = s.mean() / mo
+    return float(1.0 - np.sqrt((r - 1.0) ** 2 + (alpha - 1.0) ** 2 + (beta - 1.0) ** 2))
+
+
+def rmse(obs, sim) -> float:
+    """Root mean squared error ``sqrt(mean((sim-obs)²))``."""
+    o, s = _paired(obs, sim)
+    if not _enough(o):
+        return float("nan")
+    return float(np.sqrt(np.mean((s - o) ** 2)))
+
+
+def ubrmse(obs, sim) -> float:
+    """Unbiased RMSE: RMSE of the anomalies of each series about its own mean.
+
+    ``sqrt(mean(((sim - mean(sim)) - (obs - mean(obs)))²))``, both means taken
+    over the shared valid days. Equivalently ``sqrt(RMSE² - bias²)``.
+    """
+    o, s = _paired(obs, sim)
+    if not _enough(o):
+        return float("nan")
+    return float(np.sqrt(np.mean(((s - s.mean()) - (o - o.mean())) ** 2)))
+
+
+def bias(obs, sim) -> float:
+    """Mean error ``mean(sim - obs)`` (positive = overestimation), in data units."""
+    o, s = _paired(obs, sim)
+    if not _enough(o):
+        return float("nan")
+    return float(np.mean(s - o))
+
+
+def pbias(obs, sim) -> float:
+    """Percent bias ``100 * Σ(sim - obs) / Σ obs`` (positive = overestimation).
+
+    NaN if ``Σ obs == 0``. Same sign as :func:`bias`; note that some packages
+    (e.g. hydroeval) define PBIAS with the opposite sign ``Σ(obs - sim)``.
+    """
+    o, s = _paired(obs, sim)
+    if not _enough(o):
+        return float("nan")
+    so = np.sum(o)
+    if so == 0:
+        return float("nan")
+    return float(100.0 * np.sum(s - o) / so)
+
+
+def fhv(obs, sim, h: float = 0.02) -> float:
+    """Percent bias of the high-flow segment of the flow duration curve (FHV).
+
+    Yilmaz et al. (2008), as implemented in neuralhydrology ``fdc_fhv``:
+    both series (restricted to shared valid days) are sorted independently in
+    descending order (their FDCs), the top ``round(h * n)`` values are kept
+    (``np.round``, i.e. round-half-to-even) and
+    ``FHV = 100 * Σ(sim_top - obs_top) / Σ obs_top``.
+
+    NaN if fewer than one value falls in the segment or ``Σ obs_top == 0``.
+    """
+    if not 0 < h < 1:
+        raise ValueError("h must be in (0, 1)")
+    o, s = _paired(obs, sim)
+    if not _enough(o):
+        return float("nan")
+    k = int(np.round(h * o.size))
+    if k < 1:
+        return float("nan")
+    o_top = -np.sort(-o)[:k]
+    s_top = -np.sort(-s)[:k]
+    den = np.sum(o_top)
+    if den == 0:
+        return float("nan")
+    return float(100.0 * np.sum(s_top - o_top) / den)
+
+
+#: Value substituted for non-positive flows before taking logs in :func:`flv`.
+FLV_EPS = 1e-6
+
+
+def flv(obs, sim, l: float = 0.3) -> float:  # noqa: E741 (name from Yilmaz 2008)
+    """Percent bias of the low-flow segment of the FDC in log space (FLV).
+
+    Yilmaz et al. (2008), as implemented in neuralhydrology ``fdc_flv``:
+
+    1. **zeros**: values ``<= 0`` are replaced by ``FLV_EPS = 1e-6`` in both
+       series before the log (neuralhydrology does this for ``sim <= 0`` and
+       ``obs == 0``; we also clip negative observations instead of producing
+       NaN);
+    2. both series are sorted in descending order and the lowest segment
+       ``[round((1 - l) * n):]`` is kept (``np.round``);
+    3. with ``QSL = Σ(log sim - min log sim)`` and
+       ``QOL = Σ(log obs - min log obs)`` over that segment,
+       ``FLV = -100 * (QSL - QOL) / (QOL + 1e-6)``.
+
+    The ``+1e-6`` in the denominator is kept for parity with neuralhydrology;
+    when all low observed flows are equal (``QOL == 0``) the value is therefore
+    huge rather than NaN. NaN if the segment has fewer than one value.
+    """
+    if not 0 < l < 1:
+        raise ValueError("l must be in (0, 1)")
+    o, s = _paired(obs, sim)
+    if not _enough(o):
+        return float("nan")
+    start = int(np.round((1.0 - l) * o.size))
+    if start >= o.size:
+        return float("nan")
+    o = np.where(o <= 0, FLV_EPS, o)
+    s = np.where(s <= 0, FLV_EPS, s)
+    o_low = np.log(-np.sort(-o)[start:])
+    s_low = np.log(-np.sort(-s)[start:])
+    qsl = np.sum(s_low - s_low.min())
+    qol = np.sum(o_low - o_low.min())
+    return float(-100.0 * (qsl - qol) / (qol + 1e-6))
+
+
+#: name -> scalar function
+METRICS: dict[str, Callable[..., float]] = {
+    "nse": nse,
+    "kge": kge,
+    "rmse": rmse,
+    "ubrmse": ubrmse,
+    "pearson_r": pearson_r,
+    "bias": bias,
+    "pbias": pbias,
+    "fhv": fhv,
+    "flv": flv,
+}
+_ALIASES = {"r": "pearson_r", "corr": "pearson_r", "r2": "nse"}
+
+
+def _canonical(name: str) -> str:
+    key = name.lower()
+    key = _ALIASES.get(key, key)
+    if key not in METRICS:
+        raise KeyError(f"unknown metric {name!r}; known: {sorted(METRICS) + sorted(_ALIASES)}")
+    return key
+
+
+# ---------------------------------------------------------------------------
+# vectorized per-site metrics
+# ---------------------------------------------------------------------------
+def site_metrics(obs, sim, metrics: Sequence[str] = DEFAULT_METRICS) -> dict[str, np.ndarray]:
+    """Per-site metrics for arrays of shape ``[S, T]`` (sites x time).
+
+    Returns ``{name: array[S]}`` with the names as given in ``metrics``
+    (aliases ``r``/``corr`` are accepted for ``pearson_r``). nse/kge/rmse/
+    ubrmse/pearson_r/bias/pbias are fully vectorized with NaN-masking;
+    fhv/flv loop over sites (they sort each site's series). A 1-D input is
+    treated as a single site.
+    """
+    o = np.asarray(obs, dtype=np.float64)
+    s = np.asarray(sim, dtype=np.float64)
+    if o.shape != s.shape:
+        raise ValueError(f"obs and sim must have the same shape, got {o.shape} and {s.shape}")
+    if o.ndim == 1:
+        o, s = o[None, :], s[None, :]
+    if o.ndim != 2:
+        raise ValueError(f"expected [S, T] arrays, got shape {o.shape}")
+
+    mask = np.isfinite(o) & np.isfinite(s)
+    n = mask.sum(axis=1).astype(np.float64)
+    enough = n >= MIN_VALID
+    nan = np.full(o.shape[0], np.nan)
+    out: dict[str, np.ndarray] = {}
+
+    with np.errstate(divide="ignore", invalid="ignore"):
+        o0 = np.where(mask, o, 0.0)
+        s0 = np.where(mask, s, 0.0)
+        nn = np.where(n > 0, n, 1.0)
+        mo = o0.sum(axis=1) / nn
+        ms = s0.sum(axis=1) / nn
+        do = np.where(mask, o - mo[:, None], 0.0)
+        ds = np.where(mask, s - ms[:, None], 0.0)
+        err = s0 - o0
+        sse = np.sum(err**2, axis=1)
+        sst = np.sum(do**2, axis=1)
+        sss = np.sum(ds**2, axis=1)
+        cov = np.sum(do * ds, axis=1)
+        den_r = np.sqrt(sst * sss)
+        r = np.where(enough & (den_r > 0), cov / np.where(den_r > 0, den_r, 1.0), np.nan)
+
+        for name in metrics:
+            key = _canonical(name)
+            if key == "nse":
+                val = np.where(enough & (sst > 0), 1.0 - sse / np.where(sst > 0, sst, 1.0), np.nan)
+            elif key == "pearson_r":
+                val = r
+            elif key == "kge":
+                alpha = np.sqrt(sss / np.where(sst > 0, sst, 1.0))
+                beta = ms / np.where(mo != 0, mo, 1.0)
+                k = 1.0 - np.sqrt((r - 1.0) ** 2 + (alpha - 1.0) ** 2 + (beta - 1.0) ** 2)
+                val = np.where(enough & np.isfinite(r) & (sst > 0) & (mo != 0), k, np.nan)
+            elif key == "rmse":
+                val = np.where(enough, np.sqrt(sse / nn), np.nan)
+            elif key == "ubrmse":
+                val = np.where(enough, np.sqrt(np.sum((ds - do) ** 2, axis=1) / nn), np.nan)
+            elif key == "bias":
+                val = np.where(enough, err.sum(axis=1) / nn, np.nan)
+            elif key == "pbias":
+                so = o0.sum(axis=1)
+                val = np.where(enough & (so != 0), 100.0 * err.sum(axis=1) / np.where(so != 0, so, 1.0), np.nan)
+            else:  # fhv / flv: sorting per site
+                fn = METRICS[key]
+                val = nan.copy()
+                for i in range(o.shape[0]):
+                    val[i] = fn(o[i], s[i])
+            out[name] = np.asarray(val, dtype=np.float64)
+    return out
+
+
+def summarize(per_site: Mapping[str, Iterable[float]]) -> dict[str, float]:
+    """Median over sites of each metric, ignoring NaN (NaN if all are NaN)."""
+    res: dict[str, float] = {}
+    for name, values in per_site.items():
+        v = np.asarray(values, dtype=np.float64).ravel()
+        v = v[np.isfinite(v)]
+        res[name] = float(np.median(v)) if v.size else float("nan")
+    return res
+
+
+def standard_error(values_per_fold: Iterable[float]) -> float:
+    """Standard error of the mean across folds: ``std(ddof=1) / sqrt(k)``.
+
+    Non-finite fold values are dropped; NaN if fewer than two remain. This is
+    the "±" of the paper's tables.
+    """
+    v = np.asarray(list(values_per_fold), dtype=np.float64).ravel()
+    v = v[np.isfinite(v)]
+    if v.size < 2:
+        return float("nan")
+    return float(np.std(v, ddof=1) / np.sqrt(v.size))
+
+
+def load_evaluate_metric(**kwargs):
+    """``evaluate.load`` the packaged local ``hydro_metrics`` module (works offline).
+
+    Extra keyword arguments are forwarded to :func:`evaluate.load`.
+    """
+    import evaluate
+
+    return evaluate.load(str(EVALUATE_METRIC_PATH), **kwargs)
