@@ -1,0 +1,715 @@
+"""StefaLand: embeddings, encoder, pretraining decoder and task heads (arXiv 2509.17942, App. A).
+
+Self-contained (torch + transformers + same-folder relative imports) so that ``save_pretrained``
+exports code that loads with ``trust_remote_code=True`` where ``stefaland_hf`` is not installed.
+Every model takes inputs in physical units and normalizes them with statistics from its config.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import PreTrainedModel
+from transformers import initialization as init
+from transformers.modeling_layers import GradientCheckpointingLayer
+from transformers.utils import ModelOutput
+
+from .configuration_stefaland import StefaLandConfig
+
+_ACTIVATIONS = {"relu": F.relu, "gelu": F.gelu}
+
+
+# ================================================================================================
+# Outputs
+# ================================================================================================
+@dataclass
+class StefaLandModelOutput(ModelOutput):
+    """Backbone output.
+
+    last_hidden_state: [B, T + 1, D] projected encoder states; the static token is the last one.
+    dynamic_hidden_state: [B, T, D] per-day states (the "StefaLand embedding" E_t of the paper).
+    static_hidden_state: [B, D] state of the static token.
+    dynamic_masked / static_masked: what entered the encoder as mask tokens (given mask OR missing).
+    hidden_states: encoder input and every layer's output when requested.
+    """
+
+    last_hidden_state: torch.FloatTensor | None = None
+    dynamic_hidden_state: torch.FloatTensor | None = None
+    static_hidden_state: torch.FloatTensor | None = None
+    dynamic_masked: torch.BoolTensor | None = None
+    static_masked: torch.BoolTensor | None = None
+    hidden_states: tuple[torch.FloatTensor, ...] | None = None
+
+
+@dataclass
+class StefaLandForPretrainingOutput(ModelOutput):
+    """Masked-reconstruction output; reconstructions are in physical units."""
+
+    loss: torch.FloatTensor | None = None
+    dynamic_loss: torch.FloatTensor | None = None
+    static_loss: torch.FloatTensor | None = None
+    dynamic_reconstruction: torch.FloatTensor | None = None
+    static_reconstruction: torch.FloatTensor | None = None
+    last_hidden_state: torch.FloatTensor | None = None
+
+
+@dataclass
+class StefaLandRegressionOutput(ModelOutput):
+    """Task-head output; ``prediction`` is in the physical units of the target variables."""
+
+    loss: torch.FloatTensor | None = None
+    prediction: torch.FloatTensor | None = None
+
+
+# ================================================================================================
+# Building blocks
+# ================================================================================================
+class StefaLandNormalizer(nn.Module):
+    """z-scores inputs with the statistics stored in the config (non-persistent: the config is the source)."""
+
+    def __init__(self, mean: list[float] | None, std: list[float] | None, size: int):
+        super().__init__()
+        self.statistics = (
+            [0.0] * size if mean is None else [float(v) for v in mean],
+            [1.0] * size if std is None else [float(v) for v in std],
+        )
+        self.register_buffer("mean", torch.tensor(self.statistics[0]), persistent=False)
+        self.register_buffer("std", torch.tensor(self.statistics[1]), persistent=False)
+
+    def reset_statistics(self) -> None:
+        """Refill the buffers from the config values (transformers materializes models from the meta device)."""
+        init.copy_(self.mean, torch.tensor(self.statistics[0]))
+        init.copy_(self.std, torch.tensor(self.statistics[1]))
+
+    def forward(self, values: torch.Tensor) -> torch.Tensor:
+        return (values - self.mean) / self.std
+
+    def denormalize(self, values: torch.Tensor) -> torch.Tensor:
+        return values * self.std + self.mean
+
+
+class StefaLandVariableEmbedding(nn.Module):
+    """One small MLP per variable (1 -> H -> D), summed over variables, as ONE batched op.
+
+    Masked or missing entries are replaced by a learned per-variable mask vector before the sum
+    (``mask_mode="vector"``, paper Eq. 4-7), or their raw input by a learned scalar before the MLP
+    (``mask_mode="scalar"``, the authors' static-attribute code). The sum over variables is a single
+    matmul of the gated hidden activations [..., V*H] with the stacked second-layer weights [V*H, D],
+    so no [..., V, D] tensor is ever materialized.
+    """
+
+    def __init__(self, num_variables: int, hidden: int, d_model: int, activation: str, dropout: float, mask_mode: str = "vector"):
+        super().__init__()
+        self.num_variables, self.hidden, self.mask_mode = num_variables, hidden, mask_mode
+        self.weight1 = nn.Parameter(torch.empty(num_variables, hidden))
+        self.bias1 = nn.Parameter(torch.empty(num_variables, hidden))
+        self.weight2 = nn.Parameter(torch.empty(num_variables, hidden, d_model))
+        self.bias2 = nn.Parameter(torch.empty(num_variables, d_model))
+        mask_shape = (num_variables, d_model) if mask_mode == "vector" else (num_variables,)
+        self.mask_token = nn.Parameter(torch.empty(mask_shape))
+        self.activation = _ACTIVATIONS[activation]
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, values: torch.Tensor, masked: torch.Tensor) -> torch.Tensor:
+        """values [..., V] (normalized, NaN already removed), masked [..., V] bool -> [..., D]."""
+        if self.mask_mode == "scalar":
+            values = torch.where(masked, self.mask_token.to(values.dtype), values)
+        hidden = self.dropout(self.activation(values.unsqueeze(-1) * self.weight1 + self.bias1))
+        keep = (~masked).to(hidden.dtype) if self.mask_mode == "vector" else torch.ones_like(values)
+        hidden = hidden * keep.unsqueeze(-1)
+        out = hidden.flatten(-2) @ self.weight2.flatten(0, 1) + keep @ self.bias2
+        if self.mask_mode == "vector":
+            out = out + masked.to(hidden.dtype) @ self.mask_token
+        return out
+
+
+class StefaLandSphericalHarmonics(nn.Module):
+    """Real spherical harmonics of (latitude, longitude) up to a degree, projected to d_model."""
+
+    def __init__(self, degree: int, d_model: int):
+        super().__init__()
+        self.degree = degree
+        self.projection = nn.Linear((degree + 1) ** 2, d_model)
+
+    def forward(self, latitude: torch.Tensor, longitude: torch.Tensor) -> torch.Tensor:
+        x = torch.cos(torch.deg2rad(90.0 - latitude))  # cos(colatitude)
+        phi = torch.deg2rad(longitude)
+        sin_theta = torch.sqrt(torch.clamp(1 - x * x, min=0.0))
+        features = []
+        legendre_mm = torch.ones_like(x)  # P_m^m, updated as m grows
+        for m in range(self.degree + 1):
+            if m > 0:
+                legendre_mm = -(2 * m - 1) * sin_theta * legendre_mm
+            p_prev, p_curr = None, legendre_mm
+            for l in range(m, self.degree + 1):
+                if l == m + 1:
+                    p_prev, p_curr = p_curr, x * (2 * m + 1) * p_curr
+                elif l > m + 1:
+                    p_prev, p_curr = p_curr, ((2 * l - 1) * x * p_curr - (l + m - 1) * p_prev) / (l - m)
+                k = math.sqrt((2 * l + 1) / (4 * math.pi) * math.factorial(l - m) / math.factorial(l + m))
+                if m == 0:
+                    features.append(k * p_curr)
+                else:
+                    features.append(math.sqrt(2) * k * torch.cos(m * phi) * p_curr)
+                    features.append(math.sqrt(2) * k * torch.sin(m * phi) * p_curr)
+        return self.projection(torch.stack(features, dim=-1))
+
+
+class StefaLandAttention(nn.Module):
+    """Multi-head self-attention through ``scaled_dot_product_attention`` (flash/mem-efficient kernels on GPU)."""
+
+    def __init__(self, config: StefaLandConfig):
+        super().__init__()
+        self.num_heads = config.num_attention_heads
+        self.dropout = config.dropout
+        self.in_proj = nn.Linear(config.d_model, 3 * config.d_model)
+        self.out_proj = nn.Linear(config.d_model, config.d_model)
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        batch, length, width = hidden.shape
+        qkv = self.in_proj(hidden).view(batch, length, 3, self.num_heads, width // self.num_heads)
+        query, key, value = qkv.permute(2, 0, 3, 1, 4).unbind(0)
+        out = F.scaled_dot_product_attention(query, key, value, dropout_p=self.dropout if self.training else 0.0)
+        return self.out_proj(out.transpose(1, 2).reshape(batch, length, width))
+
+
+class StefaLandLayer(GradientCheckpointingLayer):
+    """One encoder layer; post-LN like ``nn.TransformerEncoderLayer`` by default, pre-LN optional."""
+
+    def __init__(self, config: StefaLandConfig):
+        super().__init__()
+        self.pre_norm = config.pre_norm
+        self.self_attn = StefaLandAttention(config)
+        self.linear1 = nn.Linear(config.d_model, config.ffn_dim)
+        self.linear2 = nn.Linear(config.ffn_dim, config.d_model)
+        self.norm1 = nn.LayerNorm(config.d_model, eps=config.layer_norm_eps)
+        self.norm2 = nn.LayerNorm(config.d_model, eps=config.layer_norm_eps)
+        self.dropout = nn.Dropout(config.dropout)
+        self.activation = _ACTIVATIONS[config.activation]
+
+    def _feed_forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        return self.dropout(self.linear2(self.dropout(self.activation(self.linear1(hidden)))))
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        if self.pre_norm:
+            hidden = hidden + self.dropout(self.self_attn(self.norm1(hidden)))
+            return hidden + self._feed_forward(self.norm2(hidden))
+        hidden = self.norm1(hidden + self.dropout(self.self_attn(hidden)))
+        return self.norm2(hidden + self._feed_forward(hidden))
+
+
+class StefaLandReconstructionHeads(nn.Module):
+    """Per-variable MLP heads (D -> H -> 1, GELU), batched over variables as one matmul."""
+
+    def __init__(self, num_variables: int, d_model: int, hidden: int, dropout: float):
+        super().__init__()
+        self.num_variables, self.hidden = num_variables, hidden
+        self.weight1 = nn.Parameter(torch.empty(d_model, num_variables * hidden))
+        self.bias1 = nn.Parameter(torch.empty(num_variables * hidden))
+        self.weight2 = nn.Parameter(torch.empty(num_variables, hidden))
+        self.bias2 = nn.Parameter(torch.empty(num_variables))
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        """hidden [..., D] -> [..., V]."""
+        inner = F.gelu(hidden @ self.weight1 + self.bias1).unflatten(-1, (self.num_variables, self.hidden))
+        return (self.dropout(inner) * self.weight2).sum(-1) + self.bias2
+
+
+def _nan_to_zero(values: torch.Tensor) -> torch.Tensor:
+    return torch.nan_to_num(values, nan=0.0, posinf=0.0, neginf=0.0)
+
+
+def _check_inputs(config: StefaLandConfig, x_dynamic, x_static, dynamic_mask, static_mask) -> None:
+    """Clear errors for the mistakes users make: wrong rank, wrong variable count, too long windows."""
+    num_dynamic, num_static = len(config.dynamic_variables), len(config.static_variables)
+    if x_dynamic.dim() != 3 or x_dynamic.shape[-1] != num_dynamic:
+        raise ValueError(
+            f"x_dynamic: expected shape [batch, time, {num_dynamic}] for dynamic_variables {config.dynamic_variables}, "
+            f"got {tuple(x_dynamic.shape)}"
+        )
+    if x_static.dim() != 2 or x_static.shape[-1] != num_static or x_static.shape[0] != x_dynamic.shape[0]:
+        raise ValueError(
+            f"x_static: expected shape [{x_dynamic.shape[0]}, {num_static}] for static_variables {config.static_variables}, "
+            f"got {tuple(x_static.shape)}"
+        )
+    if x_dynamic.shape[1] + 1 > config.max_position_embeddings:
+        raise ValueError(
+            f"x_dynamic: sequence of {x_dynamic.shape[1]} days plus the static token exceeds "
+            f"max_position_embeddings={config.max_position_embeddings}; use windows of at most "
+            f"{config.max_position_embeddings - 1} days"
+        )
+    for name, mask, values in (("dynamic_mask", dynamic_mask, x_dynamic), ("static_mask", static_mask, x_static)):
+        if mask is not None and tuple(mask.shape) != tuple(values.shape):
+            raise ValueError(f"{name}: expected shape {tuple(values.shape)}, got {tuple(mask.shape)}")
+
+
+# ================================================================================================
+# Pretrained base
+# ================================================================================================
+class StefaLandPreTrainedModel(PreTrainedModel):
+    config: StefaLandConfig
+    config_class = StefaLandConfig
+    base_model_prefix = "stefaland"
+    main_input_name = "x_dynamic"
+    input_modalities = ("time",)
+    supports_gradient_checkpointing = True
+    _supports_sdpa = True
+    _no_split_modules = ["StefaLandLayer"]
+    accepts_loss_kwargs = False
+
+    _AUTO_MAP = {
+        "AutoConfig": "configuration_stefaland.StefaLandConfig",
+        "AutoModel": "modeling_stefaland.StefaLandModel",
+        "AutoModelForPreTraining": "modeling_stefaland.StefaLandForPretraining",
+        "AutoModelForTimeSeriesPrediction": "modeling_stefaland.StefaLandForTimeSeriesRegression",
+    }
+
+    def _init_weights(self, module: nn.Module) -> None:
+        r = self.config.initializer_range
+        if isinstance(module, StefaLandNormalizer):
+            module.reset_statistics()
+        elif isinstance(module, (StefaLandVariableEmbedding, StefaLandReconstructionHeads)):
+            for parameter in module.parameters(recurse=False):
+                init.uniform_(parameter, -r, r)
+        elif isinstance(module, StefaLandModel):
+            init.uniform_(module.position_embedding, -r, r)
+        elif isinstance(module, StefaLandTaskHead) and module.embedding_scale is not None:
+            init.constant_(module.embedding_scale, self.config.embedding_scale_init)
+        else:
+            super()._init_weights(module)
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
+        """Load, then refuse a config whose variable lists differ from the checkpoint's.
+
+        Per-variable weights are matched by position in the variable lists, so loading a checkpoint under
+        another variable list (via ``config=`` or keyword overrides) would silently copy weights by shape.
+        """
+        model = super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
+        hub_kwargs = {k: kwargs[k] for k in ("cache_dir", "revision", "token", "local_files_only", "subfolder") if k in kwargs}
+        saved, _ = StefaLandConfig.get_config_dict(pretrained_model_name_or_path, **hub_kwargs)
+        for field in ("dynamic_variables", "static_variables"):
+            if saved.get(field) is not None and list(saved[field]) != list(getattr(model.config, field)):
+                raise ValueError(
+                    f"{field}: the checkpoint at {pretrained_model_name_or_path!r} was trained with {saved[field]}, "
+                    f"but the requested config has {getattr(model.config, field)}; per-variable weights cannot be "
+                    "re-mapped by shape. Align your data to the checkpoint's variables instead "
+                    "(stefaland_hf.align_variables fills missing ones with NaN, which the model masks)."
+                )
+        return model
+
+    def save_pretrained(self, save_directory, *args, **kwargs):
+        """Write every Auto class into ``auto_map`` so remote code serves all of them."""
+        self.config.auto_map = dict(self._AUTO_MAP)
+        return super().save_pretrained(save_directory, *args, **kwargs)
+
+
+# ================================================================================================
+# Backbone
+# ================================================================================================
+class StefaLandModel(StefaLandPreTrainedModel):
+    """Embeddings + transformer encoder + final norm and projection (the "encoder path" of the paper)."""
+
+    def __init__(self, config: StefaLandConfig):
+        super().__init__(config)
+        num_dynamic, num_static = len(config.dynamic_variables), len(config.static_variables)
+        self.dynamic_normalizer = StefaLandNormalizer(config.dynamic_mean, config.dynamic_std, num_dynamic)
+        self.static_normalizer = StefaLandNormalizer(config.static_mean, config.static_std, num_static)
+        mlp = (config.variable_mlp_dim, config.d_model, config.embedding_activation, config.dropout)
+        self.dynamic_embedding = StefaLandVariableEmbedding(num_dynamic, *mlp, mask_mode="vector")
+        self.static_embedding = StefaLandVariableEmbedding(num_static, *mlp, mask_mode=config.static_mask_mode)
+        self.coordinate_encoding = None
+        if config.coordinate_encoding == "spherical_harmonics":
+            self.coordinate_encoding = StefaLandSphericalHarmonics(config.coordinate_encoding_degree, config.d_model)
+            self._lat_index = config.static_variables.index("latitude")
+            self._lon_index = config.static_variables.index("longitude")
+        self.position_embedding = nn.Parameter(torch.empty(config.max_position_embeddings, config.d_model))
+        self.embedding_dropout = nn.Dropout(config.dropout)
+        self.layers = nn.ModuleList([StefaLandLayer(config) for _ in range(config.num_hidden_layers)])
+        self.encoder_norm = nn.LayerNorm(config.d_model, eps=config.layer_norm_eps)
+        self.output_dropout = nn.Dropout(config.dropout)
+        self.output_projection = nn.Linear(config.d_model, config.d_model)
+        self.gradient_checkpointing = False
+        self.post_init()
+
+    def normalize(self, x_dynamic: torch.Tensor, x_static: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Physical units -> z-scores (NaN stays NaN)."""
+        return self.dynamic_normalizer(x_dynamic), self.static_normalizer(x_static)
+
+    def forward(
+        self,
+        x_dynamic: torch.Tensor,
+        x_static: torch.Tensor,
+        dynamic_mask: torch.Tensor | None = None,
+        static_mask: torch.Tensor | None = None,
+        output_hidden_states: bool = False,
+        return_dict: bool = True,
+    ) -> StefaLandModelOutput | tuple:
+        r"""
+        x_dynamic: [B, T, F] daily inputs in physical units, columns in ``config.dynamic_variables`` order; NaN = missing.
+        x_static: [B, C] static attributes in physical units, ``config.static_variables`` order; NaN = missing.
+        dynamic_mask / static_mask: optional bool tensors of the same shapes; True hides the value behind a mask token.
+        """
+        _check_inputs(self.config, x_dynamic, x_static, dynamic_mask, static_mask)
+        dynamic_norm, static_norm = self.normalize(x_dynamic.float(), x_static.float())
+        dynamic_masked = torch.isnan(dynamic_norm)
+        static_masked = torch.isnan(static_norm)
+        if dynamic_mask is not None:
+            dynamic_masked = dynamic_masked | dynamic_mask.bool()
+        if static_mask is not None:
+            static_masked = static_masked | static_mask.bool()
+
+        dynamic_tokens = self.dynamic_embedding(_nan_to_zero(dynamic_norm), dynamic_masked)  # [B, T, D]
+        static_token = self.static_embedding(_nan_to_zero(static_norm), static_masked)  # [B, D]
+        if self.coordinate_encoding is not None:
+            static_token = static_token + self.coordinate_encoding(
+                _nan_to_zero(x_static[:, self._lat_index].float()), _nan_to_zero(x_static[:, self._lon_index].float())
+            )
+        tokens = torch.cat([dynamic_tokens, static_token.unsqueeze(1)], dim=1)
+        hidden = self.embedding_dropout(tokens + self.position_embedding[: tokens.shape[1]])
+        if self.config.scale_embeddings:
+            hidden = hidden * math.sqrt(self.config.d_model)
+
+        all_hidden = (hidden,) if output_hidden_states else None
+        for layer in self.layers:
+            hidden = layer(hidden)
+            if output_hidden_states:
+                all_hidden = all_hidden + (hidden,)
+        hidden = self.output_projection(self.output_dropout(self.encoder_norm(hidden)))
+
+        output = StefaLandModelOutput(
+            last_hidden_state=hidden,
+            dynamic_hidden_state=hidden[:, :-1],
+            static_hidden_state=hidden[:, -1],
+            dynamic_masked=dynamic_masked,
+            static_masked=static_masked,
+            hidden_states=all_hidden,
+        )
+        return output if return_dict else output.to_tuple()
+
+
+# ================================================================================================
+# Pretraining: masked reconstruction
+# ================================================================================================
+def masked_mse(prediction: torch.Tensor, target: torch.Tensor, selected: torch.Tensor) -> torch.Tensor:
+    """Mean squared error over ``selected`` entries (0 with a gradient path when nothing is selected)."""
+    selected = selected & ~torch.isnan(target)
+    diff = torch.where(selected, prediction - _nan_to_zero(target), torch.zeros_like(prediction))
+    return (diff**2).sum() / selected.sum().clamp(min=1)
+
+
+class StefaLandForPretraining(StefaLandPreTrainedModel):
+    """Backbone + LSTM decoder + per-variable reconstruction heads; loss = masked MSE on z-scores (paper §2.4)."""
+
+    def __init__(self, config: StefaLandConfig):
+        super().__init__(config)
+        self.stefaland = StefaLandModel(config)
+        hidden = config.d_model // 2 if config.decoder_bidirectional else config.d_model
+        self.decoder = nn.LSTM(config.d_model, hidden, batch_first=True, bidirectional=config.decoder_bidirectional)
+        self.decoder_norm = nn.LayerNorm(config.d_model, eps=config.layer_norm_eps)
+        self.decoder_dropout = nn.Dropout(config.dropout)
+        heads = (config.d_model, config.variable_mlp_dim, config.dropout)
+        self.dynamic_head = StefaLandReconstructionHeads(len(config.dynamic_variables), *heads)
+        self.static_head = StefaLandReconstructionHeads(len(config.static_variables), *heads)
+        self.post_init()
+
+    def forward(
+        self,
+        x_dynamic: torch.Tensor,
+        x_static: torch.Tensor,
+        dynamic_mask: torch.Tensor | None = None,
+        static_mask: torch.Tensor | None = None,
+        return_dict: bool = True,
+    ) -> StefaLandForPretrainingOutput | tuple:
+        r"""
+        Inputs as for ``StefaLandModel``. The loss covers the entries hidden by ``dynamic_mask`` / ``static_mask``
+        that are observed (not NaN): ``dynamic_loss_weight * L_dyn + static_loss_weight * L_static``. Without
+        masks there is nothing to reconstruct and ``loss`` is None.
+        """
+        backbone = self.stefaland(x_dynamic, x_static, dynamic_mask, static_mask)
+        decoded, _ = self.decoder(backbone.last_hidden_state)
+        decoded = self.decoder_dropout(self.decoder_norm(decoded))
+        dynamic_pred = self.dynamic_head(decoded[:, :-1])  # [B, T, F] z-scores
+        static_pred = self.static_head(decoded[:, -1])  # [B, C] z-scores
+
+        loss = dynamic_loss = static_loss = None
+        if dynamic_mask is not None or static_mask is not None:
+            dynamic_target, static_target = self.stefaland.normalize(x_dynamic.float(), x_static.float())
+            dynamic_sel = dynamic_mask.bool() if dynamic_mask is not None else torch.zeros_like(dynamic_pred, dtype=torch.bool)
+            static_sel = static_mask.bool() if static_mask is not None else torch.zeros_like(static_pred, dtype=torch.bool)
+            dynamic_loss = masked_mse(dynamic_pred, dynamic_target, dynamic_sel)
+            static_loss = masked_mse(static_pred, static_target, static_sel)
+            loss = self.config.dynamic_loss_weight * dynamic_loss + self.config.static_loss_weight * static_loss
+
+        output = StefaLandForPretrainingOutput(
+            loss=loss,
+            dynamic_loss=dynamic_loss,
+            static_loss=static_loss,
+            dynamic_reconstruction=self.stefaland.dynamic_normalizer.denormalize(dynamic_pred),
+            static_reconstruction=self.stefaland.static_normalizer.denormalize(static_pred),
+            last_hidden_state=backbone.last_hidden_state,
+        )
+        return output if return_dict else output.to_tuple()
+
+
+# ================================================================================================
+# Downstream heads
+# ================================================================================================
+class StefaLandDualResidualAdapter(nn.Module):
+    """Fuses the scaled embedding H with the raw forcings x and attributes c (paper §2.3, "resConn")."""
+
+    def __init__(self, d_model: int, num_dynamic: int, num_static: int, dropout: float):
+        super().__init__()
+        self.dynamic_proj = nn.Linear(num_dynamic, d_model)
+        self.static_proj = nn.Linear(num_static, d_model)
+        self.fuse_in = nn.Linear(3 * d_model, 2 * d_model)
+        self.fuse_out = nn.Linear(2 * d_model, d_model)
+        self.norm1 = nn.LayerNorm(d_model)
+        self.norm2 = nn.LayerNorm(d_model)
+        self.dropout = nn.Dropout(dropout)
+        self.fuse_dropout = nn.Dropout(2 * dropout)
+
+    def forward(self, embedding: torch.Tensor, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        forcing = self.dropout(F.relu(self.dynamic_proj(x)))
+        static = self.dropout(F.relu(self.static_proj(c))).unsqueeze(1).expand_as(forcing)
+        update = self.fuse_out(self.fuse_dropout(F.relu(self.fuse_in(torch.cat([embedding, forcing, static], -1)))))
+        fused = self.norm1(embedding + update)
+        return self.norm2(fused + forcing + static)
+
+
+class StefaLandTaskHead(nn.Module):
+    """Time-series task head for every mode; returns normalized predictions and the masked MSE loss.
+
+    resconn / scratch: LayerNorm(E)*s -> dual residual adapter -> residual LSTM -> linear.
+    no_adapter: LayerNorm(E)*s -> LSTM -> linear.  linear_probe: linear(LayerNorm(E)).
+    direct: no embedding; LSTM on [x, c] -> linear (the "LSTM SL" baseline).
+    Target statistics live in non-persistent buffers so a PEFT adapter carries its own via its config.
+    """
+
+    def __init__(
+        self,
+        mode: str,
+        d_model: int,
+        num_dynamic: int,
+        num_static: int,
+        num_targets: int,
+        hidden_size: int,
+        dropout: float,
+        adapter_dropout: float,
+        embedding_scale_init: float,
+        target_mean: list[float] | None = None,
+        target_std: list[float] | None = None,
+    ):
+        super().__init__()
+        self.mode = mode
+        self.target_normalizer = StefaLandNormalizer(target_mean, target_std, num_targets)
+        raw = num_dynamic + num_static
+        self.embedding_norm = nn.LayerNorm(d_model) if mode != "direct" else None
+        self.embedding_scale = (
+            nn.Parameter(torch.tensor(float(embedding_scale_init))) if mode not in ("direct", "linear_probe") else None
+        )
+        self.adapter = None
+        self.lstm = None
+        if mode in ("resconn", "scratch"):
+            self.adapter = StefaLandDualResidualAdapter(d_model, num_dynamic, num_static, adapter_dropout)
+            self.lstm_in = nn.Linear(d_model + raw, d_model)
+            self.lstm = nn.LSTM(d_model, hidden_size, batch_first=True)
+            self.residual = nn.Linear(hidden_size + raw, hidden_size)
+        elif mode == "no_adapter":
+            self.lstm = nn.LSTM(d_model, hidden_size, batch_first=True)
+        elif mode == "direct":
+            self.lstm_in = nn.Linear(raw, hidden_size)
+            self.lstm = nn.LSTM(hidden_size, hidden_size, batch_first=True)
+        self.dropout = nn.Dropout(dropout)
+        self.output = nn.Linear(d_model if mode == "linear_probe" else hidden_size, num_targets)
+
+    def forward(
+        self, embedding: torch.Tensor | None, x: torch.Tensor, c: torch.Tensor, labels: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """embedding [B, T, D] (None for direct), x [B, T, F] and c [B, C] normalized without NaN."""
+        static = c.unsqueeze(1).expand(-1, x.shape[1], -1)
+        if self.mode == "linear_probe":
+            normalized = self.output(self.embedding_norm(embedding))
+        elif self.mode == "direct":
+            hidden, _ = self.lstm(self.lstm_in(torch.cat([x, static], -1)))
+            normalized = self.output(self.dropout(hidden))
+        else:
+            scaled = self.embedding_norm(embedding) * self.embedding_scale
+            if self.adapter is None:
+                hidden, _ = self.lstm(scaled)
+                normalized = self.output(self.dropout(hidden))
+            else:
+                fused = self.adapter(scaled, x, c)
+                hidden, _ = self.lstm(self.lstm_in(torch.cat([fused, x, static], -1)))
+                hidden = self.dropout(hidden)
+                normalized = self.output(self.residual(torch.cat([hidden, x, static], -1)) + hidden)
+        loss = None
+        if labels is not None:
+            loss = masked_mse(normalized, self.target_normalizer(labels.float()), torch.ones_like(normalized, dtype=torch.bool))
+        return self.target_normalizer.denormalize(normalized), loss
+
+
+def _check_labels(labels: torch.Tensor | None, expected: tuple[int, ...], target_variables: list[str]) -> None:
+    if labels is not None and tuple(labels.shape) != expected:
+        raise ValueError(f"labels: expected shape {expected} for target_variables {target_variables}, got {tuple(labels.shape)}")
+
+
+class StefaLandForTimeSeriesRegression(StefaLandPreTrainedModel):
+    """Daily targets (streamflow, soil moisture) from a (usually frozen) StefaLand backbone.
+
+    Targets may be sparse: the loss covers observed (non-NaN) label entries only. ``head_mode`` selects the
+    paper's variants; in the frozen modes the backbone has ``requires_grad=False`` and stays in eval mode.
+    """
+
+    def __init__(self, config: StefaLandConfig):
+        super().__init__(config)
+        if not config.target_variables:
+            raise ValueError("target_variables: a time-series regression model needs at least one target variable")
+        num_dynamic, num_static = len(config.dynamic_variables), len(config.static_variables)
+        self.stefaland = None if config.head_mode == "direct" else StefaLandModel(config)
+        self.dynamic_normalizer = StefaLandNormalizer(config.dynamic_mean, config.dynamic_std, num_dynamic)
+        self.static_normalizer = StefaLandNormalizer(config.static_mean, config.static_std, num_static)
+        self.head = StefaLandTaskHead(
+            config.head_mode,
+            config.d_model,
+            num_dynamic,
+            num_static,
+            len(config.target_variables),
+            config.head_hidden_size,
+            config.head_dropout,
+            config.adapter_dropout,
+            config.embedding_scale_init,
+            config.target_mean,
+            config.target_std,
+        )
+        self.post_init()
+        if config.backbone_frozen:
+            self.stefaland.requires_grad_(False)
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        if self.stefaland is not None and self.config.backbone_frozen:
+            self.stefaland.eval()  # a frozen encoder runs without dropout (as in the authors' finetuning)
+        return self
+
+    def embed(self, x_dynamic, x_static, dynamic_mask=None, static_mask=None) -> torch.Tensor | None:
+        """The per-day StefaLand embedding E [B, T, D] that the heads consume (None in direct mode)."""
+        if self.stefaland is None:
+            return None
+        with torch.set_grad_enabled(torch.is_grad_enabled() and not self.config.backbone_frozen):
+            return self.stefaland(x_dynamic, x_static, dynamic_mask, static_mask).dynamic_hidden_state
+
+    def forward(
+        self,
+        x_dynamic: torch.Tensor,
+        x_static: torch.Tensor,
+        labels: torch.Tensor | None = None,
+        dynamic_mask: torch.Tensor | None = None,
+        static_mask: torch.Tensor | None = None,
+        return_dict: bool = True,
+    ) -> StefaLandRegressionOutput | tuple:
+        r"""
+        x_dynamic [B, T, F], x_static [B, C] in physical units; labels [B, T, K] in the target units, NaN where
+        unobserved. Returns ``prediction`` [B, T, K] in physical units and the masked MSE on normalized targets.
+        """
+        _check_inputs(self.config, x_dynamic, x_static, dynamic_mask, static_mask)
+        _check_labels(labels, (*x_dynamic.shape[:2], len(self.config.target_variables)), self.config.target_variables)
+        embedding = self.embed(x_dynamic, x_static, dynamic_mask, static_mask)
+        x = _nan_to_zero(self.dynamic_normalizer(x_dynamic.float()))
+        c = _nan_to_zero(self.static_normalizer(x_static.float()))
+        prediction, loss = self.head(embedding, x, c, labels)
+        output = StefaLandRegressionOutput(loss=loss, prediction=prediction)
+        return output if return_dict else output.to_tuple()
+
+
+class StefaLandForStaticRegression(StefaLandPreTrainedModel):
+    """Per-site targets (e.g. soil texture) predicted from the backbone with the target attributes masked.
+
+    Target variables that are also static inputs are always hidden from the model (paper §3.4). The head is an
+    MLP on [mean_t E_t, E_static] (frozen modes), a linear probe, or, in ``direct`` mode, an MLP on raw inputs.
+    """
+
+    def __init__(self, config: StefaLandConfig):
+        super().__init__(config)
+        if not config.target_variables:
+            raise ValueError("target_variables: a static regression model needs at least one target variable")
+        num_dynamic, num_static = len(config.dynamic_variables), len(config.static_variables)
+        self.stefaland = None if config.head_mode == "direct" else StefaLandModel(config)
+        self.dynamic_normalizer = StefaLandNormalizer(config.dynamic_mean, config.dynamic_std, num_dynamic)
+        self.static_normalizer = StefaLandNormalizer(config.static_mean, config.static_std, num_static)
+        self.target_normalizer = StefaLandNormalizer(config.target_mean, config.target_std, len(config.target_variables))
+        hidden = self._feature_size()
+        num_targets = len(config.target_variables)
+        if config.head_mode == "linear_probe":
+            self.head = nn.Linear(hidden, num_targets)
+        else:
+            self.head = nn.Sequential(
+                nn.Linear(hidden, config.head_hidden_size),
+                nn.GELU(),
+                nn.Dropout(config.head_dropout),
+                nn.Linear(config.head_hidden_size, num_targets),
+            )
+        self._hidden_columns = [config.static_variables.index(n) for n in config.target_variables if n in config.static_variables]
+        self.post_init()
+        if config.backbone_frozen:
+            self.stefaland.requires_grad_(False)
+
+    def _feature_size(self) -> int:
+        if self.config.head_mode == "direct":
+            return len(self.config.dynamic_variables) + len(self.config.static_variables)
+        return 2 * self.config.d_model
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        if self.stefaland is not None and self.config.backbone_frozen:
+            self.stefaland.eval()
+        return self
+
+    def forward(
+        self,
+        x_dynamic: torch.Tensor,
+        x_static: torch.Tensor,
+        labels: torch.Tensor | None = None,
+        dynamic_mask: torch.Tensor | None = None,
+        static_mask: torch.Tensor | None = None,
+        return_dict: bool = True,
+    ) -> StefaLandRegressionOutput | tuple:
+        r"""labels [B, K] in target units (NaN = unknown); returns ``prediction`` [B, K] in target units."""
+        _check_inputs(self.config, x_dynamic, x_static, dynamic_mask, static_mask)
+        _check_labels(labels, (x_dynamic.shape[0], len(self.config.target_variables)), self.config.target_variables)
+        hide = torch.zeros_like(x_static, dtype=torch.bool)
+        hide[:, self._hidden_columns] = True
+        x_static = torch.where(hide, torch.full_like(x_static, float("nan")), x_static)
+        if self.stefaland is None:
+            x = _nan_to_zero(self.dynamic_normalizer(x_dynamic.float())).mean(1)
+            features = torch.cat([x, _nan_to_zero(self.static_normalizer(x_static.float()))], -1)
+        else:
+            static_mask = hide if static_mask is None else (static_mask.bool() | hide)
+            with torch.set_grad_enabled(torch.is_grad_enabled() and not self.config.backbone_frozen):
+                out = self.stefaland(x_dynamic, x_static, dynamic_mask, static_mask)
+            features = torch.cat([out.dynamic_hidden_state.mean(1), out.static_hidden_state], -1)
+        normalized = self.head(features)
+        loss = None
+        if labels is not None:
+            loss = masked_mse(normalized, self.target_normalizer(labels.float()), torch.ones_like(normalized, dtype=torch.bool))
+        output = StefaLandRegressionOutput(loss=loss, prediction=self.target_normalizer.denormalize(normalized))
+        return output if return_dict else output.to_tuple()
+
+
+__all__ = [
+    "StefaLandPreTrainedModel",
+    "StefaLandModel",
+    "StefaLandForPretraining",
+    "StefaLandForTimeSeriesRegression",
+    "StefaLandForStaticRegression",
+    "StefaLandModelOutput",
+    "StefaLandForPretrainingOutput",
+    "StefaLandRegressionOutput",
+    "StefaLandTaskHead",
+    "masked_mse",
+]

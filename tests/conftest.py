@@ -1,0 +1,63 @@
+"""Shared fixtures: tiny configs and inputs, offline HF settings."""
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+import pytest
+import torch
+
+from stefaland_hf import StefaLandConfig
+
+TINY_DYNAMIC = ["precipitation", "temperature_max", "temperature_min", "shortwave_radiation"]
+TINY_STATIC = ["latitude", "longitude", "elevation", "slope", "sand_fraction", "silt_fraction", "clay_fraction", "area"]
+
+
+def tiny_config(**overrides) -> StefaLandConfig:
+    kwargs = dict(
+        dynamic_variables=TINY_DYNAMIC,
+        static_variables=TINY_STATIC,
+        dynamic_groups={"temperature": ["temperature_max", "temperature_min"]},
+        static_groups={"soil": ["sand_fraction", "silt_fraction", "clay_fraction"], "location": ["latitude", "longitude"]},
+        never_mask_variables=["area"],
+        d_model=16,
+        num_attention_heads=2,
+        num_hidden_layers=2,
+        ffn_dim=32,
+        variable_mlp_dim=8,
+        max_position_embeddings=64,
+        mask_window_min=3,
+        mask_window_max=8,
+        head_hidden_size=12,
+        dynamic_mean=[2.0, 15.0, 5.0, 150.0],
+        dynamic_std=[4.0, 10.0, 10.0, 80.0],
+        static_mean=[40.0, -100.0, 800.0, 20.0, 0.4, 0.35, 0.25, 500.0],
+        static_std=[5.0, 15.0, 600.0, 15.0, 0.15, 0.1, 0.1, 400.0],
+        target_variables=["streamflow"],
+        target_mean=[1.0],
+        target_std=[1.5],
+    )
+    kwargs.update(overrides)
+    return StefaLandConfig(**kwargs)
+
+
+def tiny_inputs(batch: int = 3, length: int = 40, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    x_dynamic = torch.stack(
+        [
+            torch.rand(batch, length, generator=g) * 8,
+            20 + 5 * torch.randn(batch, length, generator=g),
+            8 + 5 * torch.randn(batch, length, generator=g),
+            150 + 50 * torch.randn(batch, length, generator=g),
+        ],
+        dim=-1,
+    )
+    x_static = torch.tensor([[40.0, -100.0, 800.0, 20.0, 0.4, 0.35, 0.25, 500.0]]).repeat(batch, 1)
+    x_static = x_static * (1 + 0.1 * torch.randn(batch, x_static.shape[1], generator=g))
+    return x_dynamic, x_static
+
+
+@pytest.fixture
+def config():
+    return tiny_config()

@@ -1,0 +1,288 @@
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+from conftest import tiny_config, tiny_inputs
+from transformers import AutoConfig, AutoModel, AutoModelForPreTraining, AutoModelForTimeSeriesPrediction
+
+from stefaland_hf import (
+    StefaLandConfig,
+    StefaLandForPretraining,
+    StefaLandForStaticRegression,
+    StefaLandForTimeSeriesRegression,
+    StefaLandModel,
+)
+from stefaland_hf.modeling_stefaland import masked_mse
+
+
+def test_backbone_shapes(config):
+    x, c = tiny_inputs(batch=3, length=40)
+    out = StefaLandModel(config).eval()(x, c, output_hidden_states=True)
+    assert out.last_hidden_state.shape == (3, 41, 16)
+    assert out.dynamic_hidden_state.shape == (3, 40, 16)
+    assert out.static_hidden_state.shape == (3, 16)
+    assert len(out.hidden_states) == config.num_hidden_layers + 1
+
+
+@pytest.mark.parametrize("mode", ["resconn", "no_adapter", "linear_probe", "scratch", "direct"])
+def test_time_series_heads(mode):
+    config = tiny_config(head_mode=mode, target_variables=["streamflow", "soil_moisture"], target_mean=[1, 0.2], target_std=[1, 0.1])
+    x, c = tiny_inputs(batch=2, length=30)
+    labels = torch.randn(2, 30, 2)
+    labels[:, :10] = float("nan")
+    out = StefaLandForTimeSeriesRegression(config).train()(x, c, labels=labels)
+    assert out.prediction.shape == (2, 30, 2)
+    assert torch.isfinite(out.loss)
+
+
+@pytest.mark.parametrize("mode", ["resconn", "linear_probe", "scratch", "direct"])
+def test_static_regression_head(mode):
+    config = tiny_config(head_mode=mode, target_variables=["sand_fraction", "clay_fraction"], target_mean=[0.4, 0.25], target_std=[0.15, 0.1])
+    x, c = tiny_inputs(batch=4, length=20)
+    model = StefaLandForStaticRegression(config).eval()
+    out = model(x, c, labels=c[:, [4, 6]])
+    assert out.prediction.shape == (4, 2)
+    # The targets are hidden from the model: changing them must not change the prediction.
+    c2 = c.clone()
+    c2[:, [4, 6]] = 0.9
+    assert torch.equal(model(x, c2).prediction, out.prediction)
+
+
+def test_pretraining_shapes_and_loss(config):
+    x, c = tiny_inputs()
+    model = StefaLandForPretraining(config).eval()
+    assert model(x, c).loss is None  # nothing masked, nothing to reconstruct
+    dynamic_mask = torch.zeros_like(x, dtype=torch.bool)
+    dynamic_mask[:, 5:15, 0] = True
+    static_mask = torch.zeros_like(c, dtype=torch.bool)
+    static_mask[:, 2] = True
+    out = model(x, c, dynamic_mask, static_mask)
+    assert out.dynamic_reconstruction.shape == x.shape and out.static_reconstruction.shape == c.shape
+    # Loss recomputed by hand from the reconstructions (z-scores) on the masked entries only.
+    mean_d, std_d = torch.tensor(config.dynamic_mean), torch.tensor(config.dynamic_std)
+    mean_s, std_s = torch.tensor(config.static_mean), torch.tensor(config.static_std)
+    err_d = ((out.dynamic_reconstruction - x) / std_d)[dynamic_mask]
+    err_s = ((out.static_reconstruction - c) / std_s)[static_mask]
+    expected = 1.0 * (err_d**2).mean() + 0.5 * (err_s**2).mean()
+    assert torch.allclose(out.loss, expected, atol=1e-5)
+
+
+def test_masked_mse_hand_computed():
+    prediction = torch.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
+    target = torch.tensor([[0.0, 2.0, float("nan")], [4.0, 7.0, 100.0]])
+    selected = torch.tensor([[True, True, True], [False, True, False]])
+    # selected and observed: (1-0)^2, (2-2)^2, (5-7)^2 -> (1 + 0 + 4) / 3
+    assert masked_mse(prediction, target, selected).item() == pytest.approx(5.0 / 3.0)
+    # Changing unselected or NaN entries changes nothing.
+    target2 = target.clone()
+    target2[1, 0], target2[1, 2] = -50.0, 3.0
+    assert masked_mse(prediction, target2, selected).item() == pytest.approx(5.0 / 3.0)
+
+
+def test_nan_target_is_excluded_from_pretraining_loss(config):
+    x, c = tiny_inputs()
+    model = StefaLandForPretraining(config).eval()
+    dynamic_mask = torch.zeros_like(x, dtype=torch.bool)
+    dynamic_mask[:, 5:10, 1] = True
+    x_nan = x.clone()
+    x_nan[0, 7, 1] = float("nan")
+    out, out_nan = model(x, c, dynamic_mask), model(x_nan, c, dynamic_mask)
+    # The encoder sees a mask token either way, so the reconstructions are identical ...
+    assert torch.equal(out.dynamic_reconstruction, out_nan.dynamic_reconstruction)
+    # ... and the loss is the mean over the remaining masked entries.
+    err = ((out.dynamic_reconstruction - x) / torch.tensor(config.dynamic_std)) ** 2
+    keep = dynamic_mask.clone()
+    keep[0, 7, 1] = False
+    assert torch.allclose(out_nan.dynamic_loss, err[keep].mean(), atol=1e-6)
+
+
+def test_all_nan_variable_equals_masked(config):
+    x, c = tiny_inputs()
+    model = StefaLandModel(config).eval()
+    x_nan = x.clone()
+    x_nan[..., 3] = float("nan")
+    mask = torch.zeros_like(x, dtype=torch.bool)
+    mask[..., 3] = True
+    c_nan = c.clone()
+    c_nan[:, 2] = float("nan")
+    static_mask = torch.zeros_like(c, dtype=torch.bool)
+    static_mask[:, 2] = True
+    assert torch.equal(model(x_nan, c_nan).last_hidden_state, model(x, c, mask, static_mask).last_hidden_state)
+
+
+@pytest.mark.parametrize("mode", ["resconn", "no_adapter", "linear_probe"])
+def test_frozen_modes_leave_backbone_gradients_none(mode):
+    model = StefaLandForTimeSeriesRegression(tiny_config(head_mode=mode)).train()
+    x, c = tiny_inputs()
+    model(x, c, labels=torch.randn(3, 40, 1)).loss.backward()
+    assert all(p.grad is None for p in model.stefaland.parameters())
+    assert all(p.grad is not None for p in model.head.parameters() if p.requires_grad)
+    assert not model.stefaland.training  # frozen encoder runs without dropout
+
+
+def test_scratch_mode_trains_backbone():
+    model = StefaLandForTimeSeriesRegression(tiny_config(head_mode="scratch")).train()
+    x, c = tiny_inputs()
+    model(x, c, labels=torch.randn(3, 40, 1)).loss.backward()
+    assert model.stefaland.layers[0].linear1.weight.grad is not None
+
+
+def test_sparse_labels_only_observed_days_count():
+    model = StefaLandForTimeSeriesRegression(tiny_config()).eval()
+    x, c = tiny_inputs()
+    labels = torch.full((3, 40, 1), float("nan"))
+    labels[:, ::3] = 2.0
+    out = model(x, c, labels=labels)
+    expected = (((out.prediction - 2.0) / 1.5) ** 2)[:, ::3].mean()
+    assert torch.allclose(out.loss, expected, atol=1e-6)
+
+
+def test_coordinate_encoding_changes_static_token():
+    config = tiny_config(coordinate_encoding="spherical_harmonics", coordinate_encoding_degree=2)
+    model = StefaLandModel(config).eval()
+    x, c = tiny_inputs()
+    c2 = c.clone()
+    c2[:, 1] += 30.0
+    static_mask = torch.zeros_like(c, dtype=torch.bool)
+    static_mask[:, :2] = True  # hide lat/lon from the attribute MLPs: only the encoding sees them
+    a = model(x, c, static_mask=static_mask).static_hidden_state
+    b = model(x, c2, static_mask=static_mask).static_hidden_state
+    assert not torch.allclose(a, b)
+
+
+def test_spherical_harmonics_are_orthonormal():
+    from stefaland_hf.modeling_stefaland import StefaLandSphericalHarmonics
+
+    sh = StefaLandSphericalHarmonics(2, 4)
+    sh.projection = torch.nn.Identity()
+    lat = torch.linspace(-89.75, 89.75, 360).repeat_interleave(720)
+    lon = torch.linspace(-179.75, 179.75, 720).repeat(360)
+    y = sh(lat.double(), lon.double())
+    weight = torch.cos(torch.deg2rad(lat.double())) * (torch.pi / 360) * (2 * torch.pi / 720)
+    gram = (y * weight[:, None]).T @ y
+    assert torch.allclose(gram, torch.eye(9, dtype=torch.float64), atol=1e-3)
+
+
+@pytest.mark.parametrize(
+    "cls", [StefaLandModel, StefaLandForPretraining, StefaLandForTimeSeriesRegression, StefaLandForStaticRegression]
+)
+def test_save_load_round_trip(tmp_path, cls):
+    config = tiny_config(target_variables=["sand_fraction"], target_mean=[0.4], target_std=[0.1]) if cls is StefaLandForStaticRegression else tiny_config()
+    model = cls(config).eval()
+    x, c = tiny_inputs()
+    model.save_pretrained(tmp_path)
+    loaded = cls.from_pretrained(tmp_path).eval()
+    assert torch.equal(model(x, c)[0], loaded(x, c)[0])
+    assert (tmp_path / "model.safetensors").exists() and not list(tmp_path.glob("*.bin"))
+
+
+def test_auto_classes(tmp_path, config):
+    StefaLandForTimeSeriesRegression(config).save_pretrained(tmp_path)
+    assert isinstance(AutoConfig.from_pretrained(tmp_path), StefaLandConfig)
+    assert isinstance(AutoModel.from_pretrained(tmp_path), StefaLandModel)
+    assert isinstance(AutoModelForPreTraining.from_pretrained(tmp_path), StefaLandForPretraining)
+    assert isinstance(AutoModelForTimeSeriesPrediction.from_pretrained(tmp_path), StefaLandForTimeSeriesRegression)
+
+
+def test_backbone_weights_carry_into_task_model(tmp_path, config):
+    pretrain = StefaLandForPretraining(config)
+    pretrain.save_pretrained(tmp_path)
+    task = StefaLandForTimeSeriesRegression.from_pretrained(tmp_path)
+    assert torch.equal(task.stefaland.position_embedding, pretrain.stefaland.position_embedding)
+
+
+def test_remote_code_loads_without_package(tmp_path, config):
+    model = StefaLandForTimeSeriesRegression(config).eval()
+    x, c = tiny_inputs()
+    model.save_pretrained(tmp_path / "model")
+    torch.save({"x": x, "c": c, "y": model(x, c).prediction}, tmp_path / "io.pt")
+    code = textwrap.dedent(
+        f"""
+        import importlib.abc, sys
+        class Block(importlib.abc.MetaPathFinder):
+            def find_spec(self, name, path, target=None):
+                if name.split(".")[0] == "stefaland_hf":
+                    raise ImportError("stefaland_hf is blocked in this process")
+        sys.meta_path.insert(0, Block())
+        import torch
+        from transformers import AutoModel, AutoModelForTimeSeriesPrediction
+        io = torch.load({str(tmp_path / "io.pt")!r})
+        model = AutoModelForTimeSeriesPrediction.from_pretrained({str(tmp_path / "model")!r}, trust_remote_code=True).eval()
+        assert type(model).__module__.startswith("transformers_modules"), type(model).__module__
+        assert torch.equal(model(io["x"], io["c"]).prediction, io["y"])
+        backbone = AutoModel.from_pretrained({str(tmp_path / "model")!r}, trust_remote_code=True)
+        assert "stefaland_hf" not in sys.modules
+        print("REMOTE-OK", type(backbone).__name__)
+        """
+    )
+    env = dict(os.environ, HF_HOME=str(tmp_path / "hf_home"), HF_HUB_OFFLINE="1")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert "REMOTE-OK StefaLandModel" in result.stdout, result.stderr[-3000:]
+
+
+# ------------------------------------------------------------------------------------------------
+# bad input
+# ------------------------------------------------------------------------------------------------
+def test_unknown_variable_name():
+    with pytest.raises(ValueError, match="dynamic_variables: unknown variable 'precip'.*'precipitation'"):
+        tiny_config(dynamic_variables=["precip"], dynamic_mean=None, dynamic_std=None, dynamic_groups={})
+
+
+def test_config_validation_messages():
+    with pytest.raises(ValueError, match="static_groups\\['soil'\\]: 'ndvi' is not one of"):
+        tiny_config(static_groups={"soil": ["ndvi"]})
+    with pytest.raises(ValueError, match="dynamic_mean has 3 values, expected 4"):
+        tiny_config(dynamic_mean=[0.0, 0.0, 0.0])
+    with pytest.raises(ValueError, match="head_mode must be one of"):
+        tiny_config(head_mode="lora")
+
+
+def test_wrong_rank_and_variable_count(config):
+    model = StefaLandModel(config)
+    x, c = tiny_inputs()
+    with pytest.raises(ValueError, match=r"x_dynamic: expected shape \[batch, time, 4\].*got \(3, 40\)"):
+        model(x[..., 0], c)
+    with pytest.raises(ValueError, match=r"x_dynamic: expected shape \[batch, time, 4\].*got \(3, 40, 3\)"):
+        model(x[..., :3], c)
+    with pytest.raises(ValueError, match=r"x_static: expected shape \[3, 8\]"):
+        model(x, c[:, :5])
+    with pytest.raises(ValueError, match=r"dynamic_mask: expected shape"):
+        model(x, c, dynamic_mask=torch.zeros(3, 40, 2, dtype=torch.bool))
+
+
+def test_sequence_longer_than_position_table(config):
+    x, c = tiny_inputs(length=64)
+    with pytest.raises(ValueError, match="exceeds max_position_embeddings=64"):
+        StefaLandModel(config)(x, c)
+
+
+def test_labels_shape_checked(config):
+    x, c = tiny_inputs()
+    with pytest.raises(ValueError, match=r"labels: expected shape \(3, 40, 1\)"):
+        StefaLandForTimeSeriesRegression(config)(x, c, labels=torch.zeros(3, 40))
+
+
+def test_checkpoint_variable_mismatch_is_an_error(tmp_path, config):
+    StefaLandModel(config).save_pretrained(tmp_path)
+    reordered = list(reversed(config.dynamic_variables))
+    with pytest.raises(ValueError, match="dynamic_variables: the checkpoint"):
+        StefaLandModel.from_pretrained(tmp_path, dynamic_variables=reordered, dynamic_mean=None, dynamic_std=None, dynamic_groups={})
+    fewer = tiny_config(static_variables=config.static_variables[:-1], static_mean=None, static_std=None, never_mask_variables=[])
+    with pytest.raises(Exception):
+        StefaLandModel.from_pretrained(tmp_path, config=fewer)
+
+
+def test_gradient_checkpointing_matches(config):
+    torch.manual_seed(0)
+    model = StefaLandForTimeSeriesRegression(tiny_config(head_mode="scratch", dropout=0.0, head_dropout=0.0, adapter_dropout=0.0)).train()
+    x, c = tiny_inputs()
+    labels = torch.randn(3, 40, 1)
+    model(x, c, labels=labels).loss.backward()
+    reference = model.stefaland.layers[0].linear1.weight.grad.clone()
+    model.zero_grad()
+    model.activation_checkpointing_enable()
+    model(x, c, labels=labels).loss.backward()
+    assert torch.allclose(model.stefaland.layers[0].linear1.weight.grad, reference, atol=1e-6)
