@@ -14,6 +14,7 @@ from .modeling_stefaland import (
     StefaLandModel,
     StefaLandPreTrainedModel,
 )
+from .peft_adapters import ResConnConfig
 from .variables import VARIABLES, align_variables, get_variable
 
 __version__ = "0.1.0"
@@ -37,6 +38,7 @@ __all__ = [
     "StefaLandForPretraining",
     "StefaLandForTimeSeriesRegression",
     "StefaLandForStaticRegression",
+    "ResConnConfig",
     "VARIABLES",
     "align_variables",
     "get_variable",

@@ -460,6 +460,16 @@ class StefaLandForPretraining(StefaLandPreTrainedModel):
 # ================================================================================================
 # Downstream heads
 # ================================================================================================
+def _backbone_needs_grad(backbone: nn.Module) -> bool:
+    """A frozen backbone runs without autograd; one with trainable parts (scratch, LoRA) runs with it."""
+    return torch.is_grad_enabled() and any(p.requires_grad for p in backbone.parameters())
+
+
+def _check_labels(labels: torch.Tensor | None, expected: tuple[int, ...], target_variables: list[str]) -> None:
+    if labels is not None and tuple(labels.shape) != expected:
+        raise ValueError(f"labels: expected shape {expected} for target_variables {target_variables}, got {tuple(labels.shape)}")
+
+
 class StefaLandDualResidualAdapter(nn.Module):
     """Fuses the scaled embedding H with the raw forcings x and attributes c (paper §2.3, "resConn")."""
 
@@ -504,9 +514,11 @@ class StefaLandTaskHead(nn.Module):
         embedding_scale_init: float,
         target_mean: list[float] | None = None,
         target_std: list[float] | None = None,
+        target_variables: list[str] | None = None,
     ):
         super().__init__()
         self.mode = mode
+        self.target_variables = list(target_variables) if target_variables else [f"target_{i}" for i in range(num_targets)]
         self.target_normalizer = StefaLandNormalizer(target_mean, target_std, num_targets)
         raw = num_dynamic + num_static
         self.embedding_norm = nn.LayerNorm(d_model) if mode != "direct" else None
@@ -532,6 +544,7 @@ class StefaLandTaskHead(nn.Module):
         self, embedding: torch.Tensor | None, x: torch.Tensor, c: torch.Tensor, labels: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """embedding [B, T, D] (None for direct), x [B, T, F] and c [B, C] normalized without NaN."""
+        _check_labels(labels, (*x.shape[:2], len(self.target_variables)), self.target_variables)
         static = c.unsqueeze(1).expand(-1, x.shape[1], -1)
         if self.mode == "linear_probe":
             normalized = self.output(self.embedding_norm(embedding))
@@ -552,11 +565,6 @@ class StefaLandTaskHead(nn.Module):
         if labels is not None:
             loss = masked_mse(normalized, self.target_normalizer(labels.float()), torch.ones_like(normalized, dtype=torch.bool))
         return self.target_normalizer.denormalize(normalized), loss
-
-
-def _check_labels(labels: torch.Tensor | None, expected: tuple[int, ...], target_variables: list[str]) -> None:
-    if labels is not None and tuple(labels.shape) != expected:
-        raise ValueError(f"labels: expected shape {expected} for target_variables {target_variables}, got {tuple(labels.shape)}")
 
 
 class StefaLandForTimeSeriesRegression(StefaLandPreTrainedModel):
@@ -586,6 +594,7 @@ class StefaLandForTimeSeriesRegression(StefaLandPreTrainedModel):
             config.embedding_scale_init,
             config.target_mean,
             config.target_std,
+            config.target_variables,
         )
         self.post_init()
         if config.backbone_frozen:
@@ -601,7 +610,7 @@ class StefaLandForTimeSeriesRegression(StefaLandPreTrainedModel):
         """The per-day StefaLand embedding E [B, T, D] that the heads consume (None in direct mode)."""
         if self.stefaland is None:
             return None
-        with torch.set_grad_enabled(torch.is_grad_enabled() and not self.config.backbone_frozen):
+        with torch.set_grad_enabled(_backbone_needs_grad(self.stefaland)):
             return self.stefaland(x_dynamic, x_static, dynamic_mask, static_mask).dynamic_hidden_state
 
     def forward(
@@ -618,7 +627,6 @@ class StefaLandForTimeSeriesRegression(StefaLandPreTrainedModel):
         unobserved. Returns ``prediction`` [B, T, K] in physical units and the masked MSE on normalized targets.
         """
         _check_inputs(self.config, x_dynamic, x_static, dynamic_mask, static_mask)
-        _check_labels(labels, (*x_dynamic.shape[:2], len(self.config.target_variables)), self.config.target_variables)
         embedding = self.embed(x_dynamic, x_static, dynamic_mask, static_mask)
         x = _nan_to_zero(self.dynamic_normalizer(x_dynamic.float()))
         c = _nan_to_zero(self.static_normalizer(x_static.float()))
@@ -690,7 +698,7 @@ class StefaLandForStaticRegression(StefaLandPreTrainedModel):
             features = torch.cat([x, _nan_to_zero(self.static_normalizer(x_static.float()))], -1)
         else:
             static_mask = hide if static_mask is None else (static_mask.bool() | hide)
-            with torch.set_grad_enabled(torch.is_grad_enabled() and not self.config.backbone_frozen):
+            with torch.set_grad_enabled(_backbone_needs_grad(self.stefaland)):
                 out = self.stefaland(x_dynamic, x_static, dynamic_mask, static_mask)
             features = torch.cat([out.dynamic_hidden_state.mean(1), out.static_hidden_state], -1)
         normalized = self.head(features)

@@ -1,0 +1,142 @@
+"""The resConn residual adapter as a PEFT method ("RESCONN").
+
+PEFT 0.21 has no public hook for new methods (``register_peft_method`` rejects names outside its
+closed ``PeftType`` enum), but ``PeftType`` is a str enum, so a plain string key in PEFT's three
+mapping tables works for ``get_peft_model``, ``save_pretrained``, ``PeftModel.from_pretrained``,
+``set_adapter`` and ``disable_adapter``. That is private API: ``peft`` is pinned in
+``pyproject.toml`` and ``tests/test_peft_adapters.py`` guards it.
+
+The tuner wraps the ``head`` of a :class:`StefaLandForTimeSeriesRegression`. Each adapter is a
+complete task head (LayerNorm·s -> dual residual adapter -> residual LSTM -> linear, or the
+``no_adapter`` / ``linear_probe`` variants) with its own targets and target normalization, so
+several tasks (streamflow, soil moisture) share one frozen base and switch with ``set_adapter``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from peft.config import PeftConfig
+from peft.mapping import PEFT_TYPE_TO_CONFIG_MAPPING, PEFT_TYPE_TO_PREFIX_MAPPING, PEFT_TYPE_TO_TUNER_MAPPING
+from peft.tuners.tuners_utils import BaseTuner, BaseTunerLayer
+from torch import nn
+
+from .modeling_stefaland import StefaLandTaskHead
+from .variables import validate_names
+
+PEFT_TYPE = "RESCONN"
+ADAPTER_HEAD_MODES = ("resconn", "no_adapter", "linear_probe")
+
+
+@dataclass
+class ResConnConfig(PeftConfig):
+    """A task head trained on a frozen StefaLand backbone (paper §2.3).
+
+    target_variables / target_mean / target_std: what this adapter predicts and its normalization
+    (fitted on the training split); predictions come back in physical units.
+    head_mode: "resconn" (default), "no_adapter" or "linear_probe" (the paper's ablations).
+    """
+
+    target_variables: list[str] = field(default_factory=lambda: ["streamflow"])
+    target_mean: list[float] | None = None
+    target_std: list[float] | None = None
+    head_mode: str = "resconn"
+    head_hidden_size: int = 256
+    head_dropout: float = 0.2
+    adapter_dropout: float = 0.1
+    embedding_scale_init: float = 0.1
+    target_modules: list[str] | str | None = field(default_factory=lambda: ["head"])
+    exclude_modules: list[str] | str | None = None
+    modules_to_save: list[str] | None = None
+
+    def __post_init__(self):
+        super().__post_init__()
+        self.peft_type = PEFT_TYPE
+        validate_names(self.target_variables, "ResConnConfig.target_variables")
+        if self.head_mode not in ADAPTER_HEAD_MODES:
+            raise ValueError(f"ResConnConfig.head_mode must be one of {ADAPTER_HEAD_MODES}, got {self.head_mode!r}")
+        for name in ("target_mean", "target_std"):
+            values = getattr(self, name)
+            if values is not None and len(values) != len(self.target_variables):
+                raise ValueError(
+                    f"ResConnConfig.{name} has {len(values)} values, expected {len(self.target_variables)} "
+                    f"(one per target variable {self.target_variables})"
+                )
+
+
+class ResConnLayer(nn.Module, BaseTunerLayer):
+    """Wraps the base model's task head; the active adapter's head replaces it in the forward pass."""
+
+    adapter_layer_names = ("resconn_heads",)
+
+    def __init__(self, base_layer: nn.Module, adapter_name: str, config: ResConnConfig, model_config):
+        super().__init__()
+        self.base_layer = base_layer
+        self.model_config = model_config
+        self.resconn_heads = nn.ModuleDict({})
+        self._active_adapter = adapter_name
+        self.merged_adapters = []
+        self.update_layer(adapter_name, config)
+
+    def update_layer(self, adapter_name: str, config: ResConnConfig) -> None:
+        mc = self.model_config
+        self.resconn_heads[adapter_name] = StefaLandTaskHead(
+            config.head_mode,
+            mc.d_model,
+            len(mc.dynamic_variables),
+            len(mc.static_variables),
+            len(config.target_variables),
+            config.head_hidden_size,
+            config.head_dropout,
+            config.adapter_dropout,
+            config.embedding_scale_init,
+            config.target_mean,
+            config.target_std,
+            target_variables=list(config.target_variables),
+        ).to(next(self.base_layer.parameters()).device)
+        self.set_adapter(adapter_name, inference_mode=config.inference_mode)
+
+    def merge(self, adapter_names=None, safe_merge: bool = False) -> None:
+        raise NotImplementedError("resConn adapters are whole task heads; there is nothing to merge into the base")
+
+    def unmerge(self) -> None:
+        raise NotImplementedError("resConn adapters are never merged")
+
+    def forward(self, *args, **kwargs):
+        if self.disable_adapters or not self.active_adapters:
+            return self.base_layer(*args, **kwargs)
+        if len(self.active_adapters) != 1:
+            raise ValueError(f"resConn runs one adapter at a time, got active adapters {self.active_adapters}")
+        return self.resconn_heads[self.active_adapters[0]](*args, **kwargs)
+
+
+class ResConnModel(BaseTuner):
+    """PEFT tuner that installs :class:`ResConnLayer` on the ``head`` of a StefaLand time-series model."""
+
+    prefix: str = "resconn_"
+    tuner_layer_cls = ResConnLayer
+    target_module_mapping = {"stefaland": ["head"]}
+
+    def _create_and_replace(self, peft_config, adapter_name, target, target_name, parent, current_key) -> None:
+        if isinstance(target, ResConnLayer):
+            target.update_layer(adapter_name, peft_config)
+            return
+        if not isinstance(target, StefaLandTaskHead):
+            raise ValueError(
+                f"ResConnConfig.target_modules: {current_key!r} is a {type(target).__name__}; resConn adapters replace "
+                "the StefaLandTaskHead named 'head' of a StefaLandForTimeSeriesRegression"
+            )
+        new_module = ResConnLayer(target, adapter_name, peft_config, self.model.config)
+        if adapter_name not in self.active_adapters:
+            new_module.requires_grad_(False)
+        self._replace_module(parent, target_name, new_module, target)
+
+    def _cast_adapter_dtype(self, adapter_name: str, autocast_adapter_dtype: bool = True) -> None:
+        """Adapter heads keep the dtype they were built with."""
+
+
+PEFT_TYPE_TO_CONFIG_MAPPING[PEFT_TYPE] = ResConnConfig
+PEFT_TYPE_TO_TUNER_MAPPING[PEFT_TYPE] = ResConnModel
+PEFT_TYPE_TO_PREFIX_MAPPING[PEFT_TYPE] = ResConnModel.prefix
+
+__all__ = ["ResConnConfig", "ResConnModel", "ResConnLayer"]

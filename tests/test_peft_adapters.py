@@ -1,0 +1,100 @@
+"""Regression tests for the resConn PEFT method (it relies on PEFT's private mapping tables; peft is pinned)."""
+
+import json
+
+import pytest
+import torch
+from conftest import tiny_config, tiny_inputs
+from peft import LoraConfig, PeftConfig, PeftModel, get_peft_model
+from safetensors.torch import load_file
+
+from stefaland_hf import ResConnConfig, StefaLandForTimeSeriesRegression
+from stefaland_hf.peft_adapters import ResConnLayer
+
+
+def _base():
+    torch.manual_seed(0)
+    return StefaLandForTimeSeriesRegression(tiny_config())
+
+
+def _train_a_little(model, labels_dim=1, steps=3):
+    x, c = tiny_inputs()
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-2)
+    model.train()
+    for _ in range(steps):
+        loss = model(x_dynamic=x, x_static=c, labels=torch.randn(3, 40, labels_dim)).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    return model.eval()
+
+
+def test_only_adapter_parameters_train():
+    model = get_peft_model(_base(), ResConnConfig(target_mean=[1.0], target_std=[2.0], head_hidden_size=12))
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert trainable and all(".resconn_heads.default." in n for n in trainable)
+    trainable_count, total = model.get_nb_trainable_parameters()
+    assert 0 < trainable_count < total
+    _train_a_little(model)
+    assert all(p.grad is None for n, p in model.named_parameters() if "resconn_heads" not in n)
+
+
+def test_save_writes_only_the_adapter_and_reload_is_exact(tmp_path):
+    config = ResConnConfig(target_mean=[1.0], target_std=[2.0], head_hidden_size=12)
+    model = _train_a_little(get_peft_model(_base(), config))
+    x, c = tiny_inputs(seed=5)
+    expected = model(x_dynamic=x, x_static=c).prediction
+    model.save_pretrained(tmp_path)
+    weights = load_file(tmp_path / "adapter_model.safetensors")
+    assert weights and all("resconn_heads" in k for k in weights)
+    assert not any("stefaland." in k for k in weights)
+    saved = json.loads((tmp_path / "adapter_config.json").read_text())
+    assert saved["peft_type"] == "RESCONN" and saved["target_mean"] == [1.0]
+    assert isinstance(PeftConfig.from_pretrained(tmp_path), ResConnConfig)
+    reloaded = PeftModel.from_pretrained(_base(), tmp_path).eval()
+    assert torch.equal(reloaded(x_dynamic=x, x_static=c).prediction, expected)
+
+
+def test_two_task_adapters_switch_and_disable(tmp_path):
+    base = _base().eval()
+    x, c = tiny_inputs()
+    base_out = base(x, c).prediction.clone()
+    model = get_peft_model(base, ResConnConfig(target_variables=["streamflow"], target_mean=[1.0], target_std=[2.0], head_hidden_size=12), adapter_name="streamflow")
+    model.add_adapter("soil_moisture", ResConnConfig(target_variables=["soil_moisture"], target_mean=[0.25], target_std=[0.08], head_mode="no_adapter", head_hidden_size=8))
+    model.eval()
+    model.set_adapter("streamflow")
+    flow = model(x_dynamic=x, x_static=c).prediction
+    model.set_adapter("soil_moisture")
+    soil = model(x_dynamic=x, x_static=c).prediction
+    assert flow.shape == soil.shape == (3, 40, 1)
+    assert not torch.allclose(flow, soil)
+    assert abs(soil.mean().item() - 0.25) < abs(flow.mean().item() - 0.25)  # each head carries its own units
+    with model.disable_adapter():
+        assert torch.equal(model(x_dynamic=x, x_static=c).prediction, base_out)
+    layer = model.base_model.model.head
+    assert isinstance(layer, ResConnLayer) and set(layer.resconn_heads) == {"streamflow", "soil_moisture"}
+    model.save_pretrained(tmp_path)
+    assert (tmp_path / "soil_moisture" / "adapter_model.safetensors").exists()
+
+
+def test_lora_on_encoder():
+    base = _base()
+    config = LoraConfig(r=4, target_modules=["in_proj", "out_proj", "linear1", "linear2"], modules_to_save=["head"])
+    model = get_peft_model(base, config)
+    trainable = [n for n, p in model.named_parameters() if p.requires_grad]
+    assert any("lora_A" in n for n in trainable) and any("head" in n for n in trainable)
+    _train_a_little(model)
+    lora = [p for n, p in model.named_parameters() if "lora_B" in n]
+    assert any(p.abs().sum() > 0 for p in lora)
+
+
+def test_wrong_target_module_is_a_clear_error():
+    with pytest.raises(ValueError, match="ResConnConfig.target_modules"):
+        get_peft_model(_base(), ResConnConfig(target_modules=["output_projection"]))
+
+
+def test_adapter_config_validation():
+    with pytest.raises(ValueError, match="target_mean has 2 values, expected 1"):
+        ResConnConfig(target_mean=[1.0, 2.0], target_std=[1.0])
+    with pytest.raises(ValueError, match="unknown variable 'flow'"):
+        ResConnConfig(target_variables=["flow"])
