@@ -1,0 +1,223 @@
+"""Per-variable normalization statistics, fitted on the training split only.
+
+:func:`fit_normalization` computes nan-aware mean and (population, ``ddof=0``) standard
+deviation per variable over the **training sites and training period only**: dynamic inputs and
+targets over all (site, day) pairs, static attributes over the training sites. It streams
+``site_chunk`` sites at a time from the zero-copy views of :class:`~stefaland_hf.data.windows.SiteArrays`,
+accumulating counts, sums and sums of squares in float64 around a per-variable shift (the first
+chunk's mean) for numerical stability, so memory stays bounded by one chunk. This equals
+``np.nanmean``/``np.nanstd`` over axes (site, day) of the training subset (the paper's recipe).
+
+Guards:
+
+- std floor: ``std = max(std, 1e-3 * |mean| + 1e-6)``, so constant (or nearly constant)
+  variables do not blow up after z-scoring; the floor is relative to the variable's magnitude
+  and only bites when the spread is below 0.1% of it.
+- a variable with no finite value on the training split (absent from the dataset, or all NaN)
+  gets ``mean = 0, std = 1`` and a ``UserWarning``; it stays NaN in the data and the model
+  treats it as masked.
+
+The result travels with the weights: :meth:`Normalization.to_config_kwargs` returns exactly the
+``StefaLandConfig`` fields ``dynamic_mean, dynamic_std, static_mean, static_std, target_mean,
+target_std``.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import asdict, dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+
+from .splits import _period_to_json
+from .windows import SiteArrays
+
+__all__ = ["Normalization", "fit_normalization", "STD_FLOOR_RELATIVE", "STD_FLOOR_ABSOLUTE"]
+
+STD_FLOOR_RELATIVE = 1e-3
+STD_FLOOR_ABSOLUTE = 1e-6
+
+_KINDS = ("dynamic", "static", "target")
+
+
+@dataclass
+class Normalization:
+    """Per-variable mean/std for the dynamic inputs, static attributes and targets.
+
+    ``*_count`` is the number of finite values each statistic was computed from; ``fitted_on``
+    records the training sites count and period (JSON-friendly).
+    """
+
+    dynamic_variables: list[str]
+    dynamic_mean: list[float]
+    dynamic_std: list[float]
+    static_variables: list[str]
+    static_mean: list[float]
+    static_std: list[float]
+    target_variables: list[str]
+    target_mean: list[float]
+    target_std: list[float]
+    dynamic_count: list[int] = field(default_factory=list)
+    static_count: list[int] = field(default_factory=list)
+    target_count: list[int] = field(default_factory=list)
+    fitted_on: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        for kind in _KINDS:
+            names = list(getattr(self, f"{kind}_variables"))
+            setattr(self, f"{kind}_variables", names)
+            for stat in ("mean", "std"):
+                vals = [float(v) for v in getattr(self, f"{kind}_{stat}")]
+                if len(vals) != len(names):
+                    raise ValueError(f"Normalization: {len(vals)} {kind}_{stat} values for {len(names)} {kind} variables")
+                setattr(self, f"{kind}_{stat}", vals)
+            if any(s <= 0 or not np.isfinite(s) for s in getattr(self, f"{kind}_std")):
+                raise ValueError(f"Normalization: {kind}_std must be finite and positive")
+
+    def to_config_kwargs(self) -> dict[str, list[float]]:
+        """The ``StefaLandConfig`` fields (lists of floats in the variable order)."""
+        return {
+            "dynamic_mean": list(self.dynamic_mean),
+            "dynamic_std": list(self.dynamic_std),
+            "static_mean": list(self.static_mean),
+            "static_std": list(self.static_std),
+            "target_mean": list(self.target_mean),
+            "target_std": list(self.target_std),
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Normalization":
+        return cls(**d)
+
+    def _stats(self, kind: str) -> tuple[np.ndarray, np.ndarray]:
+        if kind not in _KINDS:
+            raise ValueError(f"kind must be one of {_KINDS}, got {kind!r}")
+        return (
+            np.asarray(getattr(self, f"{kind}_mean"), dtype=np.float32),
+            np.asarray(getattr(self, f"{kind}_std"), dtype=np.float32),
+        )
+
+    def normalize(self, kind: str, values: np.ndarray) -> np.ndarray:
+        """``(values - mean) / std`` over the last axis (NaN stays NaN)."""
+        mean, std = self._stats(kind)
+        return ((np.asarray(values, dtype=np.float32) - mean) / std).astype(np.float32)
+
+    def denormalize(self, kind: str, values: np.ndarray) -> np.ndarray:
+        mean, std = self._stats(kind)
+        return (np.asarray(values, dtype=np.float32) * std + mean).astype(np.float32)
+
+
+class _Moments:
+    """Streaming nan-aware count / shifted sum / shifted sum of squares per variable (float64)."""
+
+    def __init__(self, n: int):
+        self.count = np.zeros(n, dtype=np.int64)
+        self.s1 = np.zeros(n, dtype=np.float64)
+        self.s2 = np.zeros(n, dtype=np.float64)
+        self.shift: np.ndarray | None = None
+
+    def update(self, values: np.ndarray) -> None:
+        x = values.reshape(-1, values.shape[-1]).astype(np.float64)
+        finite = np.isfinite(x)
+        if self.shift is None:
+            cnt = finite.sum(0)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                first_mean = np.where(finite, x, 0.0).sum(0) / cnt
+            self.shift = np.where(cnt > 0, first_mean, 0.0)
+        x -= self.shift
+        x[~finite] = 0.0
+        self.count += finite.sum(0)
+        self.s1 += x.sum(0)
+        self.s2 += np.einsum("ij,ij->j", x, x)
+
+    def finish(self, names: Sequence[str], kind: str) -> tuple[list[float], list[float], list[int]]:
+        n = len(names)
+        shift = np.zeros(n) if self.shift is None else self.shift
+        mean = np.zeros(n)
+        std = np.ones(n)
+        empty = []
+        for j in range(n):
+            c = int(self.count[j])
+            if c == 0:
+                empty.append(names[j])
+                continue
+            m1 = self.s1[j] / c
+            var = max(self.s2[j] / c - m1 * m1, 0.0)
+            mean[j] = shift[j] + m1
+            floor = STD_FLOOR_RELATIVE * abs(mean[j]) + STD_FLOOR_ABSOLUTE
+            std[j] = max(np.sqrt(var), floor)
+        if empty:
+            warnings.warn(
+                f"fit_normalization: {kind} variables without any finite value on the training split "
+                f"(absent or all NaN) get mean 0, std 1: {empty}",
+                UserWarning,
+                stacklevel=3,
+            )
+        return mean.tolist(), std.tolist(), [int(c) for c in self.count]
+
+
+def fit_normalization(
+    data,
+    sites: Sequence[int] | np.ndarray | None = None,
+    period: Any = None,
+    dynamic_variables: Sequence[str] | None = None,
+    static_variables: Sequence[str] | None = None,
+    target_variables: Sequence[str] | None = None,
+    site_chunk: int = 64,
+) -> Normalization:
+    """Fit per-variable mean/std on the training ``sites`` (dataset rows) and ``period``.
+
+    ``data`` is a site ``datasets.Dataset`` or a :class:`~stefaland_hf.data.windows.SiteArrays`;
+    ``period`` is a date/index period (see :mod:`stefaland_hf.data.splits`); variable lists are the
+    model's canonical names (``None`` = the dataset's own). Variables the dataset lacks get mean 0,
+    std 1 with a warning. Nothing outside the training sites and period is read.
+    """
+    a = SiteArrays.wrap(data)
+    sites = np.arange(a.n_sites, dtype=np.int64) if sites is None else np.asarray(sites, dtype=np.int64).ravel()
+    if sites.size == 0:
+        raise ValueError("fit_normalization: no training sites")
+    if sites.min() < 0 or sites.max() >= a.n_sites:
+        raise IndexError(f"fit_normalization: site index out of range for {a.n_sites} sites")
+    p0, p1 = a.period_index(period)
+    dnames = list(a.dynamic_variables if dynamic_variables is None else dynamic_variables)
+    snames = list(a.static_variables if static_variables is None else static_variables)
+    tnames = list(a.target_variables if target_variables is None else target_variables)
+    dcols = a.column_map("dynamic", dnames)
+    tcols = a.column_map("target", tnames)
+
+    dyn, tgt = _Moments(len(dnames)), _Moments(len(tnames))
+    # a chunk holds site_chunk * P * F float64 values at most (e.g. 64 * 3650 * 16 * 8 B = 30 MB)
+    for c0 in range(0, len(sites), site_chunk):
+        chunk = sites[c0 : c0 + site_chunk]
+        zeros = np.full(len(chunk), p0, dtype=np.int64)
+        dyn.update(a.gather_dynamic(chunk, zeros, p1 - p0, dcols))
+        tgt.update(a.gather_targets(chunk, zeros, p1 - p0, tcols))
+    stat = _Moments(len(snames))
+    stat.update(a.static_matrix(snames)[sites])
+
+    dm, ds, dc = dyn.finish(dnames, "dynamic")
+    sm, ss, sc = stat.finish(snames, "static")
+    tm, ts, tc = tgt.finish(tnames, "target")
+    return Normalization(
+        dynamic_variables=dnames,
+        dynamic_mean=dm,
+        dynamic_std=ds,
+        static_variables=snames,
+        static_mean=sm,
+        static_std=ss,
+        target_variables=tnames,
+        target_mean=tm,
+        target_std=ts,
+        dynamic_count=dc,
+        static_count=sc,
+        target_count=tc,
+        fitted_on={
+            "n_sites": int(len(sites)),
+            "period": _period_to_json((str(a.dates[p0]), str(a.dates[p1 - 1]))) if p1 > p0 else None,
+            "n_days": int(p1 - p0),
+        },
+    )
