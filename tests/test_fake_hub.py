@@ -281,3 +281,28 @@ def test_failure_injection_leaves_no_partial_commit(hub, tmp_path):
     after = hub.commits("org/interrupted")
     assert after[:-1] == before and len(after) == len(before) + 1
     assert hub.list_files("org/interrupted") == [".gitattributes", "config.json", "weights.safetensors"]
+
+
+def test_peft_adapter_push_and_load(hub, tmp_path):
+    out = hub.run_client(
+        """
+        import torch
+        from peft import LoraConfig, PeftModel, get_peft_model
+        from transformers import BertConfig, BertModel
+        torch.manual_seed(0)
+        cfg = BertConfig(vocab_size=64, hidden_size=8, num_hidden_layers=1, num_attention_heads=2,
+                         intermediate_size=16, max_position_embeddings=32)
+        base = BertModel(cfg)
+        base.push_to_hub("org/peft-base")
+        pm = get_peft_model(base, LoraConfig(r=2, target_modules=["query", "value"], init_lora_weights=False))
+        pm.push_to_hub("org/peft-adapter")
+        pm2 = PeftModel.from_pretrained(BertModel.from_pretrained("org/peft-base"), "org/peft-adapter")
+        pm.eval(); pm2.eval()
+        x = torch.randint(0, 64, (1, 5))
+        emit({"same": bool(torch.allclose(pm(x).last_hidden_state, pm2(x).last_hidden_state))})
+        """,
+        hf_home=tmp_path / "hf",
+    )
+    assert out.data == {"same": True}
+    assert len(hub.commits("org/peft-adapter")) == 2
+    assert {"adapter_config.json", "adapter_model.safetensors"} <= set(hub.list_files("org/peft-adapter"))
