@@ -1,0 +1,690 @@
+"""CAMELS-US (Newman et al. 2015; Addor et al. 2017) from its raw release layout, as a ``datasets`` builder.
+
+Usage::
+
+    b = CamelsUS(data_dir="/path/camels_us", cache_dir=tmp, forcing="daymet", basins=["01022500"])
+    b.download_and_prepare()
+    ds = b.as_dataset(split="all")   # one example per basin, schema of ``schema.site_features``
+
+Layout read (``data_dir`` is the folder holding these):
+
+- ``basin_mean_forcing/<product>/<HUC02>/<gauge_id>_lump_<tag>_forcing_leap.txt`` (tag ``cida`` for
+  Daymet, ``maurer``, ``nldas``): 3 header lines (latitude, elevation m, area m²), one column line,
+  then rows ``Year Mnth Day Hr dayl prcp srad swe tmax tmin vp``. Rows are parsed **by column
+  position**, never by the column line (a few original files have a malformed one).
+- ``usgs_streamflow/<HUC02>/<gauge_id>_streamflow_qc.txt``: ``gauge_id year month day Q flag``, Q in
+  ft³/s, ``-999`` = missing.
+- ``camels_attributes_v2.0/camels_{topo,soil,geol,vege,clim}.txt``: ``;``-separated statics.
+- ``basin_list.txt``: default basin list.
+
+Documented choices:
+
+- **Dynamic inputs** (canonical names, ``DYNAMIC_VARIABLES``): prcp → precipitation (mm/day),
+  tmax/tmin → temperature_max/min (°C), srad → shortwave_radiation (W/m², mean over daylight as in
+  the product), vp → vapor_pressure (Pa), dayl → daylength (s), and temperature_mean = (tmax + tmin)/2
+  (the usual daily-mean approximation; the products carry no mean temperature). In the Maurer and
+  NLDAS files tmax equals tmin (a known property of the original release), so for those products
+  all three temperatures are the same series; they are kept as given.
+- **swe is not an input**: in the forcing files it is not an observation but the output of the
+  Daymet-driven SNOW-17 model run by the CAMELS authors, and in most files it is all zeros.
+- **Streamflow** (target ``streamflow``, mm/day) = Q × 0.0283168 × 86400 × 1000 / area_m², with the
+  area from the forcing-file header (``area_source="forcing_header"``, the convention of the
+  original CAMELS/NeuralHydrology/hydroDL loaders); ``area_source="area_gages2"`` uses the GAGES-II
+  area (km²) from ``camels_topo.txt`` instead. ``-999`` → NaN; the record is reindexed onto the full
+  daily period, dates absent from the file are NaN. Negative values other than -999 are errors.
+- **Static attributes** (``ATTRIBUTE_SOURCES``): percentages (sand/silt/clay) become fractions 0–1;
+  other units are the canonical ones already (slope m/km, area km², depths m, conductivity cm/h,
+  permeability log10 m²). ``soil_depth`` comes from ``soil_depth_statsgo`` by default (m, 0–1.5 m,
+  the same STATSGO source as porosity, conductivity and max_water_content); the Pelletier
+  depth-to-bedrock (capped at 50 m, very skewed) is available with ``soil_depth_source="pelletier"``.
+  The vocabulary has one soil depth, so the paper's two depths cannot both be used.
+  ``"NA"`` cells become NaN. Categorical attributes (geol_1st/2nd_class, dom_land_cover,
+  high/low_prec_timing) are left out (the schema's statics are numeric), and ``camels_hydro.txt``
+  (streamflow signatures, derived from the target) is never read.
+- ``region`` is the two-digit HUC-02 of the folder holding the forcing file.
+
+Every format problem raises :class:`~stefaland_hf.data.errors.DataFormatError` naming the file and
+line. With ``skip_bad_basins=True`` a basin with such a problem is left out, logged with
+``logging.warning`` and listed in ``builder.skipped_basins`` as ``(gauge_id, reason)`` (filled only
+when the dataset is generated, not when it is loaded from the cache).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import datasets
+import numpy as np
+import pandas as pd
+
+from ..variables import DYNAMIC, STATIC, TARGET, validate_names
+from .errors import DataFormatError, read_text_table, unwrap_data_format_error
+from .schema import site_features
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "ATTRIBUTE_SOURCES",
+    "CFS_TO_M3S",
+    "CamelsUS",
+    "CamelsUSConfig",
+    "DYNAMIC_VARIABLES",
+    "FORCING_PRODUCTS",
+    "ForcingHeader",
+    "PAPER_ATTRIBUTES",
+    "TARGET_VARIABLES",
+    "cfs_to_mm_per_day",
+    "find_forcing_file",
+    "find_streamflow_file",
+    "load_basin",
+    "read_basin_list",
+    "read_camels_attributes",
+    "read_forcing_file",
+    "read_streamflow_file",
+]
+
+CFS_TO_M3S = 0.0283168  # 1 ft³/s in m³/s
+
+
+@dataclass(frozen=True)
+class ForcingProduct:
+    folder: str
+    file_tag: str
+    start: str
+    end: str
+
+
+FORCING_PRODUCTS: dict[str, ForcingProduct] = {
+    "daymet": ForcingProduct("daymet", "cida", "1980-01-01", "2014-12-31"),
+    "maurer": ForcingProduct("maurer", "maurer", "1980-01-01", "2008-12-31"),
+    "nldas": ForcingProduct("nldas", "nldas", "1980-01-01", "2014-12-31"),
+}
+
+FORCING_COLUMNS = ("Year", "Mnth", "Day", "Hr", "dayl", "prcp", "srad", "swe", "tmax", "tmin", "vp")
+_FC = {name: i for i, name in enumerate(FORCING_COLUMNS)}
+
+DYNAMIC_VARIABLES: tuple[str, ...] = (
+    "precipitation",
+    "temperature_max",
+    "temperature_min",
+    "temperature_mean",
+    "shortwave_radiation",
+    "vapor_pressure",
+    "daylength",
+)
+TARGET_VARIABLES: tuple[str, ...] = ("streamflow",)
+
+# canonical name -> (table, column, scale). soil_depth's column depends on soil_depth_source.
+ATTRIBUTE_SOURCES: dict[str, tuple[str, str, float]] = {
+    "latitude": ("topo", "gauge_lat", 1.0),
+    "longitude": ("topo", "gauge_lon", 1.0),
+    "elevation": ("topo", "elev_mean", 1.0),
+    "slope": ("topo", "slope_mean", 1.0),
+    "area": ("topo", "area_gages2", 1.0),
+    "soil_depth": ("soil", "soil_depth_statsgo", 1.0),
+    "soil_porosity": ("soil", "soil_porosity", 1.0),
+    "soil_conductivity": ("soil", "soil_conductivity", 1.0),
+    "max_water_content": ("soil", "max_water_content", 1.0),
+    "sand_fraction": ("soil", "sand_frac", 0.01),
+    "silt_fraction": ("soil", "silt_frac", 0.01),
+    "clay_fraction": ("soil", "clay_frac", 0.01),
+    "carbonate_rocks_fraction": ("geol", "carbonate_rocks_frac", 1.0),
+    "geology_permeability": ("geol", "geol_permeability", 1.0),
+    "geology_porosity": ("geol", "geol_porostiy", 1.0),  # sic: the column name is misspelt in CAMELS
+    "forest_fraction": ("vege", "frac_forest", 1.0),
+    "lai_max": ("vege", "lai_max", 1.0),
+    "lai_diff": ("vege", "lai_diff", 1.0),
+    "gvf_max": ("vege", "gvf_max", 1.0),
+    "gvf_diff": ("vege", "gvf_diff", 1.0),
+    "mean_precipitation": ("clim", "p_mean", 1.0),
+    "mean_pet": ("clim", "pet_mean", 1.0),
+    "aridity": ("clim", "aridity", 1.0),
+    "precipitation_seasonality": ("clim", "p_seasonality", 1.0),
+    "snow_fraction": ("clim", "frac_snow", 1.0),
+    "high_precipitation_frequency": ("clim", "high_prec_freq", 1.0),
+    "high_precipitation_duration": ("clim", "high_prec_dur", 1.0),
+    "low_precipitation_frequency": ("clim", "low_prec_freq", 1.0),
+    "low_precipitation_duration": ("clim", "low_prec_dur", 1.0),
+}
+_SOIL_DEPTH_COLUMNS = {"statsgo": "soil_depth_statsgo", "pelletier": "soil_depth_pelletier"}
+
+# The paper's CAMELS attribute set (spec §4), with its two soil depths collapsed into one
+# ``soil_depth`` because the vocabulary has a single name: 25 attributes.
+PAPER_ATTRIBUTES: tuple[str, ...] = (
+    "elevation",
+    "slope",
+    "area",
+    "forest_fraction",
+    "lai_max",
+    "lai_diff",
+    "gvf_max",
+    "gvf_diff",
+    "soil_depth",
+    "soil_porosity",
+    "soil_conductivity",
+    "max_water_content",
+    "sand_fraction",
+    "silt_fraction",
+    "clay_fraction",
+    "carbonate_rocks_fraction",
+    "geology_permeability",
+    "mean_precipitation",
+    "mean_pet",
+    "aridity",
+    "snow_fraction",
+    "high_precipitation_frequency",
+    "high_precipitation_duration",
+    "low_precipitation_frequency",
+    "low_precipitation_duration",
+)
+
+_ATTRIBUTE_DIR = "camels_attributes_v2.0"
+_FORBIDDEN_TABLES = ("hydro",)  # streamflow signatures: derived from the target, never inputs
+_BASIN_ID = re.compile(r"^\d{8}$")
+
+
+# --------------------------------------------------------------------------------------------
+# file readers (usable on their own)
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ForcingHeader:
+    latitude: float
+    elevation: float  # m
+    area: float  # m²
+
+
+def _epoch_days(years: np.ndarray, months: np.ndarray, days: np.ndarray) -> np.ndarray:
+    """Vectorized (year, month, day) -> days since 1970-01-01 (int64); invalid dates -> -2**62."""
+    frame = pd.DataFrame({"year": years, "month": months, "day": days})
+    bad_int = ~np.all(np.isfinite(frame.to_numpy()) & (frame.to_numpy() == np.round(frame.to_numpy())), axis=1)
+    frame.loc[bad_int, :] = 1
+    dt = pd.to_datetime(frame.astype(np.int64), errors="coerce")
+    out = dt.to_numpy().astype("datetime64[D]").astype(np.int64)
+    invalid = dt.isna().to_numpy() | bad_int
+    out[invalid] = -(2**62)
+    return out
+
+
+def _check_dates(table, days: np.ndarray, what: str) -> None:
+    bad = np.flatnonzero(days == -(2**62))
+    if len(bad):
+        row = int(bad[0])
+        raise DataFormatError(table.path, f"invalid {what} date", line=table.line_of(row))
+
+
+def _day(value) -> np.datetime64:
+    return np.datetime64(pd.Timestamp(value).date(), "D")
+
+
+def read_forcing_file(path: str | os.PathLike) -> tuple[ForcingHeader, np.ndarray, np.ndarray]:
+    """Read one CAMELS basin-mean forcing file.
+
+    Returns ``(header, dates, values)``: ``dates`` datetime64[D] [T] (checked to be consecutive
+    days) and ``values`` float64 [T, 11] in the column order of ``FORCING_COLUMNS``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataFormatError(path, "forcing file not found")
+    header_values = []
+    with open(path, "r", encoding="utf-8", errors="replace") as fh:
+        for i, name in enumerate(("latitude", "elevation (m)", "area (m2)", "column line")):
+            line = fh.readline()
+            if not line:
+                raise DataFormatError(
+                    path, f"file ends in the header: expected 3 header lines (latitude, elevation, area) and a column line", line=i + 1
+                )
+            if i < 3:
+                try:
+                    header_values.append(float(line.strip()))
+                except ValueError:
+                    raise DataFormatError(path, f"header: expected the {name} as one number, found {line.strip()!r}", line=i + 1) from None
+    header = ForcingHeader(*header_values)
+    if not np.isfinite(header.area) or header.area <= 0:
+        raise DataFormatError(path, f"header: expected a positive basin area in m², found {header.area}", line=3)
+    table = read_text_table(
+        path, sep=r"\s+", skiprows=4, n_columns=len(FORCING_COLUMNS),
+        numeric_columns=range(len(FORCING_COLUMNS)), column_names=FORCING_COLUMNS,
+    )
+    values = table.numeric
+    days = _epoch_days(values[:, 0], values[:, 1], values[:, 2])
+    _check_dates(table, days, "Year/Mnth/Day")
+    step = np.diff(days)
+    bad = np.flatnonzero(step != 1)
+    if len(bad):
+        row = int(bad[0]) + 1
+        raise DataFormatError(
+            path,
+            f"dates must be consecutive days: {np.datetime64(int(days[row]), 'D')} follows "
+            f"{np.datetime64(int(days[row - 1]), 'D')}",
+            line=table.line_of(row),
+        )
+    return header, days.astype("datetime64[D]"), values
+
+
+def read_streamflow_file(path: str | os.PathLike, basin: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Read one ``<id>_streamflow_qc.txt``: ``(dates datetime64[D], Q float64 in ft³/s)``, -999 → NaN.
+
+    Dates need not be contiguous but must be increasing (a repeated date is an error). The QC flag
+    column is optional (5 or 6 columns).
+    """
+    path = Path(path)
+    table = read_text_table(
+        path, sep=r"\s+", skiprows=0, n_columns=(5, 6), numeric_columns=(1, 2, 3, 4), string_columns=(0,),
+        column_names=("gauge_id", "year", "month", "day", "Q", "flag"),
+    )
+    if basin is not None:
+        wrong = np.flatnonzero(table.strings[0] != basin)
+        if len(wrong):
+            row = int(wrong[0])
+            raise DataFormatError(path, f"expected gauge_id {basin!r}, found {table.strings[0][row]!r}", line=table.line_of(row))
+    v = table.numeric
+    days = _epoch_days(v[:, 0], v[:, 1], v[:, 2])
+    _check_dates(table, days, "year/month/day")
+    bad = np.flatnonzero(np.diff(days) <= 0)
+    if len(bad):
+        row = int(bad[0]) + 1
+        raise DataFormatError(path, f"dates must increase: {np.datetime64(int(days[row]), 'D')} after {np.datetime64(int(days[row - 1]), 'D')}", line=table.line_of(row))
+    q = v[:, 3].copy()
+    missing = q == -999.0
+    bad = np.flatnonzero((q < 0) & ~missing)
+    if len(bad):
+        row = int(bad[0])
+        raise DataFormatError(path, f"discharge must be >= 0 or the missing-value sentinel -999, found {q[row]}", line=table.line_of(row))
+    q[missing] = np.nan
+    return days.astype("datetime64[D]"), q
+
+
+def cfs_to_mm_per_day(q_cfs, area_m2: float) -> np.ndarray:
+    """Discharge in ft³/s → basin-area-normalized depth in mm/day."""
+    return np.asarray(q_cfs, dtype=np.float64) * CFS_TO_M3S * 86400.0 * 1000.0 / float(area_m2)
+
+
+def _find_one(root: Path, pattern: str, what: str, basin: str) -> Path:
+    matches = sorted(root.glob(pattern))
+    if not matches:
+        raise DataFormatError(root / pattern, f"no {what} file for basin {basin} in any HUC-02 folder")
+    if len(matches) > 1:
+        raise DataFormatError(matches[1], f"more than one {what} file for basin {basin}: {[str(m) for m in matches]}")
+    return matches[0]
+
+
+def find_forcing_file(data_dir: str | os.PathLike, forcing: str, basin: str) -> Path:
+    """``basin_mean_forcing/<product>/<HUC02>/<basin>_lump_<tag>_forcing_leap.txt`` (glob over HUC folders)."""
+    product = _product(forcing)
+    root = Path(data_dir) / "basin_mean_forcing" / product.folder
+    if not root.is_dir():
+        raise DataFormatError(root, f"forcing folder for product {forcing!r} not found")
+    return _find_one(root, f"*/{basin}_lump_{product.file_tag}_forcing_leap.txt", f"{forcing} forcing", basin)
+
+
+def find_streamflow_file(data_dir: str | os.PathLike, basin: str) -> Path:
+    root = Path(data_dir) / "usgs_streamflow"
+    if not root.is_dir():
+        raise DataFormatError(root, "streamflow folder not found")
+    return _find_one(root, f"*/{basin}_streamflow_qc.txt", "streamflow", basin)
+
+
+def _normalize_basin(b) -> str:
+    if isinstance(b, (int, np.integer)):
+        b = f"{int(b):08d}"
+    b = str(b).strip()
+    if not _BASIN_ID.match(b):
+        raise ValueError(f"basins: {b!r} is not a CAMELS gauge id (8 digits, as a string with leading zeros)")
+    return b
+
+
+def read_basin_list(path: str | os.PathLike) -> list[str]:
+    """One 8-digit gauge id per line (blank lines ignored, duplicates are an error)."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataFormatError(path, "basin list file not found")
+    out: list[str] = []
+    seen: dict[str, int] = {}
+    for i, line in enumerate(path.read_text().splitlines(), start=1):  # tens to hundreds of lines
+        token = line.strip()
+        if not token:
+            continue
+        if not _BASIN_ID.match(token):
+            raise DataFormatError(path, f"expected an 8-digit gauge id, found {token!r}", line=i)
+        if token in seen:
+            raise DataFormatError(path, f"gauge id {token} is listed twice (first on line {seen[token]})", line=i)
+        seen[token] = i
+        out.append(token)
+    if not out:
+        raise DataFormatError(path, "basin list is empty")
+    return out
+
+
+def _read_attribute_table(path: Path, columns: Sequence[str]) -> pd.DataFrame:
+    if not path.is_file():
+        raise DataFormatError(path, "attribute table not found")
+    try:
+        df = pd.read_csv(path, sep=";", dtype={"gauge_id": str}, keep_default_na=False, na_values=[], engine="c")
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise DataFormatError(path, f"not a ';'-separated table with a header line ({exc})") from None
+    if "gauge_id" not in df.columns:
+        raise DataFormatError(path, f"expected a 'gauge_id' column, found columns {list(df.columns)}", line=1)
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise DataFormatError(path, f"expected column(s) {missing}, found {list(df.columns)}", line=1)
+    ids = df["gauge_id"].astype(str).str.strip()
+    dup = np.flatnonzero(ids.duplicated().to_numpy())
+    if len(dup):
+        raise DataFormatError(path, f"gauge_id {ids.iloc[dup[0]]} appears twice", line=int(dup[0]) + 2)
+    out = pd.DataFrame(index=pd.Index(ids, name="gauge_id"))
+    for c in columns:
+        col = df[c]
+        if col.dtype.kind in "fiu":
+            out[c] = col.to_numpy(dtype=np.float64)
+            continue
+        tokens = col.astype(str).str.strip()
+        values = pd.to_numeric(tokens.where(~tokens.isin(["", "NA", "NaN", "nan"]), "nan"), errors="coerce")
+        bad = np.flatnonzero(values.isna().to_numpy() & ~tokens.isin(["", "NA", "NaN", "nan"]).to_numpy())
+        if len(bad):
+            raise DataFormatError(path, f"column {c!r}: expected a number or NA, found {tokens.iloc[bad[0]]!r}", line=int(bad[0]) + 2)
+        out[c] = values.to_numpy(dtype=np.float64)
+    return out
+
+
+def read_camels_attributes(
+    data_dir: str | os.PathLike,
+    basins: Sequence[str],
+    attributes: Sequence[str] = PAPER_ATTRIBUTES,
+    soil_depth_source: str = "statsgo",
+) -> pd.DataFrame:
+    """Static attributes (canonical names and units) for ``basins``: DataFrame indexed by gauge_id.
+
+    A basin absent from a table is a ``DataFormatError``; ``NA`` cells are NaN.
+    """
+    attributes = validate_names(attributes, "attributes", kinds=[STATIC])
+    unknown = [a for a in attributes if a not in ATTRIBUTE_SOURCES]
+    if unknown:
+        raise ValueError(f"attributes: {unknown} have no CAMELS-US source; available: {sorted(ATTRIBUTE_SOURCES)}")
+    if soil_depth_source not in _SOIL_DEPTH_COLUMNS:
+        raise ValueError(f"soil_depth_source must be one of {sorted(_SOIL_DEPTH_COLUMNS)}, got {soil_depth_source!r}")
+    sources = dict(ATTRIBUTE_SOURCES)
+    sources["soil_depth"] = ("soil", _SOIL_DEPTH_COLUMNS[soil_depth_source], 1.0)
+    by_table: dict[str, list[str]] = {}
+    for a in attributes:
+        table, column, _ = sources[a]
+        assert table not in _FORBIDDEN_TABLES
+        by_table.setdefault(table, []).append(column)
+    out = pd.DataFrame(index=pd.Index(list(basins), name="gauge_id"), columns=list(attributes), dtype=np.float64)
+    for table, columns in by_table.items():
+        path = Path(data_dir) / _ATTRIBUTE_DIR / f"camels_{table}.txt"
+        df = _read_attribute_table(path, columns)
+        absent = [b for b in basins if b not in df.index]
+        if absent:
+            raise DataFormatError(path, f"no row for basin(s) {absent}")
+        sub = df.loc[list(basins)]
+        for a in attributes:
+            t, column, scale = sources[a]
+            if t == table:
+                out[a] = sub[column].to_numpy() * scale
+    return out
+
+
+def _product(forcing: str) -> ForcingProduct:
+    try:
+        return FORCING_PRODUCTS[forcing]
+    except KeyError:
+        raise ValueError(f"forcing must be one of {sorted(FORCING_PRODUCTS)}, got {forcing!r}") from None
+
+
+def load_basin(
+    data_dir: str | os.PathLike,
+    basin: str,
+    forcing: str = "daymet",
+    start: str | None = None,
+    end: str | None = None,
+    area_m2: float | None = None,
+    forcing_file: str | os.PathLike | None = None,
+    streamflow_file: str | os.PathLike | None = None,
+) -> dict:
+    """One basin's dynamic inputs and streamflow over ``start..end`` (defaults: the product's period).
+
+    Returns ``{"region", "header", "dates", "dynamic" [T, 7] float32, "targets" [T, 1] float32}``.
+    ``area_m2`` overrides the forcing-header area used for the mm/day conversion;
+    ``forcing_file``/``streamflow_file`` skip the search in the standard layout.
+    """
+    product = _product(forcing)
+    start_d, end_d = _day(start or product.start), _day(end or product.end)
+    ffile = Path(forcing_file) if forcing_file is not None else find_forcing_file(data_dir, forcing, basin)
+    header, fdates, values = read_forcing_file(ffile)
+    if fdates[0] > start_d or fdates[-1] < end_d:
+        raise DataFormatError(
+            ffile,
+            f"forcings cover {fdates[0]}..{fdates[-1]}, the requested period is {start_d}..{end_d} (truncated file?)",
+        )
+    i0 = int((start_d - fdates[0]).astype(np.int64))
+    n = int((end_d - start_d).astype(np.int64)) + 1
+    v = values[i0 : i0 + n]
+    tmax, tmin = v[:, _FC["tmax"]], v[:, _FC["tmin"]]
+    dynamic = np.stack(
+        [v[:, _FC["prcp"]], tmax, tmin, 0.5 * (tmax + tmin), v[:, _FC["srad"]], v[:, _FC["vp"]], v[:, _FC["dayl"]]],
+        axis=1,
+    ).astype(np.float32)
+
+    qdates, q = read_streamflow_file(
+        streamflow_file if streamflow_file is not None else find_streamflow_file(data_dir, basin), basin
+    )
+    q_mm = cfs_to_mm_per_day(q, header.area if area_m2 is None else area_m2)
+    targets = np.full((n, 1), np.nan, dtype=np.float32)
+    pos = (qdates - start_d).astype(np.int64)
+    keep = (pos >= 0) & (pos < n)
+    targets[pos[keep], 0] = q_mm[keep]
+    dates = np.arange(start_d, end_d + np.timedelta64(1, "D"), dtype="datetime64[D]")
+    return {"region": ffile.parent.name, "header": header, "dates": dates, "dynamic": dynamic, "targets": targets}
+
+
+# --------------------------------------------------------------------------------------------
+# builder
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class CamelsUSConfig(datasets.BuilderConfig):
+    """Configuration of :class:`CamelsUS`; every field is part of the cache key.
+
+    Args:
+        forcing: ``"daymet"``, ``"maurer"`` or ``"nldas"``.
+        basins: ``None`` (``basin_list.txt`` in ``data_dir``), a path to a basin-list file (relative
+            paths are tried in the working directory, then in ``data_dir``), or a list of gauge ids.
+        start_date, end_date: ISO dates; default the product's whole period.
+        attributes: canonical static names (keys of ``ATTRIBUTE_SOURCES``); default ``PAPER_ATTRIBUTES``.
+        soil_depth_source: ``"statsgo"`` (default) or ``"pelletier"``.
+        area_source: ``"forcing_header"`` (default) or ``"area_gages2"`` for the cfs → mm/day conversion.
+        skip_bad_basins: leave out (and report) basins whose files are bad instead of raising.
+    """
+
+    forcing: str = "daymet"
+    basins: str | list[str] | None = None
+    start_date: str | None = None
+    end_date: str | None = None
+    attributes: list[str] | None = None
+    soil_depth_source: str = "statsgo"
+    area_source: str = "forcing_header"
+    skip_bad_basins: bool = False
+
+
+class CamelsUS(datasets.GeneratorBasedBuilder):
+    """CAMELS-US builder: one example per basin (see the module docstring).
+
+    ``as_dataset(split="all")`` returns every basin. ``datasets`` reserves the name "all" for the
+    union of splits, so the one stored split is called "train"; splitting into train/val/test by
+    site or period is done by :mod:`stefaland_hf.data.splits`, not here.
+    """
+
+    BUILDER_CONFIG_CLASS = CamelsUSConfig
+    BUILDER_CONFIGS = [
+        CamelsUSConfig(name=name, forcing=name, version=datasets.Version("1.0.0"), description=f"CAMELS-US with {name} forcings")
+        for name in FORCING_PRODUCTS
+    ]
+    DEFAULT_CONFIG_NAME = "daymet"
+
+    def __init__(self, *args, **kwargs):
+        # ``forcing=...`` selects the matching named config, so the cache folder is named after it
+        if kwargs.get("config_name") is None and not args and kwargs.get("forcing") in FORCING_PRODUCTS:
+            kwargs["config_name"] = kwargs.pop("forcing")
+        if isinstance(kwargs.get("basins"), (list, tuple)):
+            kwargs["basins"] = [_normalize_basin(b) for b in kwargs["basins"]]
+        elif isinstance(kwargs.get("basins"), os.PathLike):
+            kwargs["basins"] = os.fspath(kwargs["basins"])
+        if isinstance(kwargs.get("attributes"), tuple):
+            kwargs["attributes"] = list(kwargs["attributes"])
+        super().__init__(*args, **kwargs)
+        self.skipped_basins: list[tuple[str, str]] = []
+        self._validate_config()
+
+    def download_and_prepare(self, *args, **kwargs):
+        """As in ``datasets``, but a bad raw file surfaces as :class:`DataFormatError` itself, not
+        wrapped in ``datasets``' ``DatasetGenerationError``."""
+        return unwrap_data_format_error(super().download_and_prepare, *args, **kwargs)
+
+    # -- config helpers -----------------------------------------------------------------------
+    def _validate_config(self) -> None:
+        c = self.config
+        product = _product(c.forcing)
+        if c.soil_depth_source not in _SOIL_DEPTH_COLUMNS:
+            raise ValueError(f"soil_depth_source must be one of {sorted(_SOIL_DEPTH_COLUMNS)}, got {c.soil_depth_source!r}")
+        if c.area_source not in ("forcing_header", "area_gages2"):
+            raise ValueError(f"area_source must be 'forcing_header' or 'area_gages2', got {c.area_source!r}")
+        attrs = validate_names(self.attributes, "attributes", kinds=[STATIC])
+        unknown = [a for a in attrs if a not in ATTRIBUTE_SOURCES]
+        if unknown:
+            raise ValueError(f"attributes: {unknown} have no CAMELS-US source; available: {sorted(ATTRIBUTE_SOURCES)}")
+        start, end = _day(c.start_date or product.start), _day(c.end_date or product.end)
+        if end < start:
+            raise ValueError(f"end_date {end} is before start_date {start}")
+        validate_names(DYNAMIC_VARIABLES, "dynamic variables", kinds=[DYNAMIC])
+        validate_names(TARGET_VARIABLES, "target variables", kinds=[TARGET])
+
+    @property
+    def attributes(self) -> list[str]:
+        return list(self.config.attributes) if self.config.attributes is not None else list(PAPER_ATTRIBUTES)
+
+    @property
+    def period(self) -> tuple[np.datetime64, np.datetime64]:
+        product = _product(self.config.forcing)
+        return _day(self.config.start_date or product.start), _day(self.config.end_date or product.end)
+
+    def _data_dir(self) -> Path:
+        if not self.config.data_dir:
+            raise ValueError("CamelsUS needs data_dir= (the folder holding basin_mean_forcing/, usgs_streamflow/, camels_attributes_v2.0/)")
+        return Path(self.config.data_dir)
+
+    def basin_ids(self) -> list[str]:
+        basins = self.config.basins
+        data_dir = self._data_dir()
+        if basins is None:
+            return read_basin_list(data_dir / "basin_list.txt")
+        if isinstance(basins, (str, os.PathLike)):
+            p = Path(basins)
+            if not p.is_absolute() and not p.exists():
+                p = data_dir / p
+            return read_basin_list(p)
+        ids = [_normalize_basin(b) for b in basins]
+        dup = {b for b in ids if ids.count(b) > 1}
+        if dup:
+            raise ValueError(f"basins: {sorted(dup)} listed more than once")
+        if not ids:
+            raise ValueError("basins: empty list")
+        return ids
+
+    # -- datasets API ---------------------------------------------------------------------------
+    def _info(self) -> datasets.DatasetInfo:
+        return datasets.DatasetInfo(
+            description="CAMELS-US basin-mean forcings, USGS streamflow (mm/day) and static attributes, one example per basin.",
+            features=site_features(len(DYNAMIC_VARIABLES), len(self.attributes), len(TARGET_VARIABLES)),
+            homepage="https://ral.ucar.edu/solutions/products/camels",
+            citation="Newman et al. (2015), HESS 19, 209-223; Addor et al. (2017), HESS 21, 5293-5313.",
+            license="cc-by-4.0",
+        )
+
+    def _split_generators(self, dl_manager):
+        # ``datasets`` reserves "all" as the union of every split, so the single split is stored as
+        # "train"; ``as_dataset(split="all")`` (or "train") returns every basin.
+        return [datasets.SplitGenerator(name=datasets.Split.TRAIN, gen_kwargs={})]
+
+    def _skip(self, basin: str, exc: DataFormatError) -> None:
+        if not self.config.skip_bad_basins:
+            raise exc
+        logger.warning("CamelsUS: skipping basin %s: %s", basin, exc)
+        self.skipped_basins.append((basin, str(exc)))
+
+    def _generate_examples(self):
+        data_dir = self._data_dir()
+        basins = self.basin_ids()
+        attributes = self.attributes
+        start, end = self.period
+        self.skipped_basins = []
+        # 1) locate every basin's files first, so an unknown basin is reported as such
+        files: dict[str, tuple[Path, Path]] = {}
+        for basin in basins:
+            try:
+                files[basin] = (find_forcing_file(data_dir, self.config.forcing, basin), find_streamflow_file(data_dir, basin))
+            except DataFormatError as exc:
+                self._skip(basin, exc)
+        basins = [b for b in basins if b in files]
+        # 2) attributes of all those basins in one read per table
+        attr_frame, location, gages_area = self._attributes(data_dir, basins, attributes) if basins else (None, {}, None)
+        # 3) time series, one basin at a time
+        dyn_names, stat_names, tgt_names = list(DYNAMIC_VARIABLES), list(attributes), list(TARGET_VARIABLES)
+        n_written = 0
+        for basin in basins:
+            try:
+                if basin in location["errors"]:
+                    raise location["errors"][basin]
+                area_m2 = gages_area[basin] * 1e6 if self.config.area_source == "area_gages2" else None
+                rec = load_basin(
+                    data_dir, basin, self.config.forcing, str(start), str(end), area_m2=area_m2,
+                    forcing_file=files[basin][0], streamflow_file=files[basin][1],
+                )
+            except DataFormatError as exc:
+                self._skip(basin, exc)
+                continue
+            n_written += 1
+            yield basin, {
+                "site_id": basin,
+                "region": rec["region"],
+                "latitude": float(location["latitude"][basin]),
+                "longitude": float(location["longitude"][basin]),
+                "dates": rec["dates"].tolist(),  # datetime.date objects: encode reliably to date32
+                "dynamic": rec["dynamic"],
+                "static": attr_frame.loc[basin].to_numpy(dtype=np.float32),
+                "targets": rec["targets"],
+                "dynamic_variables": dyn_names,
+                "static_variables": stat_names,
+                "target_variables": tgt_names,
+            }
+        if n_written == 0:
+            raise DataFormatError(data_dir, f"no basin could be read; skipped: {self.skipped_basins}")
+
+    def _attributes(self, data_dir: Path, basins: list[str], attributes: list[str]):
+        """Attributes for all basins at once; with skip_bad_basins, basins absent from a table are
+        recorded per basin instead of failing the whole build."""
+        wanted = list(dict.fromkeys(list(attributes) + ["latitude", "longitude", "area"]))
+        try:
+            frame = read_camels_attributes(data_dir, basins, wanted, self.config.soil_depth_source)
+            errors = {}
+        except DataFormatError as exc:
+            if not self.config.skip_bad_basins or "no row for basin" not in exc.reason:
+                raise
+            # find which basins are readable: retry one by one (rare path)
+            good, errors = [], {}
+            for b in basins:
+                try:
+                    read_camels_attributes(data_dir, [b], wanted, self.config.soil_depth_source)
+                    good.append(b)
+                except DataFormatError as e:
+                    errors[b] = e
+            frame = read_camels_attributes(data_dir, good, wanted, self.config.soil_depth_source) if good else pd.DataFrame(columns=wanted)
+        location = {"latitude": frame["latitude"], "longitude": frame["longitude"], "errors": errors}
+        return frame[list(attributes)], location, frame["area"]

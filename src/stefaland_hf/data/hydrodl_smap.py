@@ -1,0 +1,337 @@
+"""SMAP L3 surface soil moisture with NLDAS forcings, hydroDL CONUS layout (Fang et al. 2017), as a builder.
+
+Usage::
+
+    b = HydroDLSmap(data_dir="/path/hydrodl_smap_conus", cache_dir=tmp, years=[2015, 2016])
+    b.download_and_prepare()
+    ds = b.as_dataset(split="all")   # one example per SMAP pixel, schema of ``schema.site_features``
+
+Layout read (``data_dir`` holds these):
+
+- ``crd.csv``: ``lat,lon`` per pixel, no header; the row order is the pixel order everywhere.
+- ``<year>/`` folders, each running April 1 → March 31 of the next year: ``timeStr.csv`` (one ISO
+  date per line) and ``<VAR>.csv`` matrices, one row per pixel and one column per date.
+- ``const/<Name>.csv``: one static value per pixel row.
+
+Documented choices:
+
+- **Dynamic inputs** (``DYNAMIC_VARIABLES``; NLDAS hourly means averaged over the day):
+  APCP_FORA (kg m⁻² h⁻¹) × 24 → precipitation (mm/day); TMP_2_FORA − 273.15 → temperature_mean
+  (°C); DSWRF_FORA → shortwave_radiation and DLWRF_FORA → longwave_radiation (W/m²); SPFH_2_FORA →
+  specific_humidity (kg/kg); UGRD_10_FORA / VGRD_10_FORA → wind_u / wind_v (m/s).
+- **Target**: SMAP_AM → soil_moisture (m³/m³). It is sparse (satellite revisit, about 42 % of days
+  valid). A year folder without ``SMAP_AM.csv`` (2017 in the example data) gives NaN targets for that
+  year (logged); a year folder without a forcing file is an error.
+- **Statics** (``STATIC_VARIABLES``): Sand/Silt/Clay are stored in percent (21–70 in the data, despite
+  the data README calling them fractions) → /100 → sand/silt/clay_fraction; Capa (field capacity, in
+  volumetric percent, 7–32) → /100 → field_capacity; Bulk → bulk_density (g/cm³); NDVI → ndvi;
+  plus latitude/longitude from ``crd.csv``. The ``flag_*`` quality masks are not inputs.
+- ``-9999`` (any variable) → NaN. One pixel of the example data has ``-9999`` statics; it is kept
+  (its statics are NaN).
+- **Years**: ``years=None`` takes every ``<year>/`` folder; the selected folders must join into one
+  contiguous daily record (a gap is an error naming the ``timeStr.csv``).
+- **region**: with ``region_grid_deg=g`` (default 10) the label of the g°×g° cell holding the pixel,
+  named by its south-west corner, e.g. ``"lat40_lon-110"`` = 40–50 °N, 110–100 °W (about 18 cells over
+  CONUS, for spatial hold-out tests); ``region_grid_deg="conus"`` (or ``None``) labels every pixel
+  ``"conus"``.
+- ``site_id`` is ``"pixel_NNNN"``, the 0-based row in ``crd.csv``.
+
+Licence: the data ship with hydroDL under a non-commercial licence (``LICENSE-hydroDL.txt``, which
+must travel with redistributions); SMAP and NLDAS are NASA open data.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import datasets
+import numpy as np
+import pandas as pd
+
+from ..variables import DYNAMIC, STATIC, TARGET, validate_names
+from .errors import DataFormatError, read_text_table, unwrap_data_format_error
+from .schema import site_features
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "DYNAMIC_SOURCES",
+    "DYNAMIC_VARIABLES",
+    "HydroDLSmap",
+    "HydroDLSmapConfig",
+    "MISSING",
+    "STATIC_SOURCES",
+    "STATIC_VARIABLES",
+    "TARGET_VARIABLES",
+    "available_years",
+    "read_coordinates",
+    "read_matrix",
+    "read_static",
+    "read_time_str",
+    "region_label",
+]
+
+MISSING = -9999.0
+
+# canonical name -> (file stem, scale, offset): value = raw * scale + offset
+DYNAMIC_SOURCES: dict[str, tuple[str, float, float]] = {
+    "precipitation": ("APCP_FORA", 24.0, 0.0),
+    "temperature_mean": ("TMP_2_FORA", 1.0, -273.15),
+    "shortwave_radiation": ("DSWRF_FORA", 1.0, 0.0),
+    "longwave_radiation": ("DLWRF_FORA", 1.0, 0.0),
+    "specific_humidity": ("SPFH_2_FORA", 1.0, 0.0),
+    "wind_u": ("UGRD_10_FORA", 1.0, 0.0),
+    "wind_v": ("VGRD_10_FORA", 1.0, 0.0),
+}
+DYNAMIC_VARIABLES: tuple[str, ...] = tuple(DYNAMIC_SOURCES)
+
+STATIC_SOURCES: dict[str, tuple[str, float]] = {
+    "sand_fraction": ("Sand", 0.01),
+    "silt_fraction": ("Silt", 0.01),
+    "clay_fraction": ("Clay", 0.01),
+    "bulk_density": ("Bulk", 1.0),
+    "field_capacity": ("Capa", 0.01),
+    "ndvi": ("NDVI", 1.0),
+}
+STATIC_VARIABLES: tuple[str, ...] = tuple(STATIC_SOURCES) + ("latitude", "longitude")
+
+TARGET_SOURCE = "SMAP_AM"
+TARGET_VARIABLES: tuple[str, ...] = ("soil_moisture",)
+
+
+# --------------------------------------------------------------------------------------------
+# file readers
+# --------------------------------------------------------------------------------------------
+
+
+def _sentinel_to_nan(a: np.ndarray) -> np.ndarray:
+    a = np.asarray(a, dtype=np.float64)
+    a[a == MISSING] = np.nan
+    return a
+
+
+def read_coordinates(data_dir: str | os.PathLike) -> np.ndarray:
+    """``crd.csv`` → float64 [P, 2] (lat, lon), checked to lie in [-90, 90] × [-180, 360]."""
+    path = Path(data_dir) / "crd.csv"
+    t = read_text_table(path, sep=",", skiprows=0, n_columns=2, numeric_columns=(0, 1), column_names=("lat", "lon"))
+    crd = t.numeric
+    bad = np.flatnonzero(~((np.abs(crd[:, 0]) <= 90) & (crd[:, 1] >= -180) & (crd[:, 1] <= 360)))
+    if len(bad):
+        raise DataFormatError(path, f"expected lat,lon in degrees, found {crd[bad[0]].tolist()}", line=t.line_of(bad[0]))
+    return crd
+
+
+def read_time_str(path: str | os.PathLike) -> np.ndarray:
+    """``timeStr.csv`` → datetime64[D] [T], checked to be consecutive days."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataFormatError(path, "date file not found")
+    try:
+        s = pd.read_csv(path, header=None, dtype=str, keep_default_na=False, skip_blank_lines=False).iloc[:, 0]
+    except pd.errors.EmptyDataError:
+        raise DataFormatError(path, "empty date file") from None
+    except pd.errors.ParserError as exc:
+        raise DataFormatError(path, f"expected one date per line ({exc})") from None
+    s = s.str.strip()
+    s = s.iloc[: int(np.flatnonzero((s != "").to_numpy())[-1]) + 1] if (s != "").any() else s.iloc[:0]
+    if len(s) == 0:
+        raise DataFormatError(path, "empty date file")
+    dt = pd.to_datetime(s, format="%Y-%m-%d", errors="coerce")
+    bad = np.flatnonzero(dt.isna().to_numpy())
+    if len(bad):
+        raise DataFormatError(path, f"expected a YYYY-MM-DD date, found {s.iloc[bad[0]]!r}", line=int(bad[0]) + 1)
+    days = dt.to_numpy().astype("datetime64[D]")
+    step = np.diff(days.astype(np.int64))
+    bad = np.flatnonzero(step != 1)
+    if len(bad):
+        row = int(bad[0]) + 1
+        raise DataFormatError(path, f"dates must be consecutive days: {days[row]} follows {days[row - 1]}", line=row + 1)
+    return days
+
+
+def read_matrix(path: str | os.PathLike, n_rows: int, n_columns: int) -> np.ndarray:
+    """A pixel × day ``<VAR>.csv`` → float64 [n_rows, n_columns], ``-9999`` → NaN."""
+    path = Path(path)
+    t = read_text_table(path, sep=",", skiprows=0, n_columns=n_columns, numeric_columns=range(n_columns))
+    if t.numeric.shape[0] != n_rows:
+        raise DataFormatError(
+            path, f"expected {n_rows} rows (one per pixel in crd.csv), found {t.numeric.shape[0]}"
+            + (" (truncated file?)" if t.numeric.shape[0] < n_rows else "")
+        )
+    return _sentinel_to_nan(t.numeric)
+
+
+def read_static(data_dir: str | os.PathLike, name: str, n_rows: int) -> np.ndarray:
+    """``const/<name>.csv`` → float64 [n_rows], ``-9999`` → NaN."""
+    return read_matrix(Path(data_dir) / "const" / f"{name}.csv", n_rows, 1)[:, 0]
+
+
+def available_years(data_dir: str | os.PathLike) -> list[int]:
+    """The ``<year>/`` folders under ``data_dir``, sorted."""
+    root = Path(data_dir)
+    if not root.is_dir():
+        raise DataFormatError(root, "data folder not found")
+    return sorted(int(p.name) for p in root.iterdir() if p.is_dir() and p.name.isdigit() and len(p.name) == 4)
+
+
+def region_label(lat, lon, grid_deg: float | None) -> np.ndarray:
+    """Coarse-grid region labels (south-west corner of the cell) or ``"conus"`` when ``grid_deg`` is None."""
+    lat, lon = np.asarray(lat, dtype=np.float64), np.asarray(lon, dtype=np.float64)
+    if grid_deg is None:
+        return np.full(lat.shape, "conus", dtype=object)
+    g = float(grid_deg)
+    la, lo = np.floor(lat / g) * g, np.floor(lon / g) * g
+    return np.array([f"lat{a:g}_lon{b:g}" for a, b in zip(la.ravel(), lo.ravel())], dtype=object).reshape(lat.shape)
+
+
+# --------------------------------------------------------------------------------------------
+# builder
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class HydroDLSmapConfig(datasets.BuilderConfig):
+    """Configuration of :class:`HydroDLSmap`; every field is part of the cache key.
+
+    Args:
+        years: year folders to read (each April 1 → March 31); ``None`` = all found. They must join
+            into one contiguous record.
+        region_grid_deg: size of the lat/lon cells used as ``region`` labels; ``"conus"`` (or ``None``,
+            stored as ``"conus"``) labels every pixel ``"conus"``.
+    """
+
+    years: list[int] | None = None
+    region_grid_deg: float | str = 10.0
+
+
+class HydroDLSmap(datasets.GeneratorBasedBuilder):
+    """hydroDL CONUS SMAP builder: one example per pixel (see the module docstring).
+
+    ``as_dataset(split="all")`` returns every pixel; the one stored split is named "train" because
+    ``datasets`` reserves "all" for the union of splits.
+    """
+
+    BUILDER_CONFIG_CLASS = HydroDLSmapConfig
+    BUILDER_CONFIGS = [HydroDLSmapConfig(name="conus", version=datasets.Version("1.0.0"), description="hydroDL CONUSv4f1 SMAP pixels")]
+    DEFAULT_CONFIG_NAME = "conus"
+
+    def __init__(self, *args, **kwargs):
+        if isinstance(kwargs.get("years"), (tuple, range, np.ndarray)):
+            kwargs["years"] = [int(y) for y in kwargs["years"]]
+        elif isinstance(kwargs.get("years"), (int, np.integer)):
+            kwargs["years"] = [int(kwargs["years"])]
+        if "region_grid_deg" in kwargs and kwargs["region_grid_deg"] is None:
+            kwargs["region_grid_deg"] = "conus"  # datasets ignores None overrides of a named config
+        super().__init__(*args, **kwargs)
+        c = self.config
+        if c.years is not None and (not c.years or len(set(c.years)) != len(c.years)):
+            raise ValueError(f"years must be a non-empty list of distinct years, got {c.years!r}")
+        if c.region_grid_deg != "conus" and not (isinstance(c.region_grid_deg, (int, float)) and c.region_grid_deg > 0):
+            raise ValueError(f"region_grid_deg must be a positive number of degrees or 'conus', got {c.region_grid_deg!r}")
+        validate_names(DYNAMIC_VARIABLES, "dynamic variables", kinds=[DYNAMIC])
+        validate_names(STATIC_VARIABLES, "static variables", kinds=[STATIC])
+        validate_names(TARGET_VARIABLES, "target variables", kinds=[TARGET])
+
+    def download_and_prepare(self, *args, **kwargs):
+        """As in ``datasets``, but a bad raw file surfaces as :class:`DataFormatError` itself."""
+        return unwrap_data_format_error(super().download_and_prepare, *args, **kwargs)
+
+    def _data_dir(self) -> Path:
+        if not self.config.data_dir:
+            raise ValueError("HydroDLSmap needs data_dir= (the folder holding crd.csv, const/ and the <year>/ folders)")
+        return Path(self.config.data_dir)
+
+    def years(self) -> list[int]:
+        data_dir = self._data_dir()
+        if self.config.years is None:
+            years = available_years(data_dir)
+            if not years:
+                raise DataFormatError(data_dir, "no <year>/ folders found")
+            return years
+        years = sorted(int(y) for y in self.config.years)
+        for y in years:
+            if not (data_dir / str(y)).is_dir():
+                raise DataFormatError(data_dir / str(y), f"year folder for {y} not found (available: {available_years(data_dir)})")
+        return years
+
+    def _info(self) -> datasets.DatasetInfo:
+        return datasets.DatasetInfo(
+            description="SMAP L3 surface soil moisture with NLDAS forcings for 412 CONUS pixels (hydroDL CONUSv4f1), one example per pixel.",
+            features=site_features(len(DYNAMIC_VARIABLES), len(STATIC_VARIABLES), len(TARGET_VARIABLES)),
+            homepage="https://github.com/mhpi/hydroDL",
+            citation="Fang, K., Shen, C., Kifer, D., & Yang, X. (2017). Prolongation of SMAP to spatiotemporally seamless coverage of continental U.S. using a deep learning neural network. GRL 44.",
+            license="hydroDL non-commercial licence (LICENSE-hydroDL.txt); SMAP and NLDAS are NASA open data",
+        )
+
+    def _split_generators(self, dl_manager):
+        return [datasets.SplitGenerator(name=datasets.Split.TRAIN, gen_kwargs={})]
+
+    def load_arrays(self) -> dict:
+        """Everything as arrays: ``dates`` [T], ``dynamic`` [P, T, F], ``targets`` [P, T, 1],
+        ``static`` [P, C] (float32), ``crd`` [P, 2]."""
+        data_dir = self._data_dir()
+        crd = read_coordinates(data_dir)
+        n_pix = len(crd)
+        dates, dyn_blocks, tgt_blocks = [], [], []
+        for year in self.years():
+            folder = data_dir / str(year)
+            days = read_time_str(folder / "timeStr.csv")
+            if dates and days[0] != dates[-1][-1] + np.timedelta64(1, "D"):
+                raise DataFormatError(
+                    folder / "timeStr.csv",
+                    f"year {year} starts on {days[0]} but the previous selected year ends on {dates[-1][-1]}: the selected years must be contiguous",
+                    line=1,
+                )
+            n_t = len(days)
+            block = np.empty((n_pix, n_t, len(DYNAMIC_VARIABLES)), dtype=np.float32)
+            for j, (stem, scale, offset) in enumerate(DYNAMIC_SOURCES.values()):
+                block[:, :, j] = read_matrix(folder / f"{stem}.csv", n_pix, n_t) * scale + offset
+            target_file = folder / f"{TARGET_SOURCE}.csv"
+            if target_file.is_file():
+                tgt = read_matrix(target_file, n_pix, n_t).astype(np.float32)
+            else:
+                logger.info("HydroDLSmap: %s absent, soil_moisture is NaN for %s..%s", target_file, days[0], days[-1])
+                tgt = np.full((n_pix, n_t), np.nan, dtype=np.float32)
+            dates.append(days)
+            dyn_blocks.append(block)
+            tgt_blocks.append(tgt[:, :, None])
+        static = np.empty((n_pix, len(STATIC_VARIABLES)), dtype=np.float32)
+        for j, (name, scale) in enumerate(STATIC_SOURCES.values()):
+            static[:, j] = read_static(data_dir, name, n_pix) * scale
+        static[:, -2:] = crd
+        return {
+            "dates": np.concatenate(dates),
+            "dynamic": np.concatenate(dyn_blocks, axis=1),
+            "targets": np.concatenate(tgt_blocks, axis=1),
+            "static": static,
+            "crd": crd,
+        }
+
+    def _generate_examples(self):
+        arrays = self.load_arrays()
+        crd = arrays["crd"]
+        grid = None if self.config.region_grid_deg == "conus" else float(self.config.region_grid_deg)
+        regions = region_label(crd[:, 0], crd[:, 1], grid)
+        dates = arrays["dates"].tolist()
+        width = max(4, len(str(len(crd) - 1)))
+        dyn_names, stat_names, tgt_names = list(DYNAMIC_VARIABLES), list(STATIC_VARIABLES), list(TARGET_VARIABLES)
+        for i in range(len(crd)):
+            site = f"pixel_{i:0{width}d}"
+            yield site, {
+                "site_id": site,
+                "region": str(regions[i]),
+                "latitude": float(crd[i, 0]),
+                "longitude": float(crd[i, 1]),
+                "dates": dates,
+                "dynamic": arrays["dynamic"][i],
+                "static": arrays["static"][i],
+                "targets": arrays["targets"][i],
+                "dynamic_variables": dyn_names,
+                "static_variables": stat_names,
+                "target_variables": tgt_names,
+            }
