@@ -522,6 +522,8 @@ class CamelsUS(datasets.GeneratorBasedBuilder):
     site or period is done by :mod:`stefaland_hf.data.splits`, not here.
     """
 
+    # a few sites per Arrow record batch: the build holds only that many sites in memory
+    DEFAULT_WRITER_BATCH_SIZE = 16
     BUILDER_CONFIG_CLASS = CamelsUSConfig
     BUILDER_CONFIGS = [
         CamelsUSConfig(name=name, forcing=name, version=datasets.Version("1.0.0"), description=f"CAMELS-US with {name} forcings")

@@ -216,6 +216,8 @@ class HydroDLSmap(datasets.GeneratorBasedBuilder):
     ``datasets`` reserves "all" for the union of splits.
     """
 
+    # a few sites per Arrow record batch: the build holds only that many sites in memory
+    DEFAULT_WRITER_BATCH_SIZE = 16
     BUILDER_CONFIG_CLASS = HydroDLSmapConfig
     BUILDER_CONFIGS = [HydroDLSmapConfig(name="conus", version=datasets.Version("1.0.0"), description="hydroDL CONUSv4f1 SMAP pixels")]
     DEFAULT_CONFIG_NAME = "conus"
