@@ -121,6 +121,8 @@ class _Moments:
         self.shift: np.ndarray | None = None
 
     def update(self, values: np.ndarray) -> None:
+        if values.shape[-1] == 0:  # no variables of this kind requested (e.g. no targets in pretraining)
+            return
         x = values.reshape(-1, values.shape[-1]).astype(np.float64)
         finite = np.isfinite(x)
         if self.shift is None:

@@ -1,0 +1,1 @@
+"""Training: Accelerate pretraining, Trainer finetuning, experiments."""

@@ -1,0 +1,204 @@
+"""Masked-autoencoder pretraining as a plain Accelerate loop.
+
+Mixed precision, gradient accumulation, clipping (paper: 5.0), AdamW, a tqdm bar with the loss,
+a loss curve (CSV + PNG), periodic ``save_state`` and ``resume``. Data order and masks are
+derived from the seed and the epoch, and masks are drawn in the loop (not in a prefetching
+collator), so a run interrupted and resumed ends with the same weights as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from accelerate import Accelerator
+from accelerate.utils import set_seed
+from tqdm.auto import tqdm
+
+from ..configuration_stefaland import StefaLandConfig
+from ..data.normalization import fit_normalization
+from ..data.windows import WindowDataset, collate_windows
+from ..masking import CrossVariableGroupMasking
+from ..modeling_stefaland import StefaLandForPretraining
+from .logging_utils import write_loss_curve
+
+logger = logging.getLogger(__name__)
+
+STATE_FILE = "trainer_state.json"
+
+
+@dataclass
+class PretrainArguments:
+    output_dir: str
+    epochs: int = 25
+    samples_per_epoch: int | None = None  # windows drawn per epoch (None = every window once)
+    batch_size: int = 256
+    learning_rate: float = 1e-4
+    weight_decay: float = 0.0
+    max_grad_norm: float = 5.0
+    gradient_accumulation_steps: int = 1
+    mixed_precision: str = "no"  # "no" | "fp16" | "bf16"
+    seq_len: int = 365
+    stride: int = 1
+    seed: int = 111
+    save_every_steps: int = 0  # 0 = only at the end of each epoch
+    max_steps: int | None = None  # stop after this many optimizer steps (testing an interruption)
+    resume: bool = False
+    cpu: bool = False
+    num_workers: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class EpochSampler(torch.utils.data.Sampler):
+    """A permutation that depends only on (seed, epoch): resumable without saving sampler state."""
+
+    def __init__(self, num_items: int, num_samples: int | None, seed: int):
+        self.num_items, self.seed, self.epoch = num_items, seed, 0
+        self.num_samples = num_items if num_samples is None else min(num_samples, num_items)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self):
+        rng = np.random.default_rng([self.seed, self.epoch])
+        return iter(rng.permutation(self.num_items)[: self.num_samples].tolist())
+
+    def __len__(self) -> int:
+        return self.num_samples
+
+
+def _model_batch(batch: dict) -> dict:
+    return collate_windows(batch, drop_keys=("labels", "site_index", "start"))
+
+
+def _latest_checkpoint(output_dir: Path) -> Path | None:
+    checkpoints = sorted((output_dir / "checkpoints").glob("step_*"), key=lambda p: int(p.name.split("_")[1]))
+    return checkpoints[-1] if checkpoints else None
+
+
+def pretrain(
+    config: StefaLandConfig,
+    dataset,
+    train_sites,
+    train_period,
+    args: PretrainArguments,
+) -> StefaLandForPretraining:
+    """Fit normalization on the training split, pretrain, and save the model (``output_dir/model``).
+
+    ``dataset`` is a site dataset (see ``stefaland_hf.data.schema``); only ``train_sites`` x
+    ``train_period`` is ever read, so no held-out site or period leaks into pretraining.
+    """
+    output_dir = Path(args.output_dir)
+    accelerator = Accelerator(
+        mixed_precision=args.mixed_precision,
+        gradient_accumulation_steps=args.gradient_accumulation_steps,
+        cpu=args.cpu,
+    )
+    set_seed(args.seed)
+
+    normalization = fit_normalization(
+        dataset, train_sites, train_period, config.dynamic_variables, config.static_variables, target_variables=[]
+    )
+    stats = normalization.to_config_kwargs()
+    config = StefaLandConfig(**{**config.to_dict(), **{k: v for k, v in stats.items() if not k.startswith("target")}})
+    model = StefaLandForPretraining(config)
+
+    windows = WindowDataset(
+        dataset,
+        sites=train_sites,
+        period=train_period,
+        seq_len=args.seq_len,
+        stride=args.stride,
+        dynamic_variables=config.dynamic_variables,
+        static_variables=config.static_variables,
+        target_variables=[],
+    )
+    sampler = EpochSampler(len(windows), args.samples_per_epoch, args.seed)
+    loader = torch.utils.data.DataLoader(
+        windows,
+        batch_size=args.batch_size,
+        sampler=sampler,
+        collate_fn=_model_batch,
+        num_workers=args.num_workers,
+        generator=torch.Generator().manual_seed(args.seed),
+    )
+    optimizer = torch.optim.AdamW(model.parameters(), lr=args.learning_rate, weight_decay=args.weight_decay)
+    model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
+    masking = CrossVariableGroupMasking(config, seed=args.seed)
+
+    state = {"epoch": 0, "step_in_epoch": 0, "global_step": 0, "history": []}
+    if args.resume:
+        checkpoint = _latest_checkpoint(output_dir)
+        if checkpoint is None:
+            raise FileNotFoundError(f"--resume: no checkpoint under {output_dir / 'checkpoints'}")
+        accelerator.load_state(str(checkpoint))
+        state = json.loads((checkpoint / STATE_FILE).read_text())
+        masking.load_state_dict(state.pop("masking"))
+        accelerator.print(f"resumed from {checkpoint} (epoch {state['epoch']}, step {state['global_step']})")
+
+    steps_per_epoch = math.ceil(len(loader) / args.gradient_accumulation_steps)
+    total_steps = steps_per_epoch * args.epochs
+    progress = tqdm(
+        total=total_steps, initial=state["global_step"], desc="pretraining", disable=not accelerator.is_local_main_process
+    )
+
+    def save_checkpoint() -> None:
+        path = output_dir / "checkpoints" / f"step_{state['global_step']}"
+        accelerator.save_state(str(path))
+        if accelerator.is_main_process:
+            (path / STATE_FILE).write_text(json.dumps({**state, "masking": masking.state_dict()}))
+            write_loss_curve(state["history"], output_dir / "loss_curve")
+
+    stop = False
+    for epoch in range(state["epoch"], args.epochs):
+        loader.set_epoch(epoch)
+        skip = state["step_in_epoch"] * args.gradient_accumulation_steps if epoch == state["epoch"] else 0
+        epoch_loader = accelerator.skip_first_batches(loader, skip) if skip else loader
+        model.train()
+        running = []
+        for batch in epoch_loader:
+            batch = masking(batch)
+            with accelerator.accumulate(model):
+                output = model(**batch)
+                accelerator.backward(output.loss)
+                if accelerator.sync_gradients:
+                    accelerator.clip_grad_norm_(model.parameters(), args.max_grad_norm)
+                optimizer.step()
+                optimizer.zero_grad()
+            running.append([output.loss.item(), output.dynamic_loss.item(), output.static_loss.item()])
+            if not accelerator.sync_gradients:
+                continue
+            loss, dynamic_loss, static_loss = np.mean(running, axis=0)
+            running = []
+            state["global_step"] += 1
+            state["step_in_epoch"] += 1
+            state["history"].append(
+                {"step": state["global_step"], "epoch": epoch, "loss": float(loss), "dynamic_loss": float(dynamic_loss), "static_loss": float(static_loss)}
+            )
+            progress.update(1)
+            progress.set_postfix(loss=f"{loss:.4f}", epoch=epoch)
+            if args.save_every_steps and state["global_step"] % args.save_every_steps == 0:
+                save_checkpoint()
+            if args.max_steps is not None and state["global_step"] >= args.max_steps:
+                stop = True
+                break
+        if stop:
+            break
+        state["epoch"], state["step_in_epoch"] = epoch + 1, 0
+        save_checkpoint()
+    progress.close()
+
+    accelerator.wait_for_everyone()
+    unwrapped = accelerator.unwrap_model(model)
+    if accelerator.is_main_process:
+        unwrapped.save_pretrained(output_dir / "model")
+        (output_dir / "model" / "normalization.json").write_text(json.dumps(normalization.to_dict(), indent=1))
+        (output_dir / "pretrain_args.json").write_text(json.dumps(asdict(args), indent=1, default=str))
+        write_loss_curve(state["history"], output_dir / "loss_curve")
+    return unwrapped
