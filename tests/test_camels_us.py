@@ -425,6 +425,8 @@ def test_invalid_config(tmp_path):
     root = make_camels(tmp_path / "raw")
     with pytest.raises(ValueError, match="forcing must be one of"):
         CamelsUS(data_dir=str(root), cache_dir=str(tmp_path), config_name="daymet", forcing="era5")
+    with pytest.raises(ValueError, match="conflicts"):
+        CamelsUS(data_dir=str(root), cache_dir=str(tmp_path), config_name="maurer", forcing="nldas")
     with pytest.raises(ValueError, match="did you mean"):
         CamelsUS(data_dir=str(root), cache_dir=str(tmp_path), attributes=["sand_fractoin"])
     with pytest.raises(ValueError, match="8 digits"):

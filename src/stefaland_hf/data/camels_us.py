@@ -554,6 +554,8 @@ class CamelsUS(datasets.GeneratorBasedBuilder):
     def _validate_config(self) -> None:
         c = self.config
         product = _product(c.forcing)
+        if c.name in FORCING_PRODUCTS and c.name != c.forcing:
+            raise ValueError(f"config_name={c.name!r} conflicts with forcing={c.forcing!r}; pass one of them")
         if c.soil_depth_source not in _SOIL_DEPTH_COLUMNS:
             raise ValueError(f"soil_depth_source must be one of {sorted(_SOIL_DEPTH_COLUMNS)}, got {c.soil_depth_source!r}")
         if c.area_source not in ("forcing_header", "area_gages2"):

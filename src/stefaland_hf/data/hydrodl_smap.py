@@ -43,11 +43,9 @@ must travel with redistributions); SMAP and NLDAS are NASA open data.
 from __future__ import annotations
 
 import logging
-import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import datasets
 import numpy as np
