@@ -1,1 +1,36 @@
-"""Land-surface datasets as ``datasets`` builders, plus windows, splits and normalization."""
+"""Land-surface datasets as ``datasets`` builders, plus windows, splits and normalization.
+
+Builders are ``datasets`` builder classes instantiated directly (datasets 5 rejects loading
+scripts); :func:`load_site_dataset` is the one-line way to build and open one by name.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+BUILDERS = {
+    "synthland": ("stefaland_hf.data.synthland", "SynthLand"),
+    "camels_us": ("stefaland_hf.data.camels_us", "CamelsUS"),
+    "hydrodl_smap": ("stefaland_hf.data.hydrodl_smap", "HydroDLSmap"),
+}
+
+
+def get_builder_class(name: str):
+    """The builder class registered under ``name`` (``synthland``, ``camels_us``, ``hydrodl_smap``)."""
+    if name not in BUILDERS:
+        raise ValueError(f"dataset: unknown dataset {name!r}; expected one of {sorted(BUILDERS)}")
+    module, cls = BUILDERS[name]
+    return getattr(importlib.import_module(module), cls)
+
+
+def load_site_dataset(name: str, config_name: str | None = None, data_dir: str | None = None, cache_dir: str | None = None, **config_kwargs):
+    """Build (cached) and open a site dataset: one example per site, all sites in one ``Dataset``."""
+    builder_class = get_builder_class(name)
+    if name != "synthland" and data_dir is None:
+        raise ValueError(f"dataset {name!r} reads raw files: pass data_dir (the folder of the raw release)")
+    builder = builder_class(config_name=config_name, data_dir=data_dir, cache_dir=cache_dir, **config_kwargs)
+    builder.download_and_prepare()
+    return builder.as_dataset(split="all")
+
+
+__all__ = ["BUILDERS", "get_builder_class", "load_site_dataset"]

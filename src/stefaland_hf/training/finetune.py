@@ -1,0 +1,240 @@
+"""Finetuning task heads with the plain ``transformers.Trainer``.
+
+Frozen-backbone modes (``resconn``, ``no_adapter``, ``linear_probe``) train a PEFT resConn adapter
+on a pretrained StefaLand; ``scratch`` trains the whole architecture from random weights and
+``direct`` is the LSTM baseline on raw forcings and attributes. Windows are drawn from the
+memory-mapped site dataset; validation (for early stopping) uses held-out sites, and the final
+evaluation stitches whole-period predictions per held-out site.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from peft import PeftModel, get_peft_model
+from transformers import EarlyStoppingCallback, EvalPrediction, Trainer, TrainingArguments
+
+from ..configuration_stefaland import FROZEN_BACKBONE_MODES, StefaLandConfig
+from ..data.normalization import Normalization, fit_normalization
+from ..data.windows import WindowDataset, collate_windows, predict_sites
+from ..metrics import site_metrics, summarize
+from ..modeling_stefaland import StefaLandForTimeSeriesRegression
+from ..peft_adapters import ResConnConfig
+
+logger = logging.getLogger(__name__)
+
+EVAL_METRICS = ("nse", "kge", "rmse", "ubrmse", "pearson_r", "fhv", "flv")
+
+
+@dataclass
+class FinetuneArguments:
+    output_dir: str
+    head_mode: str = "resconn"
+    target_variables: list[str] = field(default_factory=lambda: ["streamflow"])
+    seq_len: int = 365
+    warmup: int = 180  # days of context at the start of each window that carry no loss
+    stride: int = 1
+    batch_size: int = 64
+    learning_rate: float = 1e-3
+    weight_decay: float = 0.0
+    max_steps: int = 1000
+    eval_steps: int = 100
+    patience: int = 4
+    head_hidden_size: int = 128
+    head_dropout: float = 0.2
+    seed: int = 111
+    min_observed: int = 1
+    eval_batch_size: int = 128
+    disable_tqdm: bool | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _collate(batch) -> dict:
+    return collate_windows(batch, drop_keys=("site_index", "start"))
+
+
+def build_finetune_model(
+    base: str | Path | StefaLandConfig,
+    args: FinetuneArguments,
+    target_normalization: Normalization,
+    input_normalization: Normalization | None = None,
+):
+    """The model to finetune for ``args.head_mode``.
+
+    ``base`` is a pretrained folder/Hub id (frozen modes, and the architecture for the others) or a
+    config. Frozen modes keep the pretrained input normalization; ``scratch``/``direct`` use
+    ``input_normalization`` fitted on the task's training split.
+    """
+    targets = {"target_variables": list(args.target_variables), **{k: v for k, v in target_normalization.to_config_kwargs().items() if k.startswith("target")}}
+    if args.head_mode in FROZEN_BACKBONE_MODES:
+        if isinstance(base, StefaLandConfig):
+            raise ValueError(f"head_mode={args.head_mode!r} needs a pretrained model folder or Hub id as base, got a config")
+        model = StefaLandForTimeSeriesRegression.from_pretrained(
+            base, head_mode=args.head_mode, head_hidden_size=args.head_hidden_size, **targets
+        )
+        adapter = ResConnConfig(
+            target_variables=targets["target_variables"],
+            target_mean=targets["target_mean"],
+            target_std=targets["target_std"],
+            head_mode=args.head_mode,
+            head_hidden_size=args.head_hidden_size,
+            head_dropout=args.head_dropout,
+        )
+        return get_peft_model(model, adapter)
+    config = base if isinstance(base, StefaLandConfig) else StefaLandConfig.from_pretrained(base)
+    if input_normalization is None:
+        raise ValueError(f"head_mode={args.head_mode!r} trains from random weights and needs input_normalization")
+    inputs = {k: v for k, v in input_normalization.to_config_kwargs().items() if not k.startswith("target")}
+    config = StefaLandConfig(
+        **{**config.to_dict(), **inputs, **targets, "head_mode": args.head_mode, "head_hidden_size": args.head_hidden_size, "head_dropout": args.head_dropout}
+    )
+    torch.manual_seed(args.seed)
+    return StefaLandForTimeSeriesRegression(config)
+
+
+def _window_metrics(eval_windows: WindowDataset, target_index: int = 0):
+    """compute_metrics for Trainer: median over validation sites of NSE/KGE/RMSE on the label days."""
+    site_of_window = eval_windows.site_index
+
+    def compute(prediction: EvalPrediction) -> dict[str, float]:
+        pred, obs = np.asarray(prediction.predictions), np.asarray(prediction.label_ids)
+        pred, obs = pred[..., target_index], obs[..., target_index]
+        sites = np.unique(site_of_window)
+        per_site = np.stack([obs[site_of_window == s].ravel() for s in sites]), np.stack([pred[site_of_window == s].ravel() for s in sites])
+        return summarize(site_metrics(*per_site, metrics=("nse", "kge", "rmse")))
+
+    return compute
+
+
+def finetune(
+    base,
+    dataset,
+    split,
+    args: FinetuneArguments,
+) -> dict[str, Any]:
+    """Finetune on ``split`` (train/val parts), evaluate on its test part; returns a report dict.
+
+    Writes ``output_dir/{adapter|model}``, ``metrics_per_site.csv``, ``report.json``.
+    """
+    output_dir = Path(args.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    started = time.time()
+    reference = base if isinstance(base, StefaLandConfig) else StefaLandConfig.from_pretrained(base)
+    variables = {
+        "dynamic_variables": reference.dynamic_variables,
+        "static_variables": reference.static_variables,
+        "target_variables": list(args.target_variables),
+    }
+    normalization = fit_normalization(dataset, split.sites("train"), split.period("train"), **variables)
+    model = build_finetune_model(base, args, normalization, normalization)
+
+    train_windows = WindowDataset.from_split(
+        dataset, split, "train", seq_len=args.seq_len, warmup=args.warmup, stride=args.stride, min_observed=args.min_observed, **variables
+    )
+    val_windows = WindowDataset.from_split(
+        dataset, split, "val", seq_len=args.seq_len, warmup=args.warmup, stride=args.seq_len - args.warmup, **variables
+    )
+    trainable, total = _count_parameters(model)
+    logger.info("head_mode=%s: %d trainable of %d parameters", args.head_mode, trainable, total)
+    print(f"[{args.head_mode}] trainable parameters: {trainable:,} of {total:,}")
+
+    training_args = TrainingArguments(
+        output_dir=str(output_dir / "checkpoints"),
+        per_device_train_batch_size=args.batch_size,
+        per_device_eval_batch_size=args.eval_batch_size,
+        learning_rate=args.learning_rate,
+        weight_decay=args.weight_decay,
+        max_steps=args.max_steps,
+        eval_strategy="steps",
+        eval_steps=args.eval_steps,
+        save_strategy="steps",
+        save_steps=args.eval_steps,
+        save_total_limit=2,
+        load_best_model_at_end=True,
+        metric_for_best_model="eval_loss",
+        greater_is_better=False,
+        logging_steps=max(1, args.eval_steps // 4),
+        lr_scheduler_type="constant",
+        max_grad_norm=1.0,
+        seed=args.seed,
+        data_seed=args.seed,
+        remove_unused_columns=False,
+        label_names=["labels"],
+        dataloader_num_workers=0,
+        report_to="none",
+        disable_tqdm=args.disable_tqdm,
+        **args.extra,
+    )
+    trainer = Trainer(
+        model=model,
+        args=training_args,
+        data_collator=_collate,
+        train_dataset=train_windows,
+        eval_dataset=val_windows,
+        compute_metrics=_window_metrics(val_windows),
+        callbacks=[EarlyStoppingCallback(early_stopping_patience=args.patience)],
+    )
+    trainer.train()
+    fit_seconds = time.time() - started
+
+    is_adapter = isinstance(model, PeftModel)
+    artifact = output_dir / ("adapter" if is_adapter else "model")
+    trainer.save_model(str(artifact))
+    (artifact / "normalization.json").write_text(json.dumps(normalization.to_dict(), indent=1))
+
+    evaluation = evaluate_sites(trainer.model, dataset, split.sites("test"), split.period("test"), args, variables)
+    report = {
+        "head_mode": args.head_mode,
+        "split": split.to_dict(),
+        "trainable_parameters": trainable,
+        "total_parameters": total,
+        "train_seconds": round(fit_seconds, 1),
+        "best_val_loss": trainer.state.best_metric,
+        "steps": trainer.state.global_step,
+        "summary": evaluation["summary"],
+        "arguments": asdict(args),
+        "artifact": str(artifact),
+    }
+    write_site_metrics(evaluation, output_dir / "metrics_per_site.csv")
+    (output_dir / "report.json").write_text(json.dumps(report, indent=1, default=str))
+    report["evaluation"] = evaluation
+    return report
+
+
+def _count_parameters(model: torch.nn.Module) -> tuple[int, int]:
+    params = list(model.parameters())
+    return sum(p.numel() for p in params if p.requires_grad), sum(p.numel() for p in params)
+
+
+def evaluate_sites(model, dataset, sites, period, args: FinetuneArguments, variables: dict) -> dict[str, Any]:
+    """Whole-period predictions for held-out sites, per-site metrics and their medians."""
+    model.eval()
+    result = predict_sites(
+        lambda batch: model(**batch).prediction,
+        dataset,
+        sites,
+        period,
+        seq_len=args.seq_len,
+        warmup=args.warmup,
+        batch_size=args.eval_batch_size,
+        **variables,
+    )
+    observations, predictions = result["observations"][..., 0], result["predictions"][..., 0]
+    per_site = site_metrics(observations, predictions, metrics=EVAL_METRICS)
+    return {**result, "per_site": per_site, "summary": summarize(per_site)}
+
+
+def write_site_metrics(evaluation: dict[str, Any], path: Path, label: str | None = None) -> None:
+    import pandas as pd
+
+    frame = pd.DataFrame({"site_id": evaluation["site_ids"], **{k: np.asarray(v) for k, v in evaluation["per_site"].items()}})
+    if label is not None:
+        frame.insert(0, "model", label)
+    frame.to_csv(path, index=False)
