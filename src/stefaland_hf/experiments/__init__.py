@@ -1,0 +1,1 @@
+"""End-to-end experiments: the demo and the real-data benchmarks."""
