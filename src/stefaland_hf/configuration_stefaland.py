@@ -79,6 +79,8 @@ class StefaLandConfig(PreTrainedConfig):
         d_model (`int`, 256): width of tokens and encoder.
         num_attention_heads (`int`, 4), num_hidden_layers (`int`, 4), ffn_dim (`int`, 512): encoder shape.
         dropout (`float`, 0.1): dropout in embeddings, attention, FFN and heads.
+        attention_dropout (`float`, optional): dropout on attention weights; None means `dropout` (as in
+            ``nn.TransformerEncoderLayer``). On CPU it dominates the cost of long windows, so small configs set 0.
         variable_mlp_dim (`int`, 64): hidden width of every per-variable embedding and reconstruction MLP.
         max_position_embeddings (`int`, 1000): size of the learned position table; windows need T + 1 <= this.
         pre_norm (`bool`, False): pre-LN encoder layers; the paper and its code use post-LN.
@@ -133,6 +135,7 @@ class StefaLandConfig(PreTrainedConfig):
     num_hidden_layers: int = 4
     ffn_dim: int = 512
     dropout: float = 0.1
+    attention_dropout: float | None = None
     variable_mlp_dim: int = 64
     max_position_embeddings: int = 1000
     pre_norm: bool = False
@@ -215,6 +218,8 @@ class StefaLandConfig(PreTrainedConfig):
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
         if self.num_hidden_layers < 0:
             raise ValueError(f"num_hidden_layers must be >= 0, got {self.num_hidden_layers}")
+        if self.attention_dropout is not None and not 0.0 <= self.attention_dropout <= 1.0:
+            raise ValueError(f"attention_dropout must be in [0, 1], got {self.attention_dropout}")
         for name in ("dropout", "head_dropout", "adapter_dropout", "dynamic_mask_ratio", "static_mask_ratio"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:

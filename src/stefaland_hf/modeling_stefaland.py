@@ -165,7 +165,7 @@ class StefaLandAttention(nn.Module):
     def __init__(self, config: StefaLandConfig):
         super().__init__()
         self.num_heads = config.num_attention_heads
-        self.dropout = config.dropout
+        self.dropout = config.dropout if config.attention_dropout is None else config.attention_dropout
         self.in_proj = nn.Linear(config.d_model, 3 * config.d_model)
         self.out_proj = nn.Linear(config.d_model, config.d_model)
 
