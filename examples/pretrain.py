@@ -12,25 +12,7 @@ import argparse
 
 from stefaland_hf import StefaLandConfig
 from stefaland_hf.training.cli_args import add_data_arguments, add_split_arguments, load_dataset_from_args, split_from_args
-from stefaland_hf.training.pretrain import PretrainArguments, pretrain
-
-
-def config_with_dataset_variables(config: StefaLandConfig, dataset) -> StefaLandConfig:
-    """Replace the variable lists by the dataset's, keeping groups restricted to what exists."""
-    dynamic = list(dataset[0]["dynamic_variables"])
-    static = list(dataset[0]["static_variables"])
-    keep = lambda groups, names: {g: [n for n in m if n in names] for g, m in groups.items() if any(n in names for n in m)}  # noqa: E731
-    return StefaLandConfig(
-        **{
-            **config.to_dict(),
-            "dynamic_variables": dynamic,
-            "static_variables": static,
-            "dynamic_groups": keep(config.dynamic_groups, dynamic),
-            "static_groups": keep(config.static_groups, static),
-            "never_mask_variables": [n for n in config.never_mask_variables if n in dynamic + static],
-            "dynamic_mean": None, "dynamic_std": None, "static_mean": None, "static_std": None,
-        }
-    )
+from stefaland_hf.training.pretrain import PretrainArguments, config_for_dataset, pretrain
 
 
 def main() -> None:
@@ -55,7 +37,7 @@ def main() -> None:
     split = split_from_args(args, dataset)
     config = StefaLandConfig.from_pretrained(args.model)
     if args.variables_from_data:
-        config = config_with_dataset_variables(config, dataset)
+        config = config_for_dataset(config, dataset)
     pretrain(
         config,
         dataset,

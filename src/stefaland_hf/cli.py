@@ -13,6 +13,7 @@ import sys
 # module -> provides `add_cli_parser(subparsers)`
 SUBCOMMAND_MODULES = (
     "stefaland_hf.experiments.demo",
+    "stefaland_hf.experiments.benchmark",
     "stefaland_hf.hub",
     "stefaland_hf.convert_original",
 )

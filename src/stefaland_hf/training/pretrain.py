@@ -73,6 +73,30 @@ class EpochSampler(torch.utils.data.Sampler):
         return self.num_samples
 
 
+def config_for_dataset(config: StefaLandConfig, dataset) -> StefaLandConfig:
+    """``config`` with the dataset's variable lists; masking groups keep only variables that exist.
+
+    Use it to pretrain a model-zoo architecture on a dataset with other variables (e.g. CAMELS).
+    """
+    dynamic, static = list(dataset[0]["dynamic_variables"]), list(dataset[0]["static_variables"])
+
+    def keep(groups: dict[str, list[str]], names: list[str]) -> dict[str, list[str]]:
+        kept = {group: [n for n in members if n in names] for group, members in groups.items()}
+        return {group: members for group, members in kept.items() if members}
+
+    return StefaLandConfig(
+        **{
+            **config.to_dict(),
+            "dynamic_variables": dynamic,
+            "static_variables": static,
+            "dynamic_groups": keep(config.dynamic_groups, dynamic),
+            "static_groups": keep(config.static_groups, static),
+            "never_mask_variables": [n for n in config.never_mask_variables if n in dynamic + static],
+            **dict.fromkeys(("dynamic_mean", "dynamic_std", "static_mean", "static_std")),
+        }
+    )
+
+
 def _model_batch(batch: dict) -> dict:
     return collate_windows(batch, drop_keys=("labels", "site_index", "start"))
 

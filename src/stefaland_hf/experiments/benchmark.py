@@ -1,0 +1,248 @@
+"""``stefaland benchmark pub|pur``: the paper's CAMELS protocol with baselines and ablations.
+
+Per fold (PUB: random basin groups; PUR: the HUC-02 region groups of Feng et al. 2021) five
+models are trained on the training basins and evaluated on the held-out basins over the test
+period: the LSTM baseline ("LSTM SL", ``direct``), StefaLand ``scratch``, pretrained + ``resconn``,
+pretrained ``no_adapter`` and pretrained ``linear_probe`` (paper Tables 1, 2 and 13).
+
+Pretraining reads forcings and static attributes only, never streamflow. With
+``--pretrain-on all`` (default) one pretraining on every listed basin's forcings and attributes
+(training period) is shared by all folds; ``--pretrain-on train`` pretrains per fold on the
+training basins only (the paper removes evaluation basins from pretraining). Results are written
+per fold, so an interrupted benchmark resumes at the first unfinished fold.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from ..configuration_stefaland import StefaLandConfig
+from ..data import load_site_dataset
+from ..data.splits import pub_folds, pur_splits
+from ..metrics import standard_error
+from ..training.finetune import FinetuneArguments, finetune
+from ..training.pretrain import PretrainArguments, config_for_dataset, pretrain
+from .demo import MODEL_ZOO
+from .plots import plot_metric_cdf
+
+MODELS = {
+    "LSTM SL": "direct",
+    "StefaLand scratch": "scratch",
+    "StefaLand resConn": "resconn",
+    "StefaLand no adapter": "no_adapter",
+    "StefaLand linear probe": "linear_probe",
+}
+TABLE_METRICS = (("rmse", "RMSE"), ("ubrmse", "ubRMSE"), ("pearson_r", "Corr"), ("nse", "NSE"), ("kge", "KGE"))
+
+
+@dataclass
+class BenchmarkPreset:
+    model: str = "stefaland-tiny"
+    seq_len: int = 365
+    warmup: int = 180
+    pretrain_epochs: int = 3
+    pretrain_samples_per_epoch: int = 4096
+    pretrain_batch_size: int = 64
+    pretrain_learning_rate: float = 1e-3
+    finetune_steps: int = 300
+    finetune_eval_steps: int = 50
+    finetune_batch_size: int = 64
+    finetune_learning_rate: float = 1e-3
+    head_hidden_size: int = 64
+    patience: int = 3
+    train_period: tuple[str, str] = ("1999-10-01", "2008-09-30")
+    test_period: tuple[str, str] = ("1989-10-01", "1999-09-30")
+
+
+PRESETS = {
+    # fits 5 folds x 5 models on 67 basins in well under an hour on 2 CPU cores
+    "cpu-quick": BenchmarkPreset(),
+    # the paper's scale (GPU): stefaland-base, longer training
+    "paper": BenchmarkPreset(
+        model="stefaland-base",
+        seq_len=730,
+        warmup=365,
+        pretrain_epochs=25,
+        pretrain_samples_per_epoch=200_000,
+        pretrain_batch_size=256,
+        pretrain_learning_rate=1e-4,
+        finetune_steps=20_000,
+        finetune_eval_steps=1000,
+        finetune_batch_size=128,
+        head_hidden_size=256,
+        patience=5,
+    ),
+    # seconds-long run for tests
+    "smoke": BenchmarkPreset(
+        seq_len=60, warmup=20, pretrain_epochs=1, pretrain_samples_per_epoch=16, pretrain_batch_size=8,
+        finetune_steps=2, finetune_eval_steps=1, finetune_batch_size=8, head_hidden_size=8,
+        train_period=("1999-10-01", "2001-09-30"), test_period=("1995-10-01", "1996-09-30"),
+    ),
+}
+
+
+def make_splits(kind: str, dataset, folds: int, seed: int, preset: BenchmarkPreset):
+    periods = {"train_period": preset.train_period, "val_period": preset.train_period, "test_period": preset.test_period}
+    site_ids = list(dataset["site_id"])
+    if kind == "pub":
+        return pub_folds(site_ids, k=folds, seed=seed, val_fraction=0.1, **periods)
+    return pur_splits(list(dataset["region"]), seed=seed, val_fraction=0.1, site_ids=site_ids, **periods)
+
+
+def _pretrain(dataset, sites, preset: BenchmarkPreset, out: Path, seed: int, model_config: StefaLandConfig) -> Path:
+    if (out / "model" / "model.safetensors").exists():
+        return out / "model"
+    args = PretrainArguments(
+        output_dir=str(out),
+        epochs=preset.pretrain_epochs,
+        samples_per_epoch=preset.pretrain_samples_per_epoch,
+        batch_size=preset.pretrain_batch_size,
+        learning_rate=preset.pretrain_learning_rate,
+        seq_len=preset.seq_len,
+        seed=seed,
+    )
+    pretrain(model_config, dataset, sites, preset.train_period, args)
+    return out / "model"
+
+
+def run_benchmark(kind: str, dataset, out: Path, folds: int, seed: int, preset: BenchmarkPreset, pretrain_on: str = "all", models=MODELS, dataset_name: str = "camels_us") -> dict:
+    out.mkdir(parents=True, exist_ok=True)
+    splits = make_splits(kind, dataset, folds, seed, preset)
+    # the model-zoo architecture with the dataset's own variables (all models see the same inputs)
+    model_config = config_for_dataset(StefaLandConfig.from_pretrained(MODEL_ZOO / preset.model), dataset)
+    shared_base = None
+    if pretrain_on == "all":
+        shared_base = _pretrain(dataset, np.arange(len(dataset)), preset, out / "pretraining", seed, model_config)
+
+    fold_results = []
+    for index, split in enumerate(splits):
+        fold_file = out / "folds" / f"fold_{index}.json"
+        if fold_file.exists():
+            fold_results.append(json.loads(fold_file.read_text()))
+            print(f"fold {index}: done earlier ({fold_file})")
+            continue
+        fold_dir = out / "folds" / f"fold_{index}"
+        base = shared_base or _pretrain(dataset, split.sites("train"), preset, fold_dir / "pretraining", seed, model_config)
+        fold = {"fold": index, "split": split.to_dict(), "models": {}}
+        for label, mode in models.items():
+            started = time.time()
+            args = FinetuneArguments(
+                output_dir=str(fold_dir / mode),
+                head_mode=mode,
+                seq_len=preset.seq_len,
+                warmup=preset.warmup,
+                batch_size=preset.finetune_batch_size,
+                learning_rate=preset.finetune_learning_rate,
+                max_steps=preset.finetune_steps,
+                eval_steps=preset.finetune_eval_steps,
+                patience=preset.patience,
+                head_hidden_size=preset.head_hidden_size,
+                seed=seed,
+                disable_tqdm=True,
+            )
+            report = finetune(base, dataset, split, args)
+            evaluation = report["evaluation"]
+            fold["models"][label] = {
+                "head_mode": mode,
+                "seconds": round(time.time() - started, 1),
+                "per_basin": {
+                    site: {metric: _float(values[i]) for metric, values in evaluation["per_site"].items()}
+                    for i, site in enumerate(evaluation["site_ids"])
+                },
+                "summary": {k: _float(v) for k, v in report["summary"].items()},
+            }
+            print(f"fold {index} {label}: median NSE {report['summary']['nse']:.3f} ({time.time() - started:.0f} s)")
+        fold_file.parent.mkdir(parents=True, exist_ok=True)
+        fold_file.write_text(json.dumps(fold, indent=1))
+        fold_results.append(fold)
+
+    results = {
+        "kind": kind,
+        "dataset": dataset_name,
+        "n_basins": len(dataset),
+        "seed": seed,
+        "preset": asdict(preset),
+        "pretrain_on": pretrain_on,
+        "protocol": protocol_text(kind, pretrain_on, preset),
+        "empty_groups": splits[0].info.get("empty_groups", []) if kind == "pur" else [],
+        "folds": fold_results,
+    }
+    (out / "results.json").write_text(json.dumps(results, indent=1))
+    (out / "summary.md").write_text(summary_markdown(results))
+    per_model = {label: [b["nse"] for f in fold_results for b in f["models"][label]["per_basin"].values()] for label in models}
+    plot_metric_cdf({k: np.asarray(v) for k, v in per_model.items()}, out / "nse_cdf.png")
+    print(summary_markdown(results))
+    return results
+
+
+def _float(value) -> float | None:
+    value = float(value)
+    return value if np.isfinite(value) else None
+
+
+def protocol_text(kind: str, pretrain_on: str, preset: BenchmarkPreset) -> str:
+    held_out = "random basin groups (PUB)" if kind == "pub" else "HUC-02 region groups of Feng et al. 2021 (PUR)"
+    pre = (
+        "one pretraining on the forcings and static attributes of all listed basins (training period), shared by all folds"
+        if pretrain_on == "all"
+        else "a pretraining per fold on the training basins' forcings and attributes only"
+    )
+    return (
+        f"Held out: {held_out}. Finetuning and normalization use training basins over {preset.train_period[0]}..{preset.train_period[1]}; "
+        f"validation (early stopping) uses 10% of the training basins; metrics are per held-out basin over "
+        f"{preset.test_period[0]}..{preset.test_period[1]}, median over basins, ± standard error across folds. "
+        f"Pretraining: {pre}; it never reads streamflow."
+    )
+
+
+def summary_markdown(results: dict) -> str:
+    """The paper's table layout: one row per model, median over basins per fold, mean ± s.e. across folds."""
+    folds = results["folds"]
+    labels = list(folds[0]["models"]) if folds else []
+    lines = [f"## CAMELS {results['kind'].upper()} — {results['n_basins']} basins, {len(folds)} folds, seed {results['seed']}", ""]
+    lines.append(results["protocol"])
+    if results.get("empty_groups"):
+        lines.append(f"\nRegion groups without basins (not evaluated): {results['empty_groups']}")
+    lines += ["", "| model | " + " | ".join(name for _, name in TABLE_METRICS) + " | wall time (s) |", "|---" * (len(TABLE_METRICS) + 2) + "|"]
+    for label in labels:
+        cells = []
+        for key, _ in TABLE_METRICS:
+            medians = [f["models"][label]["summary"].get(key) for f in folds]
+            medians = [m for m in medians if m is not None]
+            se = standard_error(medians) if len(medians) > 1 else float("nan")
+            cells.append(f"{np.mean(medians):.3f} ± {se:.3f}" if medians else "n/a")
+        seconds = sum(f["models"][label]["seconds"] for f in folds)
+        lines.append(f"| {label} | " + " | ".join(cells) + f" | {seconds:.0f} |")
+    lines.append("")
+    lines.append("Each cell: mean over folds of the median over held-out basins, ± standard error across folds.")
+    return "\n".join(lines) + "\n"
+
+
+def add_cli_parser(subparsers) -> None:
+    parser = subparsers.add_parser("benchmark", help="PUB/PUR benchmark on CAMELS with baselines and ablations")
+    parser.add_argument("kind", choices=["pub", "pur"])
+    parser.add_argument("--dataset", default="camels_us", choices=["camels_us", "synthland"])
+    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--basins", default=None, help="basin list file (default: basin_list.txt in --data-dir)")
+    parser.add_argument("--folds", type=int, default=5, help="PUB folds (PUR uses the 7 region groups)")
+    parser.add_argument("--seed", type=int, default=111)
+    parser.add_argument("--preset", choices=sorted(PRESETS), default="cpu-quick")
+    parser.add_argument("--pretrain-on", choices=["all", "train"], default="all")
+    parser.add_argument("--cache-dir", default=None)
+    parser.add_argument("--out", required=True)
+    parser.set_defaults(func=_cli)
+
+
+def _cli(args) -> int:
+    kwargs = {"basins": args.basins} if args.basins else {}
+    dataset = load_site_dataset(args.dataset, data_dir=args.data_dir, cache_dir=args.cache_dir, **kwargs)
+    preset = PRESETS[args.preset]
+    if args.dataset == "synthland":
+        preset = replace(preset, train_period=("1995-01-01", "2005-12-31"), test_period=("2006-01-01", "2009-12-31"))
+    run_benchmark(args.kind, dataset, Path(args.out), args.folds, args.seed, preset, args.pretrain_on, dataset_name=args.dataset)
+    return 0

@@ -1,0 +1,38 @@
+import json
+from pathlib import Path
+
+import pytest
+
+from stefaland_hf.data import load_site_dataset
+from stefaland_hf.experiments.benchmark import MODELS, PRESETS, run_benchmark, summary_markdown
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "camels_us"
+
+
+@pytest.mark.skipif(not SHARED.exists(), reason=f"shared CAMELS-US data not found at {SHARED}")
+def test_pub_benchmark_smoke_and_resume(tmp_path):
+    basins = ["01022500", "01547700", "02064000", "03015500", "01142500", "01169000"]
+    dataset = load_site_dataset("camels_us", data_dir=str(SHARED), cache_dir=str(tmp_path / "cache"), basins=basins)
+    models = {"LSTM SL": "direct", "StefaLand resConn": "resconn"}
+    results = run_benchmark("pub", dataset, tmp_path / "out", folds=2, seed=0, preset=PRESETS["smoke"], models=models)
+    assert len(results["folds"]) == 2
+    held_out = [set(f["models"]["LSTM SL"]["per_basin"]) for f in results["folds"]]
+    assert held_out[0].isdisjoint(held_out[1]) and held_out[0] | held_out[1] == set(basins)
+    saved = json.loads((tmp_path / "out" / "results.json").read_text())
+    basin = next(iter(saved["folds"][0]["models"]["StefaLand resConn"]["per_basin"].values()))
+    assert set(basin) >= {"nse", "kge", "rmse", "ubrmse", "pearson_r", "fhv", "flv"}
+    assert "never reads streamflow" in saved["protocol"]
+    summary = (tmp_path / "out" / "summary.md").read_text()
+    assert "| LSTM SL |" in summary and "±" in summary
+    # Resumable by fold: a second run reuses the finished folds (no training happens).
+    (tmp_path / "out" / "folds" / "fold_0").rename(tmp_path / "out" / "moved")
+    again = run_benchmark("pub", dataset, tmp_path / "out", folds=2, seed=0, preset=PRESETS["smoke"], models=models)
+    assert again["folds"] == results["folds"]
+    assert not (tmp_path / "out" / "folds" / "fold_0").exists()
+
+
+def test_summary_layout_from_results():
+    fold = lambda nse: {"models": {name: {"seconds": 1.0, "summary": {"rmse": 1.0, "ubrmse": 0.9, "pearson_r": 0.8, "nse": nse, "kge": 0.5}} for name in MODELS}}  # noqa: E731
+    text = summary_markdown({"kind": "pub", "n_basins": 10, "seed": 0, "protocol": "p", "folds": [fold(0.5), fold(0.7)]})
+    # mean of fold medians 0.6, standard error std([0.5, 0.7], ddof=1) / sqrt(2) = 0.1
+    assert "| LSTM SL | 1.000 ± 0.000 | 0.900 ± 0.000 | 0.800 ± 0.000 | 0.600 ± 0.100 | 0.500 ± 0.000 | 2 |" in text
