@@ -567,7 +567,32 @@ class StefaLandTaskHead(nn.Module):
         return self.target_normalizer.denormalize(normalized), loss
 
 
-class StefaLandForTimeSeriesRegression(StefaLandPreTrainedModel):
+class StefaLandTaskModel(StefaLandPreTrainedModel):
+    """Shared plumbing of the task models: optional backbone, input normalizers, frozen-backbone handling."""
+
+    def _build_inputs(self, config: StefaLandConfig) -> None:
+        if not config.target_variables:
+            raise ValueError(f"target_variables: a {type(self).__name__} needs at least one target variable")
+        self.stefaland = None if config.head_mode == "direct" else StefaLandModel(config)
+        self.dynamic_normalizer = StefaLandNormalizer(config.dynamic_mean, config.dynamic_std, len(config.dynamic_variables))
+        self.static_normalizer = StefaLandNormalizer(config.static_mean, config.static_std, len(config.static_variables))
+
+    def _freeze_backbone(self) -> None:
+        if self.config.backbone_frozen:
+            self.stefaland.requires_grad_(False)
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        if self.stefaland is not None and self.config.backbone_frozen:
+            self.stefaland.eval()  # a frozen encoder runs without dropout (as in the authors' finetuning)
+        return self
+
+    def normalized_inputs(self, x_dynamic: torch.Tensor, x_static: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """z-scored raw inputs with missing values at the mean (0), as the heads consume them."""
+        return _nan_to_zero(self.dynamic_normalizer(x_dynamic.float())), _nan_to_zero(self.static_normalizer(x_static.float()))
+
+
+class StefaLandForTimeSeriesRegression(StefaLandTaskModel):
     """Daily targets (streamflow, soil moisture) from a (usually frozen) StefaLand backbone.
 
     Targets may be sparse: the loss covers observed (non-NaN) label entries only. ``head_mode`` selects the
@@ -576,17 +601,12 @@ class StefaLandForTimeSeriesRegression(StefaLandPreTrainedModel):
 
     def __init__(self, config: StefaLandConfig):
         super().__init__(config)
-        if not config.target_variables:
-            raise ValueError("target_variables: a time-series regression model needs at least one target variable")
-        num_dynamic, num_static = len(config.dynamic_variables), len(config.static_variables)
-        self.stefaland = None if config.head_mode == "direct" else StefaLandModel(config)
-        self.dynamic_normalizer = StefaLandNormalizer(config.dynamic_mean, config.dynamic_std, num_dynamic)
-        self.static_normalizer = StefaLandNormalizer(config.static_mean, config.static_std, num_static)
+        self._build_inputs(config)
         self.head = StefaLandTaskHead(
             config.head_mode,
             config.d_model,
-            num_dynamic,
-            num_static,
+            len(config.dynamic_variables),
+            len(config.static_variables),
             len(config.target_variables),
             config.head_hidden_size,
             config.head_dropout,
@@ -597,14 +617,7 @@ class StefaLandForTimeSeriesRegression(StefaLandPreTrainedModel):
             config.target_variables,
         )
         self.post_init()
-        if config.backbone_frozen:
-            self.stefaland.requires_grad_(False)
-
-    def train(self, mode: bool = True):
-        super().train(mode)
-        if self.stefaland is not None and self.config.backbone_frozen:
-            self.stefaland.eval()  # a frozen encoder runs without dropout (as in the authors' finetuning)
-        return self
+        self._freeze_backbone()
 
     def embed(self, x_dynamic, x_static, dynamic_mask=None, static_mask=None) -> torch.Tensor | None:
         """The per-day StefaLand embedding E [B, T, D] that the heads consume (None in direct mode)."""
@@ -628,14 +641,12 @@ class StefaLandForTimeSeriesRegression(StefaLandPreTrainedModel):
         """
         _check_inputs(self.config, x_dynamic, x_static, dynamic_mask, static_mask)
         embedding = self.embed(x_dynamic, x_static, dynamic_mask, static_mask)
-        x = _nan_to_zero(self.dynamic_normalizer(x_dynamic.float()))
-        c = _nan_to_zero(self.static_normalizer(x_static.float()))
-        prediction, loss = self.head(embedding, x, c, labels)
+        prediction, loss = self.head(embedding, *self.normalized_inputs(x_dynamic, x_static), labels)
         output = StefaLandRegressionOutput(loss=loss, prediction=prediction)
         return output if return_dict else output.to_tuple()
 
 
-class StefaLandForStaticRegression(StefaLandPreTrainedModel):
+class StefaLandForStaticRegression(StefaLandTaskModel):
     """Per-site targets (e.g. soil texture) predicted from the backbone with the target attributes masked.
 
     Target variables that are also static inputs are always hidden from the model (paper §3.4). The head is an
@@ -644,39 +655,22 @@ class StefaLandForStaticRegression(StefaLandPreTrainedModel):
 
     def __init__(self, config: StefaLandConfig):
         super().__init__(config)
-        if not config.target_variables:
-            raise ValueError("target_variables: a static regression model needs at least one target variable")
-        num_dynamic, num_static = len(config.dynamic_variables), len(config.static_variables)
-        self.stefaland = None if config.head_mode == "direct" else StefaLandModel(config)
-        self.dynamic_normalizer = StefaLandNormalizer(config.dynamic_mean, config.dynamic_std, num_dynamic)
-        self.static_normalizer = StefaLandNormalizer(config.static_mean, config.static_std, num_static)
-        self.target_normalizer = StefaLandNormalizer(config.target_mean, config.target_std, len(config.target_variables))
-        hidden = self._feature_size()
+        self._build_inputs(config)
         num_targets = len(config.target_variables)
+        self.target_normalizer = StefaLandNormalizer(config.target_mean, config.target_std, num_targets)
+        features = len(config.dynamic_variables) + len(config.static_variables) if config.head_mode == "direct" else 2 * config.d_model
         if config.head_mode == "linear_probe":
-            self.head = nn.Linear(hidden, num_targets)
+            self.head = nn.Linear(features, num_targets)
         else:
             self.head = nn.Sequential(
-                nn.Linear(hidden, config.head_hidden_size),
+                nn.Linear(features, config.head_hidden_size),
                 nn.GELU(),
                 nn.Dropout(config.head_dropout),
                 nn.Linear(config.head_hidden_size, num_targets),
             )
         self._hidden_columns = [config.static_variables.index(n) for n in config.target_variables if n in config.static_variables]
         self.post_init()
-        if config.backbone_frozen:
-            self.stefaland.requires_grad_(False)
-
-    def _feature_size(self) -> int:
-        if self.config.head_mode == "direct":
-            return len(self.config.dynamic_variables) + len(self.config.static_variables)
-        return 2 * self.config.d_model
-
-    def train(self, mode: bool = True):
-        super().train(mode)
-        if self.stefaland is not None and self.config.backbone_frozen:
-            self.stefaland.eval()
-        return self
+        self._freeze_backbone()
 
     def forward(
         self,
@@ -694,8 +688,8 @@ class StefaLandForStaticRegression(StefaLandPreTrainedModel):
         hide[:, self._hidden_columns] = True
         x_static = torch.where(hide, torch.full_like(x_static, float("nan")), x_static)
         if self.stefaland is None:
-            x = _nan_to_zero(self.dynamic_normalizer(x_dynamic.float())).mean(1)
-            features = torch.cat([x, _nan_to_zero(self.static_normalizer(x_static.float()))], -1)
+            x, c = self.normalized_inputs(x_dynamic, x_static)
+            features = torch.cat([x.mean(1), c], -1)
         else:
             static_mask = hide if static_mask is None else (static_mask.bool() | hide)
             with torch.set_grad_enabled(_backbone_needs_grad(self.stefaland)):
@@ -711,6 +705,7 @@ class StefaLandForStaticRegression(StefaLandPreTrainedModel):
 
 __all__ = [
     "StefaLandPreTrainedModel",
+    "StefaLandTaskModel",
     "StefaLandModel",
     "StefaLandForPretraining",
     "StefaLandForTimeSeriesRegression",
