@@ -25,10 +25,11 @@ from ..configuration_stefaland import StefaLandConfig
 from ..data import load_site_dataset
 from ..data.splits import pub_folds, pur_splits
 from ..metrics import standard_error
-from ..training.finetune import FinetuneArguments, finetune
-from ..training.pretrain import PretrainArguments, config_for_dataset, pretrain
+from ..training.finetune import finetune
+from ..training.pretrain import config_for_dataset, pretrain
 from .demo import MODEL_ZOO
 from .plots import plot_metric_cdf
+from .recipe import Recipe
 
 MODELS = {
     "LSTM SL": "direct",
@@ -41,19 +42,10 @@ TABLE_METRICS = (("rmse", "RMSE"), ("ubrmse", "ubRMSE"), ("pearson_r", "Corr"), 
 
 
 @dataclass
-class BenchmarkPreset:
+class BenchmarkPreset(Recipe):
     model: str = "stefaland-tiny"
-    seq_len: int = 365
-    warmup: int = 180
     pretrain_epochs: int = 3
-    pretrain_samples_per_epoch: int = 4096
-    pretrain_batch_size: int = 64
-    pretrain_learning_rate: float = 1e-3
-    finetune_steps: int = 300
-    finetune_eval_steps: int = 50
-    finetune_batch_size: int = 64
-    finetune_learning_rate: float = 1e-3
-    head_hidden_size: int = 64
+    finetune_steps: int = 200
     patience: int = 3
     train_period: tuple[str, str] = ("1999-10-01", "2008-09-30")
     test_period: tuple[str, str] = ("1989-10-01", "1999-09-30")
@@ -94,30 +86,21 @@ def make_splits(kind: str, dataset, folds: int, seed: int, preset: BenchmarkPres
     return pur_splits(list(dataset["region"]), seed=seed, val_fraction=0.1, site_ids=site_ids, **periods)
 
 
-def _pretrain(dataset, sites, preset: BenchmarkPreset, out: Path, seed: int, model_config: StefaLandConfig) -> Path:
-    if (out / "model" / "model.safetensors").exists():
-        return out / "model"
-    args = PretrainArguments(
-        output_dir=str(out),
-        epochs=preset.pretrain_epochs,
-        samples_per_epoch=preset.pretrain_samples_per_epoch,
-        batch_size=preset.pretrain_batch_size,
-        learning_rate=preset.pretrain_learning_rate,
-        seq_len=preset.seq_len,
-        seed=seed,
-    )
-    pretrain(model_config, dataset, sites, preset.train_period, args)
+def _pretrain(dataset, sites, preset: BenchmarkPreset, out: Path, model_config: StefaLandConfig) -> Path:
+    if not (out / "model" / "model.safetensors").exists():
+        pretrain(model_config, dataset, sites, preset.train_period, preset.pretrain_arguments(out))
     return out / "model"
 
 
 def run_benchmark(kind: str, dataset, out: Path, folds: int, seed: int, preset: BenchmarkPreset, pretrain_on: str = "all", models=MODELS, dataset_name: str = "camels_us") -> dict:
     out.mkdir(parents=True, exist_ok=True)
+    preset = replace(preset, seed=seed)
     splits = make_splits(kind, dataset, folds, seed, preset)
     # the model-zoo architecture with the dataset's own variables (all models see the same inputs)
     model_config = config_for_dataset(StefaLandConfig.from_pretrained(MODEL_ZOO / preset.model), dataset)
     shared_base = None
     if pretrain_on == "all":
-        shared_base = _pretrain(dataset, np.arange(len(dataset)), preset, out / "pretraining", seed, model_config)
+        shared_base = _pretrain(dataset, np.arange(len(dataset)), preset, out / "pretraining", model_config)
 
     fold_results = []
     for index, split in enumerate(splits):
@@ -127,25 +110,11 @@ def run_benchmark(kind: str, dataset, out: Path, folds: int, seed: int, preset: 
             print(f"fold {index}: done earlier ({fold_file})")
             continue
         fold_dir = out / "folds" / f"fold_{index}"
-        base = shared_base or _pretrain(dataset, split.sites("train"), preset, fold_dir / "pretraining", seed, model_config)
+        base = shared_base or _pretrain(dataset, split.sites("train"), preset, fold_dir / "pretraining", model_config)
         fold = {"fold": index, "split": split.to_dict(), "models": {}}
         for label, mode in models.items():
             started = time.time()
-            args = FinetuneArguments(
-                output_dir=str(fold_dir / mode),
-                head_mode=mode,
-                seq_len=preset.seq_len,
-                warmup=preset.warmup,
-                batch_size=preset.finetune_batch_size,
-                learning_rate=preset.finetune_learning_rate,
-                max_steps=preset.finetune_steps,
-                eval_steps=preset.finetune_eval_steps,
-                patience=preset.patience,
-                head_hidden_size=preset.head_hidden_size,
-                seed=seed,
-                disable_tqdm=True,
-            )
-            report = finetune(base, dataset, split, args)
+            report = finetune(base, dataset, split, preset.finetune_arguments(fold_dir / mode, mode, disable_tqdm=True))
             evaluation = report["evaluation"]
             fold["models"][label] = {
                 "head_mode": mode,

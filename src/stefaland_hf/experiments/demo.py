@@ -21,32 +21,21 @@ from ..configuration_stefaland import StefaLandConfig
 from ..data.splits import pub_folds
 from ..data.synthland import SynthLand
 from ..metrics import site_metrics, summarize
-from ..training.finetune import EVAL_METRICS, FinetuneArguments, finetune, write_site_metrics
-from ..training.pretrain import PretrainArguments, pretrain
+from ..training.finetune import EVAL_METRICS, finetune, write_site_metrics
+from ..training.pretrain import pretrain
 from .plots import plot_hydrographs, plot_metric_cdf
+from .recipe import Recipe
 
 MODEL_ZOO = Path(__file__).resolve().parents[3] / "modeling"
 
 
 @dataclass
-class DemoSettings:
+class DemoSettings(Recipe):
     synthland_config: str = "default"
     folds: int = 5
     fold: int = 0
     train_period: tuple[str, str] = ("1995-01-01", "2005-12-31")
     test_period: tuple[str, str] = ("2006-01-01", "2009-12-31")
-    seq_len: int = 365
-    warmup: int = 180
-    pretrain_epochs: int = 4
-    pretrain_samples_per_epoch: int = 4096
-    pretrain_batch_size: int = 64
-    pretrain_learning_rate: float = 1e-3
-    finetune_steps: int = 400
-    finetune_eval_steps: int = 50
-    finetune_batch_size: int = 64
-    finetune_learning_rate: float = 1e-3
-    head_hidden_size: int = 64
-    seed: int = 111
 
 
 PRESETS = {
@@ -104,38 +93,15 @@ def run_demo(output_dir: str | Path, settings: DemoSettings, cache_dir: str | No
     print(f"SynthLand '{settings.synthland_config}': {len(dataset)} sites; {split}")
 
     t0 = time.time()
-    pretrain_args = PretrainArguments(
-        output_dir=str(output_dir / "pretraining"),
-        epochs=settings.pretrain_epochs,
-        samples_per_epoch=settings.pretrain_samples_per_epoch,
-        batch_size=settings.pretrain_batch_size,
-        learning_rate=settings.pretrain_learning_rate,
-        seq_len=settings.seq_len,
-        stride=1,
-        seed=settings.seed,
-    )
     # Pretraining sees only the training sites' forcings and attributes, never a held-out site.
-    pretrain(tiny_model_config(), dataset, split.sites("train"), split.period("train"), pretrain_args)
+    pretrain(tiny_model_config(), dataset, split.sites("train"), split.period("train"), settings.pretrain_arguments(output_dir / "pretraining"))
     base = output_dir / "pretraining" / "model"
     timings["pretraining"] = time.time() - t0
 
     reports = {}
     for label, mode in (("StefaLand resConn", "resconn"), ("LSTM baseline", "direct")):
         t0 = time.time()
-        args = FinetuneArguments(
-            output_dir=str(output_dir / mode),
-            head_mode=mode,
-            seq_len=settings.seq_len,
-            warmup=settings.warmup,
-            batch_size=settings.finetune_batch_size,
-            learning_rate=settings.finetune_learning_rate,
-            max_steps=settings.finetune_steps,
-            eval_steps=settings.finetune_eval_steps,
-            head_hidden_size=settings.head_hidden_size,
-            seed=settings.seed,
-            disable_tqdm=disable_tqdm,
-        )
-        reports[label] = finetune(base, dataset, split, args)
+        reports[label] = finetune(base, dataset, split, settings.finetune_arguments(output_dir / mode, mode, disable_tqdm))
         timings[mode] = time.time() - t0
 
     oracle = oracle_metrics(dataset, split.sites("test"), split.period("test"))

@@ -1,0 +1,52 @@
+"""The training recipe shared by the demo and the benchmarks: one place maps it to script arguments."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..training.finetune import FinetuneArguments
+from ..training.pretrain import PretrainArguments
+
+
+@dataclass
+class Recipe:
+    seq_len: int = 365
+    warmup: int = 180
+    pretrain_epochs: int = 4
+    pretrain_samples_per_epoch: int = 4096
+    pretrain_batch_size: int = 64
+    pretrain_learning_rate: float = 1e-3
+    finetune_steps: int = 400
+    finetune_eval_steps: int = 50
+    finetune_batch_size: int = 64
+    finetune_learning_rate: float = 1e-3
+    head_hidden_size: int = 64
+    patience: int = 4
+    seed: int = 111
+
+    def pretrain_arguments(self, output_dir) -> PretrainArguments:
+        return PretrainArguments(
+            output_dir=str(output_dir),
+            epochs=self.pretrain_epochs,
+            samples_per_epoch=self.pretrain_samples_per_epoch,
+            batch_size=self.pretrain_batch_size,
+            learning_rate=self.pretrain_learning_rate,
+            seq_len=self.seq_len,
+            seed=self.seed,
+        )
+
+    def finetune_arguments(self, output_dir, head_mode: str, disable_tqdm: bool | None = None) -> FinetuneArguments:
+        return FinetuneArguments(
+            output_dir=str(output_dir),
+            head_mode=head_mode,
+            seq_len=self.seq_len,
+            warmup=self.warmup,
+            batch_size=self.finetune_batch_size,
+            learning_rate=self.finetune_learning_rate,
+            max_steps=self.finetune_steps,
+            eval_steps=self.finetune_eval_steps,
+            patience=self.patience,
+            head_hidden_size=self.head_hidden_size,
+            seed=self.seed,
+            disable_tqdm=disable_tqdm,
+        )
