@@ -357,8 +357,8 @@ class StefaLandModel(StefaLandPreTrainedModel):
         """
         _check_inputs(self.config, x_dynamic, x_static, dynamic_mask, static_mask)
         dynamic_norm, static_norm = self.normalize(x_dynamic.float(), x_static.float())
-        dynamic_masked = torch.isnan(dynamic_norm)
-        static_masked = torch.isnan(static_norm)
+        dynamic_masked = ~torch.isfinite(dynamic_norm)  # NaN (and inf) inputs are missing
+        static_masked = ~torch.isfinite(static_norm)
         if dynamic_mask is not None:
             dynamic_masked = dynamic_masked | dynamic_mask.bool()
         if static_mask is not None:
@@ -398,7 +398,7 @@ class StefaLandModel(StefaLandPreTrainedModel):
 # ================================================================================================
 def masked_mse(prediction: torch.Tensor, target: torch.Tensor, selected: torch.Tensor) -> torch.Tensor:
     """Mean squared error over ``selected`` entries (0 with a gradient path when nothing is selected)."""
-    selected = selected & ~torch.isnan(target)
+    selected = selected & torch.isfinite(target)
     diff = torch.where(selected, prediction - _nan_to_zero(target), torch.zeros_like(prediction))
     return (diff**2).sum() / selected.sum().clamp(min=1)
 
