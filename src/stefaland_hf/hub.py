@@ -1,0 +1,1045 @@
+"""Publishing to the Hugging Face Hub: cards, one-commit pushes, and short model names.
+
+Cards
+    :func:`render_model_card`, :func:`render_adapter_card` and :func:`render_dataset_card` fill the Jinja
+    templates ``model_card.md``, ``adapter_card.md`` and ``dataset_card.md`` (top-level ``hub_cards/`` in a
+    source checkout, otherwise the copies shipped in ``stefaland_hf/hub_cards/``; a test keeps them identical)
+    with variables and units, normalization, architecture, training data/period/split protocol,
+    ``model-index`` results (:func:`results_from_report`), limitations, citations and licence.
+
+Pushes (exactly one commit each; the Hub applies a commit atomically)
+    :func:`push_model` (weights, config, remote code so ``trust_remote_code=True`` works without this package,
+    and the card as README.md), :func:`push_adapter` (PEFT resConn adapter + card) and :func:`push_dataset`
+    (parquet shards + a card whose YAML carries ``configs``/``dataset_info``, so ``load_dataset(repo, config)``
+    gives back the same data with ``Array2D`` features). Every push runs create repository -> upload LFS
+    files -> commit; a failure raises :class:`HubPushError` naming the operation and the repository, and
+    since the commit is the last step, a failed push leaves no partial commit.
+
+Names
+    :func:`resolve_model_name` maps ``stefaland-base`` / ``stefaland-tiny`` (any ``stefaland-*`` name without a
+    namespace) to ``./<name>`` if that folder exists, else ``$STEFALAND_WEIGHTS/<name>`` if it exists, else the
+    Hub repo ``$STEFALAND_HUB_ORG/<name>`` (default organisation ``stefaland``), which ``transformers`` resolves
+    from the HF cache when offline. :func:`from_pretrained` applies it before calling an Auto class.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import json
+import math
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+from huggingface_hub import (
+    CommitOperationAdd,
+    CommitOperationDelete,
+    DatasetCard,
+    DatasetCardData,
+    EvalResult,
+    HfApi,
+    ModelCard,
+    ModelCardData,
+)
+
+from .variables import VARIABLES
+
+__all__ = [
+    "HubPushError",
+    "KNOWN_MODELS",
+    "DEFAULT_HUB_ORG",
+    "template_path",
+    "results_from_report",
+    "render_model_card",
+    "render_adapter_card",
+    "render_dataset_card",
+    "push_model",
+    "push_adapter",
+    "push_dataset",
+    "resolve_model_name",
+    "from_pretrained",
+    "add_cli_parser",
+]
+
+KNOWN_MODELS = ("stefaland-base", "stefaland-tiny")
+DEFAULT_HUB_ORG = "stefaland"
+HUB_ORG_ENV = "STEFALAND_HUB_ORG"
+WEIGHTS_ENV = "STEFALAND_WEIGHTS"
+CARD_METRICS = ("nse", "kge", "rmse")
+METRIC_NAMES = {
+    "nse": "NSE (median over sites)",
+    "kge": "KGE (median over sites)",
+    "rmse": "RMSE (median over sites)",
+    "ubrmse": "ubRMSE (median over sites)",
+    "pearson_r": "Pearson r (median over sites)",
+    "fhv": "FHV % (median over sites)",
+    "flv": "FLV % (median over sites)",
+}
+TASK_TYPE = "time-series-forecasting"
+REMOTE_CODE_FILES = ("configuration_stefaland.py", "modeling_stefaland.py", "variables.py")
+LICENSE_TEXTS = {
+    "apache-2.0": "Apache License 2.0 (the license of the `stefaland-hf` code).",
+    "cc-by-4.0": "Creative Commons Attribution 4.0 International.",
+    "other": "See the terms of the original data providers (cited above); redistribution may be restricted.",
+}
+DATASET_DEFAULTS = {
+    "synthland": {
+        "pretty_name": "SynthLand",
+        "license": "apache-2.0",
+        "summary": "Seeded virtual catchments with known truth: correlated static attributes, a stochastic weather "
+        "generator and an HBV-like hydrologic model driven by them (streamflow, soil moisture and their "
+        "noise-free `oracle`).",
+        "limitations": "Synthetic data: a testbed for pipelines and methods with a known best possible prediction, "
+        "not a substitute for observations. Skill on SynthLand says nothing about skill on real basins.",
+    },
+    "camels_us": {
+        "pretty_name": "CAMELS-US",
+        "license": "other",
+        "summary": "671 US catchments (CAMELS, Newman et al. 2015; Addor et al. 2017): daily basin-mean forcings, "
+        "catchment attributes and observed streamflow (mm/day).",
+        "limitations": "Mostly minimally disturbed catchments in the contiguous US; gauge gaps are NaN. Models trained "
+        "here extrapolate poorly to regulated, arid or cold regions outside CAMELS.",
+    },
+    "hydrodl_smap": {
+        "pretty_name": "hydroDL SMAP (CONUS)",
+        "license": "other",
+        "summary": "CONUS grid cells with daily forcings, static attributes and SMAP L3 surface soil moisture "
+        "(the hydroDL benchmark of Fang et al. 2017).",
+        "limitations": "SMAP observes the top ~5 cm every 2-3 days (NaN otherwise); retrieval errors are larger under "
+        "dense vegetation and frozen or snow-covered ground.",
+    },
+}
+STEFALAND_CITATION = (
+    "Kraabel, N., Liu, J., Bian, Y., Kifer, D., Shen, C. (2025). StefaLand: An Efficient Geoscience Foundation "
+    "Model That Improves Dynamic Land-Surface Predictions. arXiv:2509.17942."
+)
+HEAD_DESCRIPTIONS = {
+    "resconn": "resConn: LayerNorm(E)·s -> dual residual adapter (forcings + attributes) -> residual LSTM -> linear, "
+    "on the frozen encoder",
+    "no_adapter": "frozen encoder -> LSTM -> linear (no adapter)",
+    "linear_probe": "frozen encoder -> linear probe",
+    "scratch": "resConn architecture trained from random weights (encoder included)",
+    "direct": "LSTM on the raw forcings and attributes (no StefaLand encoder)",
+}
+
+
+# ================================================================================================
+# Errors
+# ================================================================================================
+class HubPushError(RuntimeError):
+    """A push to the Hub failed. ``operation`` is what failed, ``repo_id``/``repo_type`` where."""
+
+    def __init__(self, kind: str, repo_id: str, repo_type: str, operation: str, error: BaseException, committed: bool = False):
+        self.kind, self.repo_id, self.repo_type, self.operation = kind, repo_id, repo_type, operation
+        detail = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        where = f"{repo_type} repository {repo_id!r}"
+        state = (
+            "The repository may have been created, but this push made no commit (nothing partial was committed); re-run it to retry."
+            if not committed
+            else ""
+        )
+        super().__init__(f"push {kind} to {where} failed while {operation}: {type(error).__name__}: {detail}. {state}".strip())
+
+
+def _hub_step(kind: str, repo_id: str, repo_type: str, operation: str, fn, /, *args, **kwargs):
+    try:
+        return fn(*args, **kwargs)
+    except HubPushError:
+        raise
+    except Exception as error:  # HfHubHTTPError, connection errors, ...: say what failed, where
+        raise HubPushError(kind, repo_id, repo_type, operation, error) from error
+
+
+# ================================================================================================
+# Templates
+# ================================================================================================
+_PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def template_path(name: str) -> Path:
+    """Path of a card template (``model_card.md``, ``adapter_card.md``, ``dataset_card.md``).
+
+    A source checkout's top-level ``hub_cards/`` wins; an installed package uses its bundled copy.
+    """
+    for folder in (_PACKAGE_DIR.parents[1] / "hub_cards", _PACKAGE_DIR / "hub_cards"):
+        candidate = folder / name
+        if candidate.is_file():
+            return candidate
+    raise FileNotFoundError(f"card template {name!r} not found in hub_cards/ or the stefaland_hf package data")
+
+
+# ================================================================================================
+# Helpers
+# ================================================================================================
+def _fmt(value: Any, digits: int = 4) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return "–"
+        return f"{value:.{digits}g}"
+    return str(value)
+
+
+def _variable_rows(names: Sequence[str] | None, mean: Sequence[float] | None, std: Sequence[float] | None) -> list[dict]:
+    rows = []
+    for i, name in enumerate(names or []):
+        var = VARIABLES.get(name)
+        rows.append(
+            {
+                "name": name,
+                "unit": var.unit if var else "?",
+                "description": var.description if var else "",
+                "mean": _fmt(float(mean[i])) if mean is not None else "none (identity)",
+                "std": _fmt(float(std[i])) if std is not None else "none (identity)",
+            }
+        )
+    return rows
+
+
+def _load_report(report: str | os.PathLike | Mapping | None) -> dict | None:
+    if report is None:
+        return None
+    if isinstance(report, Mapping):
+        return dict(report)
+    path = Path(report)
+    if path.is_dir():
+        path = path / "report.json"
+    return json.loads(path.read_text())
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_") or "dataset"
+
+
+def results_from_report(
+    report: str | os.PathLike | Mapping,
+    dataset_name: str,
+    split_name: str | None = None,
+    *,
+    metrics: Sequence[str] = CARD_METRICS,
+    dataset_type: str | None = None,
+    task_name: str | None = None,
+) -> list[EvalResult]:
+    """``EvalResult`` s (model-index entries) from a finetuning ``report.json`` (path, its folder, or dict).
+
+    Reads the site-median metrics of ``report["summary"]``; ``split_name`` defaults to ``report["split"]["name"]``.
+    Non-finite values are skipped.
+    """
+    data = _load_report(report)
+    summary = data.get("summary") or {}
+    if split_name is None:
+        split = data.get("split")
+        split_name = split.get("name") if isinstance(split, Mapping) else (split if isinstance(split, str) else None)
+    if task_name is None:
+        targets = (data.get("arguments") or {}).get("target_variables") or []
+        task_name = f"{', '.join(targets)} prediction" if targets else "land-surface prediction"
+    results = []
+    for metric in metrics:
+        value = summary.get(metric)
+        if value is None or not isinstance(value, (int, float)) or not math.isfinite(float(value)):
+            continue
+        results.append(
+            EvalResult(
+                task_type=TASK_TYPE,
+                task_name=task_name,
+                dataset_type=dataset_type or _slug(dataset_name),
+                dataset_name=dataset_name,
+                dataset_split=split_name,
+                metric_type=metric,
+                metric_name=METRIC_NAMES.get(metric, metric),
+                metric_value=round(float(value), 4),
+            )
+        )
+    return results
+
+
+def _training_rows(training: Mapping | None, report: Mapping | None = None) -> list[tuple[str, str]]:
+    """Rows of the card's training table from a free-form ``training`` dict and/or a finetuning report."""
+    training = dict(training or {})
+    rows: list[tuple[str, str]] = []
+    labels = {
+        "data": "Training data",
+        "datasets": "Data sets",
+        "period": "Training period",
+        "split": "Split protocol",
+        "sites": "Sites",
+        "normalization": "Normalization",
+        "objective": "Objective",
+        "hyperparameters": "Hyperparameters",
+        "compute": "Compute",
+    }
+    if report:
+        split = report.get("split")
+        if isinstance(split, Mapping):
+            training.setdefault("split", _describe_split(split))
+            if split.get("train_period"):
+                training.setdefault("period", f"train {_period(split.get('train_period'))}; "
+                                              f"validation {_period(split.get('val_period'))}; "
+                                              f"test {_period(split.get('test_period'))}")
+            training.setdefault(
+                "sites",
+                f"{len(split.get('train_sites') or [])} train / {len(split.get('val_sites') or [])} validation / "
+                f"{len(split.get('test_sites') or [])} test",
+            )
+        args = report.get("arguments") or {}
+        if args:
+            keys = ("head_mode", "seq_len", "warmup", "batch_size", "learning_rate", "max_steps", "patience", "seed")
+            training.setdefault("hyperparameters", {k: args[k] for k in keys if k in args})
+        if report.get("steps") is not None:
+            training.setdefault("compute", f"{report.get('steps')} steps, {report.get('train_seconds', '?')} s")
+        training.setdefault("normalization", "z-score statistics fitted on the training sites and training period only")
+    for key, value in training.items():
+        if isinstance(value, Mapping):
+            value = ", ".join(f"{k}={v}" for k, v in value.items())
+        elif isinstance(value, (list, tuple)):
+            value = ", ".join(str(v) for v in value)
+        rows.append((labels.get(key, key.replace("_", " ").capitalize()), str(value).replace("|", "/").replace("\n", " ")))
+    if not rows:
+        rows.append(("Training data", "not recorded for this checkpoint"))
+    return rows
+
+
+def _period(period) -> str:
+    if not period:
+        return "?"
+    if isinstance(period, (list, tuple)) and len(period) == 2:
+        return f"{period[0]} to {period[1]}"
+    return str(period)
+
+
+def _describe_split(split: Mapping) -> str:
+    name = split.get("name") or "custom"
+    info = split.get("info") or {}
+    extra = ", ".join(f"{k}={v}" for k, v in info.items() if not isinstance(v, (list, dict)))
+    kind = "regional hold-out (PUR)" if "pur" in name.lower() else "random site hold-out (PUB)" if "pub" in name.lower() else "site/period split"
+    return f"`{name}`: {kind}; test sites never seen in training" + (f" ({extra})" if extra else "")
+
+
+def _citations_for(names: Iterable[str]) -> list[str]:
+    out = []
+    for name in names:
+        key = _slug(name)
+        for builder, (module, _cls) in _builders().items():
+            if builder == key or builder.replace("_", "") == key.replace("_", ""):
+                citation = _builder_citation(builder)
+                if citation and citation not in out:
+                    out.append(citation)
+    return out
+
+
+def _builders() -> dict:
+    from .data import BUILDERS
+
+    return BUILDERS
+
+
+def _builder_citation(name: str) -> str | None:
+    known = {
+        "camels_us": "Newman, A. J., et al. (2015), HESS 19, 209-223; Addor, N., Newman, A. J., Mizukami, N., Clark, M. P. "
+        "(2017), The CAMELS data set: catchment attributes and meteorology for large-sample studies, HESS 21, 5293-5313.",
+        "hydrodl_smap": "Fang, K., Shen, C., Kifer, D., Yang, X. (2017), Prolongation of SMAP to spatiotemporally seamless "
+        "coverage of continental U.S. using a deep learning neural network, GRL 44; Entekhabi, D., et al. (2010), "
+        "The Soil Moisture Active Passive (SMAP) mission, Proc. IEEE 98(5), 704-716.",
+        "synthland": "SynthLand synthetic catchments, generated by stefaland-hf (stefaland_hf.data.synthland).",
+    }
+    return known.get(name)
+
+
+def _license_text(license: str) -> str:
+    return LICENSE_TEXTS.get(license, f"`{license}`.")
+
+
+# ================================================================================================
+# Model card
+# ================================================================================================
+def _config_and_params(model_or_config) -> tuple[Any, int | None, str | None, str]:
+    """(config, parameter count, folder, architecture) from a model, a config, or a saved folder."""
+    from .configuration_stefaland import StefaLandConfig
+
+    if isinstance(model_or_config, StefaLandConfig):
+        arch = (model_or_config.architectures or ["StefaLandModel"])[0]
+        return model_or_config, _count_from_config(model_or_config), None, arch
+    if hasattr(model_or_config, "config") and hasattr(model_or_config, "parameters"):
+        n = sum(p.numel() for p in model_or_config.parameters())
+        return model_or_config.config, n, None, type(model_or_config).__name__
+    folder = Path(model_or_config)
+    if not (folder / "config.json").is_file():
+        raise ValueError(f"model: {str(folder)!r} is neither a model, a StefaLandConfig nor a folder with config.json")
+    config = StefaLandConfig.from_pretrained(folder)
+    return config, _count_from_safetensors(folder), str(folder), (config.architectures or ["StefaLandModel"])[0]
+
+
+def _count_from_safetensors(folder: Path) -> int | None:
+    try:
+        from safetensors import safe_open
+    except ImportError:  # pragma: no cover - safetensors is a dependency
+        return None
+    files = sorted(folder.glob("*.safetensors"))
+    if not files:
+        return None
+    total = 0
+    for file in files:
+        with safe_open(str(file), framework="pt") as f:
+            for key in f.keys():
+                total += math.prod(f.get_slice(key).get_shape())
+    return total
+
+
+def _count_from_config(config) -> int | None:
+    import torch
+
+    from . import modeling_stefaland
+
+    name = (config.architectures or ["StefaLandModel"])[0]
+    cls = getattr(modeling_stefaland, name, modeling_stefaland.StefaLandModel)
+    try:
+        with torch.device("meta"):
+            model = cls(config)
+    except Exception:
+        return None
+    return sum(p.numel() for p in model.parameters())
+
+
+def render_model_card(
+    model_or_config,
+    *,
+    training: Mapping | None = None,
+    results: Sequence[EvalResult] | None = None,
+    base_model: str | None = None,
+    report: str | os.PathLike | Mapping | None = None,
+    model_id: str | None = None,
+    repo_id: str | None = None,
+    license: str = "apache-2.0",
+    datasets: Sequence[str] | None = None,
+    summary: str | None = None,
+    limitations: Sequence[str] = (),
+) -> ModelCard:
+    """The card of a StefaLand model (a model, a ``StefaLandConfig`` or a saved folder).
+
+    ``training``: free-form facts about how this checkpoint was trained, e.g. ``{"data": ..., "period": ...,
+    "split": ..., "hyperparameters": {...}}`` (unknown keys become extra rows). ``results``: ``EvalResult`` s
+    (see :func:`results_from_report`) that go to the ``model-index``. ``report``: a finetuning report that
+    fills training rows not given. ``base_model``: the checkpoint this one was finetuned from.
+    """
+    config, n_params, folder, architecture = _config_and_params(model_or_config)
+    report_data = _load_report(report)
+    results = list(results or [])
+    repo_id = repo_id or model_id or (Path(folder).name if folder else "stefaland-model")
+    model_id = model_id or repo_id.split("/")[-1]
+    auto_class = {
+        "StefaLandForTimeSeriesRegression": "AutoModelForTimeSeriesPrediction",
+        "StefaLandForPretraining": "AutoModelForPreTraining",
+    }.get(architecture, "AutoModel")
+    dataset_names = list(datasets or [])
+    for r in results:
+        if r.dataset_name not in dataset_names:
+            dataset_names.append(r.dataset_name)
+    tags = ["stefaland", "hydrology", "land-surface", "earth-science", "foundation-model", "time-series", "custom_code"]
+    card_data = ModelCardData(
+        license=license,
+        library_name="transformers",
+        pipeline_tag=TASK_TYPE,
+        tags=tags,
+        base_model=base_model,
+        metrics=[m for m in CARD_METRICS if any(r.metric_type == m for r in results)] or None,
+        model_name=model_id,
+        eval_results=results or None,
+    )
+    if architecture == "StefaLandForTimeSeriesRegression":
+        head = HEAD_DESCRIPTIONS.get(config.head_mode, config.head_mode) + f"; LSTM width {config.head_hidden_size}"
+        outputs = f"`prediction` [batch, days, {len(config.target_variables or [])}] in target units (and `loss` when `labels` are given)"
+    elif architecture == "StefaLandForPretraining":
+        head = "LSTM decoder + per-variable reconstruction heads (masked reconstruction pretraining)"
+        outputs = "reconstructed dynamic and static variables (physical units) and the masked-reconstruction loss"
+    elif architecture == "StefaLandForStaticRegression":
+        head = "static regression head on the encoder (targets masked in the input)"
+        outputs = "`prediction` [batch, targets] in target units"
+    else:
+        head = "none (encoder only)"
+        outputs = "hidden states: one vector per day plus the static token"
+    groups = {**(config.dynamic_groups or {}), **(config.static_groups or {})}
+    masking_groups = "; ".join(f"{k}: {', '.join(v)}" for k, v in groups.items())
+    summary = summary or (
+        f"A StefaLand land-surface model (`{architecture}`) with {len(config.dynamic_variables)} daily forcings and "
+        f"{len(config.static_variables)} static attributes"
+        + (f", predicting {', '.join(config.target_variables)}" if config.target_variables and architecture != "StefaLandModel" else "")
+        + (f", finetuned from [`{base_model}`](https://huggingface.co/{base_model})" if base_model else "")
+        + "."
+    )
+    return ModelCard.from_template(
+        card_data,
+        template_path=str(template_path("model_card.md")),
+        model_id=model_id,
+        repo_id=repo_id,
+        model_summary=summary,
+        architecture=architecture,
+        auto_class=auto_class,
+        parameter_count=f"{n_params:,}" if n_params is not None else "unknown",
+        num_hidden_layers=config.num_hidden_layers,
+        pre_norm=config.pre_norm,
+        d_model=config.d_model,
+        num_attention_heads=config.num_attention_heads,
+        ffn_dim=config.ffn_dim,
+        activation=config.activation,
+        dropout=config.dropout,
+        variable_mlp_dim=config.variable_mlp_dim,
+        max_position_embeddings=config.max_position_embeddings,
+        head_description=head,
+        outputs_description=outputs,
+        dynamic_rows=_variable_rows(config.dynamic_variables, config.dynamic_mean, config.dynamic_std),
+        static_rows=_variable_rows(config.static_variables, config.static_mean, config.static_std),
+        target_rows=_variable_rows(config.target_variables, config.target_mean, config.target_std)
+        if architecture in ("StefaLandForTimeSeriesRegression", "StefaLandForStaticRegression")
+        else [],
+        masking_groups=masking_groups,
+        training_rows=_training_rows(training, report_data),
+        results=[r for r in results],
+        extra_limitations=list(limitations),
+        data_citations=_citations_for(dataset_names),
+        license_text=_license_text(license),
+    )
+
+
+# ================================================================================================
+# Adapter card
+# ================================================================================================
+def render_adapter_card(
+    adapter_dir_or_config,
+    report: str | os.PathLike | Mapping | None = None,
+    base_model: str | None = None,
+    *,
+    results: Sequence[EvalResult] | None = None,
+    dataset_name: str | None = None,
+    training: Mapping | None = None,
+    repo_id: str | None = None,
+    license: str = "apache-2.0",
+) -> ModelCard:
+    """The card of a resConn PEFT adapter (its folder, or a ``ResConnConfig``).
+
+    ``report`` (a finetuning ``report.json``) adds training rows and, with ``dataset_name``, the model-index
+    results (unless ``results`` are given). ``base_model`` defaults to the adapter config's
+    ``base_model_name_or_path`` and is required if that is empty.
+    """
+    from .peft_adapters import ResConnConfig
+
+    folder = None
+    if isinstance(adapter_dir_or_config, ResConnConfig):
+        cfg = adapter_dir_or_config
+    else:
+        folder = Path(adapter_dir_or_config)
+        cfg = ResConnConfig.from_pretrained(str(folder))
+    base_model = base_model or cfg.base_model_name_or_path
+    if not base_model:
+        raise ValueError("base_model: the adapter config has no base_model_name_or_path; pass the base model's Hub id")
+    report_data = _load_report(report)
+    if results is None:
+        results = results_from_report(report_data, dataset_name) if report_data and dataset_name else []
+    results = list(results)
+    trainable = _count_from_safetensors(folder) if folder is not None else None
+    if trainable is None and report_data:
+        trainable = report_data.get("trainable_parameters")
+    repo_id = repo_id or (folder.name if folder is not None else "stefaland-adapter")
+    model_id = repo_id.split("/")[-1]
+    targets = list(cfg.target_variables)
+    dataset_names = [dataset_name] if dataset_name else []
+    card_data = ModelCardData(
+        license=license,
+        library_name="peft",
+        pipeline_tag=TASK_TYPE,
+        base_model=base_model,
+        tags=["stefaland", "hydrology", "land-surface", "peft", "resconn", f"base_model:adapter:{base_model}"],
+        metrics=[m for m in CARD_METRICS if any(r.metric_type == m for r in results)] or None,
+        model_name=model_id,
+        eval_results=results or None,
+    )
+    return ModelCard.from_template(
+        card_data,
+        template_path=str(template_path("adapter_card.md")),
+        model_id=model_id,
+        repo_id=repo_id,
+        model_summary=f"Predicts {', '.join(targets)} from daily forcings and static attributes with a frozen StefaLand encoder.",
+        base_model=base_model,
+        base_model_url=base_model if Path(base_model).exists() else f"https://huggingface.co/{base_model}",
+        head_mode=cfg.head_mode,
+        head_description=HEAD_DESCRIPTIONS.get(cfg.head_mode, cfg.head_mode),
+        head_hidden_size=cfg.head_hidden_size,
+        head_dropout=cfg.head_dropout,
+        adapter_dropout=cfg.adapter_dropout,
+        trainable_parameters=f"{trainable:,}" if isinstance(trainable, int) else "unknown",
+        target_rows=_variable_rows(targets, cfg.target_mean, cfg.target_std),
+        training_rows=_training_rows(training, report_data),
+        results=results,
+        data_citations=_citations_for(dataset_names),
+        license_text=_license_text(license),
+    )
+
+
+# ================================================================================================
+# Dataset card
+# ================================================================================================
+_COLUMN_DESCRIPTIONS = {
+    "site_id": "site (basin or pixel) identifier",
+    "region": "region label (HUC-02 for CAMELS, climate/region label elsewhere)",
+    "latitude": "latitude, degrees north",
+    "longitude": "longitude, degrees east",
+    "dates": "the daily dates of the record",
+    "dynamic": "daily forcings [T, F], columns = `dynamic_variables`",
+    "static": "static attributes [C], columns = `static_variables`",
+    "targets": "daily targets [T, K], columns = `target_variables`, NaN where unobserved",
+    "oracle": "noise-free targets from the true-parameter model run [T, K] (SynthLand only)",
+    "dynamic_variables": "names of the `dynamic` columns",
+    "static_variables": "names of the `static` columns",
+    "target_variables": "names of the `targets` columns",
+}
+
+
+def _as_dict(dataset_or_dict) -> dict:
+    from datasets import Dataset, DatasetDict
+
+    if isinstance(dataset_or_dict, DatasetDict):
+        return dict(dataset_or_dict)
+    if isinstance(dataset_or_dict, Dataset):
+        split = str(dataset_or_dict.split) if dataset_or_dict.split is not None else "train"
+        return {split: dataset_or_dict}
+    if isinstance(dataset_or_dict, Mapping):
+        return dict(dataset_or_dict)
+    raise TypeError(f"dataset: expected a Dataset or DatasetDict, got {type(dataset_or_dict).__name__}")
+
+
+def _size_category(n: int) -> str:
+    for limit, label in ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M")):
+        if n < limit:
+            return label
+    return "n>1M"
+
+
+def render_dataset_card(
+    dataset,
+    name: str,
+    *,
+    repo_id: str | None = None,
+    config_name: str | None = None,
+    license: str | None = None,
+    pretty_name: str | None = None,
+    summary: str | None = None,
+    split_protocol: str | None = None,
+    limitations: str | None = None,
+    citations: Sequence[str] | None = None,
+) -> DatasetCard:
+    """The card of a site dataset (one example per site; see ``stefaland_hf.data.schema``).
+
+    ``name`` is the builder name (``synthland``, ``camels_us``, ``hydrodl_smap``) or any title.
+    ``configs``/``dataset_info`` YAML is added by :func:`push_dataset`, not here.
+    """
+    splits = _as_dict(dataset)
+    first_split, first = next(iter(splits.items()))
+    key = _slug(name)
+    defaults = DATASET_DEFAULTS.get(key, {})
+    license = license or defaults.get("license", "other")
+    pretty_name = pretty_name or defaults.get("pretty_name", name)
+    num_sites = sum(len(d) for d in splits.values())
+    columns = [
+        {"name": col, "type": type(feature).__name__ if not hasattr(feature, "dtype") else f"{type(feature).__name__}({feature.dtype})",
+         "description": _COLUMN_DESCRIPTIONS.get(col, "")}
+        for col, feature in first.features.items()
+    ]
+    variable_rows: list[dict] = []
+    period, num_days, regions, num_dynamic = "unknown", "?", "", 0
+    if len(first):
+        row = first[0]
+        for kind, column in (("dynamic", "dynamic_variables"), ("static", "static_variables"), ("target", "target_variables")):
+            for i, var_name in enumerate(row.get(column) or []):
+                var = VARIABLES.get(var_name)
+                variable_rows.append(
+                    {"kind": kind, "index": i, "name": var_name, "unit": var.unit if var else "?",
+                     "description": var.description if var else ""}
+                )
+        num_dynamic = len(row.get("dynamic_variables") or [])
+        dates = row.get("dates") or []
+        if dates:
+            period, num_days = f"{dates[0]} to {dates[-1]}", len(dates)
+        if "region" in first.column_names:
+            regions = ", ".join(sorted(set(first["region"])))
+    details = None
+    description = getattr(first.info, "description", None)
+    if description:
+        try:
+            parsed = json.loads(description)
+            cfg = parsed.get("config") if isinstance(parsed, dict) else None
+            details = "Generator configuration: " + json.dumps(cfg) if cfg else None
+        except (TypeError, ValueError):
+            details = description
+    citation_list = list(citations or [])
+    own = _builder_citation(key)
+    if own and own not in citation_list:
+        citation_list.append(own)
+    info_citation = getattr(first.info, "citation", None)
+    if not citations and info_citation and info_citation not in citation_list and key != "synthland":
+        citation_list.append(info_citation)
+    card_data = DatasetCardData(
+        license=license,
+        pretty_name=pretty_name,
+        task_categories=[TASK_TYPE],
+        tags=["stefaland", "hydrology", "land-surface", "earth-science", "time-series"],
+        size_categories=[_size_category(num_sites)],
+    )
+    return DatasetCard.from_template(
+        card_data,
+        template_path=str(template_path("dataset_card.md")),
+        pretty_name=pretty_name,
+        summary=summary or defaults.get("summary", f"The {pretty_name} site dataset."),
+        builder_name=name,
+        config_name=config_name,
+        repo_id=repo_id or f"<org>/{key}",
+        num_sites=num_sites,
+        period=period,
+        num_days=num_days,
+        splits=", ".join(f"`{s}` ({len(d)} sites)" for s, d in splits.items()),
+        first_split=first_split,
+        regions=regions or "–",
+        columns=columns,
+        variable_rows=variable_rows,
+        num_dynamic=num_dynamic,
+        split_protocol=split_protocol
+        or "All sites are in one split. Evaluation protocols split by site (PUB: random site hold-out, k folds; "
+        "PUR: whole regions held out, using the `region` column) and by period (train/validation/test periods); see "
+        "`stefaland_hf.data.splits`. Normalization and early stopping must use training sites and periods only.",
+        description_details=details,
+        limitations=limitations or defaults.get("limitations", "See the original data providers' documentation."),
+        citations=citation_list,
+        license_text=_license_text(license),
+    )
+
+
+# ================================================================================================
+# Pushes
+# ================================================================================================
+def _card_text(card) -> str | None:
+    if card is None:
+        return None
+    if isinstance(card, (ModelCard, DatasetCard)) or hasattr(card, "content"):
+        return str(card)
+    path = Path(card)
+    if path.is_file():
+        return path.read_text(encoding="utf-8")
+    raise ValueError(f"card: expected a ModelCard/DatasetCard or a markdown file, got {card!r}")
+
+
+def _folder_files(folder: Path) -> list[Path]:
+    out = []
+    for path in sorted(folder.rglob("*")):
+        rel = path.relative_to(folder)
+        if not path.is_file() or any(p.startswith(".") or p == "__pycache__" for p in rel.parts):
+            continue
+        out.append(path)
+    return out
+
+
+def _commit(
+    kind: str,
+    repo_id: str,
+    repo_type: str,
+    operations: list,
+    *,
+    private: bool,
+    commit_message: str,
+    token: str | None,
+    revision: str | None,
+    parent_commit_fn=None,
+):
+    """create repository -> upload LFS files -> one atomic commit, each step wrapped in :class:`HubPushError`."""
+    api = HfApi(token=token)
+    _hub_step(kind, repo_id, repo_type, "creating the repository", api.create_repo,
+              repo_id, repo_type=repo_type, private=private, exist_ok=True)
+    if parent_commit_fn is not None:
+        operations = operations + parent_commit_fn(api)
+    additions = [op for op in operations if isinstance(op, CommitOperationAdd)]
+    names = ", ".join(op.path_in_repo for op in additions[:4]) + (", ..." if len(additions) > 4 else "")
+    _hub_step(kind, repo_id, repo_type, f"uploading files ({names})", api.preupload_lfs_files,
+              repo_id, additions, repo_type=repo_type, revision=revision)
+    return _hub_step(kind, repo_id, repo_type, "creating the commit", api.create_commit,
+                     repo_id, operations, commit_message=commit_message, repo_type=repo_type, revision=revision)
+
+
+def push_model(
+    folder: str | os.PathLike,
+    repo_id: str,
+    *,
+    card=None,
+    private: bool = False,
+    commit_message: str = "Upload StefaLand model",
+    token: str | None = None,
+    revision: str | None = None,
+):
+    """Push a saved StefaLand model folder (``save_pretrained`` output) and its card in **one** commit.
+
+    ``card``: a ``ModelCard`` or a markdown file; None renders one with :func:`render_model_card` (a README.md
+    in the folder is replaced). Remote code (``configuration_stefaland.py``, ``modeling_stefaland.py``,
+    ``variables.py``) and the full ``auto_map`` are added if the folder lacks them, so the repo loads with
+    ``trust_remote_code=True`` where ``stefaland_hf`` is not installed. Returns the ``CommitInfo``
+    (``.commit_url``). Raises :class:`HubPushError` on failure.
+    """
+    from .modeling_stefaland import StefaLandPreTrainedModel
+
+    folder = Path(folder)
+    config_path = folder / "config.json"
+    if not config_path.is_file():
+        raise ValueError(f"folder: {str(folder)!r} has no config.json (expected a save_pretrained folder)")
+    config = json.loads(config_path.read_text())
+    if config.get("model_type") != "stefaland":
+        raise ValueError(f"folder: {str(folder)!r} is not a StefaLand model (model_type={config.get('model_type')!r})")
+    if not list(folder.glob("*.safetensors")) and not list(folder.glob("*.bin")):
+        raise ValueError(f"folder: {str(folder)!r} has no weights (*.safetensors)")
+    text = _card_text(card) or str(render_model_card(folder, repo_id=repo_id))
+    operations = []
+    for path in _folder_files(folder):
+        rel = path.relative_to(folder).as_posix()
+        if rel in ("README.md", "config.json"):
+            continue
+        operations.append(CommitOperationAdd(path_in_repo=rel, path_or_fileobj=str(path)))
+    if not config.get("auto_map"):
+        config["auto_map"] = dict(StefaLandPreTrainedModel._AUTO_MAP)
+    operations.append(CommitOperationAdd(path_in_repo="config.json", path_or_fileobj=(json.dumps(config, indent=2, sort_keys=True) + "\n").encode()))
+    for name in REMOTE_CODE_FILES:
+        if not (folder / name).is_file():
+            operations.append(CommitOperationAdd(path_in_repo=name, path_or_fileobj=str(_PACKAGE_DIR / name)))
+    operations.append(CommitOperationAdd(path_in_repo="README.md", path_or_fileobj=text.encode("utf-8")))
+    return _commit("model", repo_id, "model", operations, private=private, commit_message=commit_message, token=token, revision=revision)
+
+
+def push_adapter(
+    folder: str | os.PathLike,
+    repo_id: str,
+    *,
+    base_model: str | None = None,
+    card=None,
+    report: str | os.PathLike | Mapping | None = None,
+    dataset_name: str | None = None,
+    private: bool = False,
+    commit_message: str = "Upload StefaLand resConn adapter",
+    token: str | None = None,
+    revision: str | None = None,
+):
+    """Push a PEFT resConn adapter folder and its card in **one** commit.
+
+    PEFT's generic README is replaced by ``card`` or by :func:`render_adapter_card` (with ``report`` /
+    ``dataset_name`` for results). ``base_model`` (default: the adapter config's) is written into
+    the pushed ``adapter_config.json`` as ``base_model_name_or_path``. Returns the ``CommitInfo``; raises :class:`HubPushError`.
+    """
+    folder = Path(folder)
+    config_path = folder / "adapter_config.json"
+    if not config_path.is_file():
+        raise ValueError(f"folder: {str(folder)!r} has no adapter_config.json (expected a PEFT save_pretrained folder)")
+    adapter_config = json.loads(config_path.read_text())
+    base_model = base_model or adapter_config.get("base_model_name_or_path")
+    if not base_model:
+        raise ValueError("base_model: pass the Hub id of the base model (the adapter config does not record it)")
+    adapter_config["base_model_name_or_path"] = base_model  # the Hub id, not the local path it was trained from
+    text = _card_text(card) or str(render_adapter_card(folder, report, base_model, dataset_name=dataset_name, repo_id=repo_id))
+    operations = [
+        CommitOperationAdd(path_in_repo=path.relative_to(folder).as_posix(), path_or_fileobj=str(path))
+        for path in _folder_files(folder)
+        if path.relative_to(folder).as_posix() not in ("README.md", "adapter_config.json")
+    ]
+    operations.append(CommitOperationAdd(path_in_repo="adapter_config.json", path_or_fileobj=(json.dumps(adapter_config, indent=2, sort_keys=True) + "\n").encode()))
+    operations.append(CommitOperationAdd(path_in_repo="README.md", path_or_fileobj=text.encode("utf-8")))
+    return _commit("adapter", repo_id, "model", operations, private=private, commit_message=commit_message, token=token, revision=revision)
+
+
+def push_dataset(
+    dataset_or_dict,
+    repo_id: str,
+    *,
+    config_name: str = "default",
+    card=None,
+    name: str | None = None,
+    private: bool = False,
+    commit_message: str = "Upload StefaLand site dataset",
+    max_shard_size: int = 500 * 1024 * 1024,
+    token: str | None = None,
+    revision: str | None = None,
+):
+    """Push a site dataset as parquet shards + card in **one** commit (unlike ``Dataset.push_to_hub`` + card).
+
+    Layout as ``datasets`` writes it: ``{data_dir}/{split}-{i:05d}-of-{n:05d}.parquet`` with ``data_dir =
+    config_name`` (``"data"`` for ``"default"``). The card's YAML gets ``configs`` (data files) and
+    ``dataset_info`` (features incl. ``Array2D``, splits); entries of other configs already in the repo's card
+    are kept and stale shards of the pushed splits are deleted in the same commit, so
+    ``load_dataset(repo_id, config_name)`` returns exactly this data. ``card``: a ``DatasetCard`` or markdown
+    file; None renders one with :func:`render_dataset_card` (``name`` = builder name, default the dataset's
+    ``info.dataset_name``). Returns the ``CommitInfo``; raises :class:`HubPushError`.
+    """
+    from datasets.info import DatasetInfo, DatasetInfosDict
+    from datasets.splits import SplitDict, SplitInfo
+    from datasets.utils.metadata import MetadataConfigs
+
+    splits = _as_dict(dataset_or_dict)
+    if not splits:
+        raise ValueError("dataset: nothing to push (no splits)")
+    first = next(iter(splits.values()))
+    features = first.features
+    for split, ds in splits.items():
+        if ds.features != features:
+            raise ValueError(f"dataset: split {split!r} has different features from the first split")
+    name = name or getattr(first.info, "dataset_name", None) or repo_id.split("/")[-1]
+    data_dir = config_name if config_name != "default" else "data"
+    text = _card_text(card) or str(render_dataset_card(splits, name, repo_id=repo_id, config_name=config_name))
+    new_card = DatasetCard(text)
+
+    workdir = tempfile.TemporaryDirectory(prefix="stefaland_push_")
+    try:
+        operations: list = []
+        new_paths: list[str] = []
+        info = DatasetInfo(config_name=config_name, features=features, splits=SplitDict(), download_size=0, dataset_size=0)
+        for split, ds in splits.items():
+            nbytes = ds._estimate_nbytes() if len(ds) else 0
+            num_shards = max(1, min(len(ds), int(nbytes / max_shard_size) + 1)) if len(ds) else 1
+            for index in range(num_shards):
+                shard = ds.shard(num_shards=num_shards, index=index, contiguous=True)
+                path_in_repo = f"{data_dir}/{split}-{index:05d}-of-{num_shards:05d}.parquet"
+                local = Path(workdir.name) / path_in_repo
+                local.parent.mkdir(parents=True, exist_ok=True)
+                shard.to_parquet(str(local))
+                info.download_size += local.stat().st_size
+                new_paths.append(path_in_repo)
+                operations.append(CommitOperationAdd(path_in_repo=path_in_repo, path_or_fileobj=str(local)))
+            info.splits.add(SplitInfo(name=split, num_bytes=nbytes, num_examples=len(ds)))
+            info.dataset_size += nbytes
+        info.size_in_bytes = info.download_size + info.dataset_size
+
+        def remote_state(api: HfApi) -> list:
+            """Merge the remote card's other configs and delete stale shards of the pushed splits."""
+            files = _hub_step("dataset", repo_id, "dataset", "listing the repository files", api.list_repo_files,
+                              repo_id, repo_type="dataset", revision=revision)
+            if "README.md" in files:
+                old_path = _hub_step("dataset", repo_id, "dataset", "reading the existing dataset card", api.hf_hub_download,
+                                     repo_id, "README.md", repo_type="dataset", revision=revision)
+                old = DatasetCard(Path(old_path).read_text(encoding="utf-8")).data
+                for key in ("configs", "dataset_info"):
+                    if old.get(key) is not None:
+                        new_card.data[key] = old.get(key)
+            MetadataConfigs(
+                {config_name: {"data_files": [{"split": s, "path": f"{data_dir}/{s}-*"} for s in splits]}}
+            ).to_dataset_card_data(new_card.data)
+            DatasetInfosDict({config_name: info}).to_dataset_card_data(new_card.data)
+            stale = [
+                f for f in files
+                if any(fnmatch.fnmatch(f, f"{data_dir}/{s}-*") for s in splits) and f not in new_paths
+            ]
+            return [CommitOperationDelete(path_in_repo=f) for f in stale] + [
+                CommitOperationAdd(path_in_repo="README.md", path_or_fileobj=str(new_card).encode("utf-8"))
+            ]
+
+        return _commit("dataset", repo_id, "dataset", operations, private=private, commit_message=commit_message,
+                       token=token, revision=revision, parent_commit_fn=remote_state)
+    finally:
+        workdir.cleanup()
+
+
+# ================================================================================================
+# Names
+# ================================================================================================
+def _is_short_name(name: str) -> bool:
+    return "/" not in name and (name in KNOWN_MODELS or name.startswith("stefaland-"))
+
+
+def resolve_model_name(name: str | os.PathLike) -> str:
+    """What ``from_pretrained`` should load for ``name``.
+
+    1. ``name`` is an existing folder (relative to the CWD, or absolute) -> that folder;
+    2. a short name (``stefaland-base``, ``stefaland-tiny``, any ``stefaland-*`` without ``/``) and
+       ``$STEFALAND_WEIGHTS/<name>`` is a folder -> that folder;
+    3. a short name -> the Hub repo ``$STEFALAND_HUB_ORG/<name>`` (default organisation ``stefaland``), which
+       transformers loads from the Hub or, offline (``HF_HUB_OFFLINE=1``), from the HF cache;
+    4. anything else (``org/repo`` ids) is returned unchanged.
+    """
+    name = os.fspath(name)
+    if os.path.isdir(name):
+        return name
+    if not _is_short_name(name):
+        return name
+    weights = os.environ.get(WEIGHTS_ENV)
+    if weights and os.path.isdir(os.path.join(weights, name)):
+        return os.path.join(weights, name)
+    org = os.environ.get(HUB_ORG_ENV) or DEFAULT_HUB_ORG
+    return f"{org}/{name}"
+
+
+def from_pretrained(name: str | os.PathLike, model_class=None, **kwargs):
+    """``model_class.from_pretrained(resolve_model_name(name), **kwargs)``; ``model_class`` defaults to ``AutoModel``."""
+    if model_class is None:
+        from transformers import AutoModel as model_class
+    import stefaland_hf  # noqa: F401  (registers the Auto classes)
+
+    return model_class.from_pretrained(resolve_model_name(name), **kwargs)
+
+
+# ================================================================================================
+# CLI: stefaland push model|adapter|dataset
+# ================================================================================================
+def _cli_push(args: argparse.Namespace) -> int:
+    if args.what == "model":
+        results = []
+        if args.report:
+            results = results_from_report(args.report, args.eval_dataset, args.eval_split)
+        card = render_model_card(args.folder, results=results, report=args.report, base_model=args.base, repo_id=args.repo)
+        info = push_model(args.folder, args.repo, card=card, private=args.private, **_message(args))
+    elif args.what == "adapter":
+        results = results_from_report(args.report, args.eval_dataset, args.eval_split) if args.report else []
+        card = render_adapter_card(args.folder, args.report, args.base, results=results,
+                                   dataset_name=args.eval_dataset if args.report else None, repo_id=args.repo)
+        info = push_adapter(args.folder, args.repo, base_model=args.base, card=card, private=args.private, **_message(args))
+    else:
+        from .data import load_site_dataset
+
+        ds = load_site_dataset(args.name, config_name=args.config_name, data_dir=args.data_dir, cache_dir=args.cache_dir)
+        info = push_dataset(ds, args.repo, config_name=args.config_name or "default", name=args.name,
+                            private=args.private, **_message(args))
+    print(getattr(info, "commit_url", None) or info)
+    return 0
+
+
+def _message(args) -> dict:
+    return {"commit_message": args.commit_message} if args.commit_message else {}
+
+
+def add_cli_parser(subparsers) -> None:
+    """Register ``stefaland push model|adapter|dataset``."""
+    push = subparsers.add_parser("push", help="publish a model, adapter or dataset to the Hugging Face Hub (one commit)")
+    kinds = push.add_subparsers(dest="what", required=True)
+
+    def common(p):
+        p.add_argument("--private", action="store_true", help="create the repository as private")
+        p.add_argument("--commit-message", default=None)
+        p.set_defaults(func=_cli_push)
+
+    m = kinds.add_parser("model", help="a save_pretrained folder: weights, config, remote code and model card")
+    m.add_argument("folder")
+    m.add_argument("repo", help="Hub repo id, e.g. org/stefaland-base")
+    m.add_argument("--report", help="finetuning report.json (results go to the card's model-index)")
+    m.add_argument("--eval-dataset", default="SynthLand", help="dataset name for the card's results (default SynthLand)")
+    m.add_argument("--eval-split", default=None, help="split name for the results (default: the report's split name)")
+    m.add_argument("--base", default=None, help="base model this checkpoint was finetuned from")
+    common(m)
+
+    a = kinds.add_parser("adapter", help="a PEFT resConn adapter folder and its card")
+    a.add_argument("folder")
+    a.add_argument("repo")
+    a.add_argument("--base", required=True, help="Hub id of the base StefaLand model")
+    a.add_argument("--report", help="finetuning report.json")
+    a.add_argument("--eval-dataset", default="SynthLand")
+    a.add_argument("--eval-split", default=None)
+    common(a)
+
+    d = kinds.add_parser("dataset", help="build a site dataset and push it as parquet with its card")
+    d.add_argument("name", help="builder: synthland, camels_us or hydrodl_smap")
+    d.add_argument("repo")
+    d.add_argument("--data-dir", default=None, help="raw data folder (camels_us, hydrodl_smap)")
+    d.add_argument("--config-name", default=None,
+                   help="builder config (e.g. tiny), also the Hub config name; default: the builder's default config, pushed as 'default'")
+    d.add_argument("--cache-dir", default=None)
+    common(d)
