@@ -2,8 +2,8 @@
 
 Cards
     :func:`render_model_card`, :func:`render_adapter_card` and :func:`render_dataset_card` fill the Jinja
-    templates ``model_card.md``, ``adapter_card.md`` and ``dataset_card.md`` (top-level ``hub_cards/`` in a
-    source checkout, otherwise the copies shipped in ``stefaland_hf/hub_cards/``; a test keeps them identical)
+    templates ``model_card.md``, ``adapter_card.md`` and ``dataset_card.md`` (top-level ``hub_cards/``, which
+    a wheel installs as ``stefaland_hf/hub_cards/``)
     with variables and units, normalization, architecture, training data/period/split protocol,
     ``model-index`` results (:func:`results_from_report`), limitations, citations and licence.
 
@@ -162,7 +162,7 @@ _PACKAGE_DIR = Path(__file__).resolve().parent
 def template_path(name: str) -> Path:
     """Path of a card template (``model_card.md``, ``adapter_card.md``, ``dataset_card.md``).
 
-    A source checkout's top-level ``hub_cards/`` wins; an installed package uses its bundled copy.
+    A source checkout reads the top-level ``hub_cards/``; a wheel ships that folder as ``stefaland_hf/hub_cards/``.
     """
     for folder in (_PACKAGE_DIR.parents[1] / "hub_cards", _PACKAGE_DIR / "hub_cards"):
         candidate = folder / name
@@ -777,8 +777,8 @@ def push_model(
 ):
     """Push a saved StefaLand model folder (``save_pretrained`` output) and its card in **one** commit.
 
-    ``card``: a ``ModelCard`` or a markdown file; None renders one with :func:`render_model_card` (a README.md
-    in the folder is replaced). Remote code (``configuration_stefaland.py``, ``modeling_stefaland.py``,
+    ``card``: a ``ModelCard`` or a markdown file; None uses the folder's README.md (e.g. the card written by
+    ``convert-original`` or :func:`finish_artifact`) and renders one with :func:`render_model_card` if there is none. Remote code (``configuration_stefaland.py``, ``modeling_stefaland.py``,
     ``variables.py``) and the full ``auto_map`` are added if the folder lacks them, so the repo loads with
     ``trust_remote_code=True`` where ``stefaland_hf`` is not installed. Returns the ``CommitInfo``
     (``.commit_url``). Raises :class:`HubPushError` on failure.
@@ -794,7 +794,8 @@ def push_model(
         raise ValueError(f"folder: {str(folder)!r} is not a StefaLand model (model_type={config.get('model_type')!r})")
     if not list(folder.glob("*.safetensors")) and not list(folder.glob("*.bin")):
         raise ValueError(f"folder: {str(folder)!r} has no weights (*.safetensors)")
-    text = _card_text(card) or str(render_model_card(folder, repo_id=repo_id))
+    readme = folder / "README.md"
+    text = _card_text(card) or (readme.read_text() if readme.is_file() else str(render_model_card(folder, repo_id=repo_id)))
     operations = []
     for path in _folder_files(folder):
         rel = path.relative_to(folder).as_posix()
@@ -848,6 +849,21 @@ def push_adapter(
     operations.append(CommitOperationAdd(path_in_repo="adapter_config.json", path_or_fileobj=(json.dumps(adapter_config, indent=2, sort_keys=True) + "\n").encode()))
     operations.append(CommitOperationAdd(path_in_repo="README.md", path_or_fileobj=text.encode("utf-8")))
     return _commit("adapter", repo_id, "model", operations, private=private, commit_message=commit_message, token=token, revision=revision)
+
+
+def finish_artifact(report: Mapping, dataset_name: str, base_model: str | None = None, push_to_hub: str | None = None) -> str | None:
+    """Write the card of a finetuning artifact (``report["artifact"]``: an adapter or a model folder) as its
+    README.md, and push the folder with it in one commit when ``push_to_hub`` names a repo. Returns the commit URL."""
+    folder = Path(report["artifact"])
+    report = {k: v for k, v in report.items() if k != "evaluation"}
+    if (folder / "adapter_config.json").is_file():
+        card = render_adapter_card(folder, report, base_model, dataset_name=dataset_name, repo_id=push_to_hub)
+        card.save(folder / "README.md")
+        return push_adapter(folder, push_to_hub, base_model=base_model, card=card).commit_url if push_to_hub else None
+    results = results_from_report(report, dataset_name)
+    card = render_model_card(folder, report=report, results=results, base_model=base_model, repo_id=push_to_hub)
+    card.save(folder / "README.md")
+    return push_model(folder, push_to_hub, card=card).commit_url if push_to_hub else None
 
 
 def push_dataset(

@@ -20,13 +20,20 @@ import numpy as np
 from ..configuration_stefaland import StefaLandConfig
 from ..data.splits import pub_folds
 from ..data.synthland import SynthLand
+from ..hub import finish_artifact
 from ..metrics import site_metrics, summarize
 from ..training.finetune import EVAL_METRICS, finetune, write_site_metrics
 from ..training.pretrain import pretrain
 from .plots import plot_hydrographs, plot_metric_cdf
 from .recipe import Recipe
 
-MODEL_ZOO = Path(__file__).resolve().parents[3] / "modeling"
+def _model_zoo() -> Path:
+    """The top-level ``modeling/`` of a source checkout, or its copy ``stefaland_hf/model_zoo`` in a wheel."""
+    checkout = Path(__file__).resolve().parents[3] / "modeling"
+    return checkout if checkout.is_dir() else Path(__file__).resolve().parents[1] / "model_zoo"
+
+
+MODEL_ZOO = _model_zoo()
 
 
 @dataclass
@@ -102,6 +109,7 @@ def run_demo(output_dir: str | Path, settings: DemoSettings, cache_dir: str | No
     for label, mode in (("StefaLand resConn", "resconn"), ("LSTM baseline", "direct")):
         t0 = time.time()
         reports[label] = finetune(base, dataset, split, settings.finetune_arguments(output_dir / mode, mode, disable_tqdm))
+        finish_artifact(reports[label], dataset_name="synthland", base_model=str(base))
         timings[mode] = time.time() - t0
 
     oracle = oracle_metrics(dataset, split.sites("test"), split.period("test"))

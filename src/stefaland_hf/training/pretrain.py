@@ -221,8 +221,19 @@ def pretrain(
     accelerator.wait_for_everyone()
     unwrapped = accelerator.unwrap_model(model)
     if accelerator.is_main_process:
+        from ..hub import render_model_card
+
         unwrapped.save_pretrained(output_dir / "model")
         (output_dir / "model" / "normalization.json").write_text(json.dumps(normalization.to_dict(), indent=1))
+        training = {
+            "data": dataset.info.builder_name or "site dataset",
+            "period": f"{train_period[0]} to {train_period[1]}" if isinstance(train_period, (tuple, list)) else str(train_period),
+            "sites": f"{len(np.asarray(train_sites))} training sites (forcings and attributes only)",
+            "objective": "cross-variable group masking; masked MSE on z-scores, 1.0 dynamic + 0.5 static",
+            "hyperparameters": {k: getattr(args, k) for k in ("epochs", "samples_per_epoch", "batch_size", "learning_rate", "seq_len", "seed")},
+            "compute": f"{state['global_step']} optimizer steps",
+        }
+        render_model_card(unwrapped, training=training).save(output_dir / "model" / "README.md")
         (output_dir / "pretrain_args.json").write_text(json.dumps(asdict(args), indent=1, default=str))
         write_loss_curve(state["history"], output_dir / "loss_curve")
     return unwrapped
