@@ -31,7 +31,7 @@ load from other processes); the load average before and after is printed so runs
 Configs: ``tiny`` and ``base`` load ``modeling/stefaland-{tiny,base}/config.json`` when present, else are
 built here (base = ``StefaLandConfig()`` defaults, the paper's D=256, 4 layers, 4 heads, FFN 512,
 5 dynamic + 24 static variables; tiny = D=64, 2 layers, 4 heads, FFN 128, variable MLP 32, SynthLand's
-6 dynamic + 26 static variables). ``--config PATH`` benchmarks any ``config.json`` as well.
+6 dynamic + 26 static variables, head LSTM 64). ``--config PATH`` benchmarks any ``config.json`` as well.
 
 Run from the repository root::
 
@@ -153,6 +153,8 @@ def _tiny_config() -> StefaLandConfig:
         num_attention_heads=4,
         ffn_dim=128,
         variable_mlp_dim=32,
+        head_hidden_size=64,  # as modeling/stefaland-tiny/config.json
+        max_position_embeddings=400,
     )
 
 
