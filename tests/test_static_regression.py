@@ -1,0 +1,128 @@
+"""Static regression (soil texture) on SynthLand tiny: k-fold CV end to end, leakage checks, RF baseline, reload."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from stefaland_hf import StefaLandConfig, StefaLandForStaticRegression
+from stefaland_hf.data import load_site_dataset
+from stefaland_hf.data.windows import SiteArrays
+from stefaland_hf.training.pretrain import PretrainArguments, pretrain
+from stefaland_hf.training.static_regression import (
+    StaticRegressionArguments,
+    StaticRegressionDataset,
+    cross_validate_static,
+    predict_static,
+    random_forest_features,
+)
+
+TARGETS = ["sand_fraction", "clay_fraction"]
+PERIOD = ("2000-01-01", "2001-12-31")
+
+
+def _tiny_zoo_config():
+    config = StefaLandConfig.from_pretrained(Path(__file__).resolve().parents[1] / "modeling" / "stefaland-tiny")
+    return StefaLandConfig(**{**config.to_dict(), "d_model": 16, "num_attention_heads": 2, "num_hidden_layers": 1, "ffn_dim": 32, "variable_mlp_dim": 8})
+
+
+@pytest.fixture(scope="module")
+def synthland(tmp_path_factory):
+    return load_site_dataset("synthland", config_name="tiny", cache_dir=str(tmp_path_factory.mktemp("cache")))
+
+
+@pytest.fixture(scope="module")
+def pretrained(tmp_path_factory, synthland):
+    out = tmp_path_factory.mktemp("pretrain")
+    pretrain(_tiny_zoo_config(), synthland, np.arange(16), PERIOD, PretrainArguments(output_dir=str(out), epochs=1, samples_per_epoch=16, batch_size=8, seq_len=60))
+    return out / "model"
+
+
+def _args(path, **overrides):
+    kwargs = dict(
+        output_dir=str(path), seq_len=60, samples_per_site=2, eval_windows=3, period=PERIOD, batch_size=8,
+        max_steps=4, eval_steps=2, head_hidden_size=8, val_fraction=0.2, disable_tqdm=True,
+    )
+    kwargs.update(overrides)
+    return StaticRegressionArguments(**kwargs)
+
+
+@pytest.fixture(scope="module")
+def cv(tmp_path_factory, synthland, pretrained):
+    out = tmp_path_factory.mktemp("cv")
+    args = _args(out, hidden_variables=["silt_fraction"])
+    return cross_validate_static(pretrained, synthland, TARGETS, folds=2, seed=3, args=args, rf_params={"n_estimators": 20}), out
+
+
+def test_cross_validation_end_to_end(cv, synthland):
+    result, out = cv
+    assert result["models"] == ["stefaland", "random_forest"] and len(result["folds"]) == 2
+    ids = list(synthland["site_id"])
+    tests = [set(f["test_sites"]) for f in result["folds"]]
+    assert not tests[0] & tests[1] and tests[0] | tests[1] == set(ids)  # folds are disjoint and cover every site
+    for fold in result["folds"]:
+        train, val, test = set(fold["train_sites"]), set(fold["val_sites"]), set(fold["test_sites"])
+        assert not (train | val) & test and not train & val and val
+        for model in result["models"]:
+            for target in TARGETS:
+                assert np.isfinite(fold["scores"][model][target]["r2"]) and np.isfinite(fold["scores"][model][target]["pearson_r"])
+    predictions = result["predictions"]
+    assert predictions["stefaland"].shape == predictions["random_forest"].shape == (16, 2)
+    assert np.isfinite(predictions["stefaland"]).all() and np.isfinite(predictions["random_forest"]).all()
+    for model in result["models"]:
+        for target in TARGETS:
+            assert set(result["summary"][model][target]) == {"r2_mean", "r2_se", "pearson_r_mean", "pearson_r_se"}
+    for name in ("report.json", "scores.csv", "predictions.csv"):
+        assert (out / name).exists(), name
+
+
+def test_normalization_fitted_on_training_folds_only(cv, synthland):
+    result, _ = cv
+    labels = SiteArrays(synthland).static_matrix(TARGETS)
+    ids = list(synthland["site_id"])
+    for fold in result["folds"]:
+        norm = fold["normalization"]
+        assert norm["fitted_on_sites"] == fold["train_sites"]
+        assert not set(norm["fitted_on_sites"]) & set(fold["test_sites"])
+        rows = [ids.index(s) for s in fold["train_sites"]]
+        np.testing.assert_allclose(norm["target_mean"], labels[rows].mean(0), rtol=1e-5)
+        np.testing.assert_allclose(norm["target_std"], labels[rows].std(0), rtol=1e-4)
+        assert not set(fold["rf_impute_sites"]) & set(fold["test_sites"])
+        saved = StefaLandForStaticRegression.from_pretrained(fold["artifact"]).config
+        np.testing.assert_allclose(saved.target_mean, norm["target_mean"], rtol=1e-6)
+
+
+def test_random_forest_features_hide_targets(synthland, pretrained):
+    config = StefaLandConfig.from_pretrained(pretrained)
+    features, names = random_forest_features(synthland, config.dynamic_variables, config.static_variables, exclude=TARGETS + ["silt_fraction"], period=PERIOD)
+    assert features.shape == (16, len(names)) and not set(names) & set(TARGETS + ["silt_fraction"])
+    assert "precipitation_mean" in names and "precipitation_std" in names
+
+
+def test_saved_model_reproduces_predictions(cv, synthland):
+    result, _ = cv
+    fold = result["folds"][0]
+    model = StefaLandForStaticRegression.from_pretrained(fold["artifact"])
+    assert model.config.target_variables == TARGETS and model.config.head_mode == "resconn"
+    ids = list(synthland["site_id"])
+    rows = np.array([ids.index(s) for s in fold["test_sites"]])
+    again = predict_static(model, synthland, rows, PERIOD, seq_len=60, n_windows=3, hidden_variables=["silt_fraction"])
+    positions = [result["predictions"]["site_ids"].index(s) for s in fold["test_sites"]]
+    np.testing.assert_allclose(again["predictions"], result["predictions"]["stefaland"][positions], rtol=1e-5, atol=1e-6)
+
+
+def test_dataset_hides_variables_and_windows(synthland):
+    data = StaticRegressionDataset(synthland, [0, 3], TARGETS, period=PERIOD, seq_len=60, samples_per_site=3, random_windows=False, hidden_variables=["silt_fraction"])
+    item = data[4]
+    assert len(data) == 6 and item["site_index"] == 3 and item["x_dynamic"].shape == (60, 6)
+    assert np.isnan(item["x_static"][data.static_variables.index("silt_fraction")])
+    assert np.isfinite(item["labels"]).all() and item["labels"].shape == (2,)
+    assert data[3]["start"] < data[4]["start"] < data[5]["start"]  # evenly spaced evaluation windows
+
+
+def test_direct_mode_fits_input_normalization(tmp_path, synthland, pretrained):
+    args = _args(tmp_path, head_mode="direct", save_models=False)
+    result = cross_validate_static(pretrained, synthland, TARGETS, folds=2, seed=3, args=args, random_forest=False)
+    assert result["models"] == ["stefaland"]
+    for fold in result["folds"]:
+        assert fold["normalization"]["inputs"]["n_sites"] == len(fold["train_sites"]) and fold["artifact"] is None
