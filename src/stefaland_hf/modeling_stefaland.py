@@ -290,7 +290,8 @@ class StefaLandPreTrainedModel(PreTrainedModel):
         Per-variable weights are matched by position in the variable lists, so loading a checkpoint under
         another variable list (via ``config=`` or keyword overrides) would silently copy weights by shape.
         """
-        model = super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
+        loaded = super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
+        model = loaded[0] if isinstance(loaded, tuple) else loaded  # output_loading_info=True returns a tuple
         hub_kwargs = {k: kwargs[k] for k in ("cache_dir", "revision", "token", "local_files_only", "subfolder") if k in kwargs}
         saved, _ = StefaLandConfig.get_config_dict(pretrained_model_name_or_path, **hub_kwargs)
         for field in ("dynamic_variables", "static_variables"):
@@ -301,7 +302,7 @@ class StefaLandPreTrainedModel(PreTrainedModel):
                     "re-mapped by shape. Align your data to the checkpoint's variables instead "
                     "(stefaland_hf.align_variables fills missing ones with NaN, which the model masks)."
                 )
-        return model
+        return loaded
 
     def save_pretrained(self, save_directory, *args, **kwargs):
         """Write every Auto class into ``auto_map`` so remote code serves all of them."""

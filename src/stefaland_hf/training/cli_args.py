@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..data import BUILDERS, load_site_dataset
-from ..data.splits import pub_folds, pur_splits, temporal_split
+from ..data.splits import CAMELS_PUR_GROUPS, pub_folds, pur_splits, temporal_split
 
 # CAMELS periods of the paper's code (spec §4): train 1999-10-01..2008-09-30, test 1989-10-01..1999-09-30.
 DEFAULT_PERIODS = {
@@ -59,7 +59,10 @@ def split_from_args(args, dataset):
     if args.split == "pub":
         splits = pub_folds(site_ids, k=args.folds, seed=args.seed, val_fraction=args.val_fraction, **kwargs)
     else:
-        splits = pur_splits(list(dataset["region"]), seed=args.seed, val_fraction=args.val_fraction, site_ids=site_ids, **kwargs)
+        regions = list(dataset["region"])
+        # CAMELS uses the HUC-02 groups of Feng et al. 2021; other datasets hold out each of their regions in turn
+        groups = CAMELS_PUR_GROUPS if args.dataset == "camels_us" else [[region] for region in sorted(set(regions))]
+        splits = pur_splits(regions, groups=groups, seed=args.seed, val_fraction=args.val_fraction, site_ids=site_ids, **kwargs)
     if not 0 <= args.fold < len(splits):
         raise ValueError(f"--fold {args.fold}: this split has {len(splits)} folds (0..{len(splits) - 1})")
     return splits[args.fold]
