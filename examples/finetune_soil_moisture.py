@@ -11,8 +11,8 @@ loss on them), training windows with at least one observed day, training on 2015
 testing on 2016-04-01..2017-03-31. The default split is PUB over pixels (held-out pixels are never seen in
 training or normalization, and are tested on the held-out year: a spatial and temporal hold-out at once).
 ``--split temporal`` validates on the last 20 % of the training period, which must hold at least one window
-(``--seq-len``) on this short record: use e.g. ``--seq-len 60 --warmup 20``; ``--split pur`` needs CAMELS HUC
-regions and does not apply to SMAP pixels. Metrics are computed per pixel on the observed
+(``--seq-len``) on this short record: use e.g. ``--seq-len 60 --warmup 20``; ``--split pur`` holds out each
+10-degree cell of pixels in turn (``--fold`` picks the cell). Metrics are computed per pixel on the observed
 days only and summarised by the median over held-out pixels: RMSE, ubRMSE (m³/m³) and Pearson correlation.
 Writes ``metrics_per_site.csv`` (every metric per pixel), ``metrics_summary.csv`` (medians), a CDF of the
 per-pixel correlation (PNG), the adapter (or model, for `scratch`/`direct`) with its card.

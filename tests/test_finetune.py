@@ -82,7 +82,7 @@ def test_full_model_modes(tmp_path, synthland, split, pretrained, mode):
 
 def test_demo_smoke(tmp_path):
     result = run_demo(tmp_path, PRESETS["smoke"], cache_dir=str(tmp_path / "cache"), disable_tqdm=True)
-    assert set(result["summary"]) == {"StefaLand resConn", "LSTM baseline", "Oracle (true process model)"}
+    assert len(result["summary"]) == 4 and "Oracle (true process model)" in result["summary"]
     assert result["summary"]["Oracle (true process model)"]["nse"] > 0.9
     for name in ("report.json", "nse_cdf.png", "hydrographs.png", "oracle_metrics_per_site.csv"):
         assert (tmp_path / name).exists(), name
