@@ -187,6 +187,7 @@ def finetune(
     is_adapter = isinstance(model, PeftModel)
     artifact = output_dir / ("adapter" if is_adapter else "model")
     trainer.save_model(str(artifact))
+    (artifact / "training_args.bin").unlink(missing_ok=True)  # a pickle; the arguments are in report.json
     (artifact / "normalization.json").write_text(json.dumps(normalization.to_dict(), indent=1))
 
     evaluation = evaluate_sites(trainer.model, dataset, split.sites("test"), split.period("test"), args, variables)
