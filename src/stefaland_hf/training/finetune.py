@@ -56,6 +56,39 @@ class FinetuneArguments:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+def trainer_arguments(checkpoints: Path, args, evaluate: bool = True, **overrides) -> TrainingArguments:
+    """``TrainingArguments`` for our finetuning runs: constant LR, clipping 1.0, evaluation/checkpoint every
+    ``eval_steps`` with the best model (validation loss) restored at the end, no reporting integrations.
+    ``args`` is a :class:`FinetuneArguments` or any object with the same fields."""
+    return TrainingArguments(
+        output_dir=str(checkpoints),
+        per_device_train_batch_size=args.batch_size,
+        per_device_eval_batch_size=args.eval_batch_size,
+        learning_rate=args.learning_rate,
+        weight_decay=args.weight_decay,
+        max_steps=args.max_steps,
+        eval_strategy="steps" if evaluate else "no",
+        eval_steps=args.eval_steps if evaluate else None,
+        save_strategy="steps" if evaluate else "no",
+        save_steps=args.eval_steps,
+        save_total_limit=2,
+        load_best_model_at_end=evaluate,
+        metric_for_best_model="eval_loss" if evaluate else None,
+        greater_is_better=False,
+        logging_steps=max(1, args.eval_steps // 4),
+        lr_scheduler_type="constant",
+        max_grad_norm=1.0,
+        seed=args.seed,
+        data_seed=args.seed,
+        remove_unused_columns=False,
+        label_names=["labels"],
+        dataloader_num_workers=0,
+        report_to="none",
+        disable_tqdm=args.disable_tqdm,
+        **{**args.extra, **overrides},
+    )
+
+
 def _collate(batch) -> dict:
     return collate_windows(batch, drop_keys=("site_index", "start"))
 
@@ -145,33 +178,7 @@ def finetune(
     logger.info("head_mode=%s: %d trainable of %d parameters", args.head_mode, trainable, total)
     print(f"[{args.head_mode}] trainable parameters: {trainable:,} of {total:,}")
 
-    training_args = TrainingArguments(
-        output_dir=str(output_dir / "checkpoints"),
-        per_device_train_batch_size=args.batch_size,
-        per_device_eval_batch_size=args.eval_batch_size,
-        learning_rate=args.learning_rate,
-        weight_decay=args.weight_decay,
-        max_steps=args.max_steps,
-        eval_strategy="steps",
-        eval_steps=args.eval_steps,
-        save_strategy="steps",
-        save_steps=args.eval_steps,
-        save_total_limit=2,
-        load_best_model_at_end=True,
-        metric_for_best_model="eval_loss",
-        greater_is_better=False,
-        logging_steps=max(1, args.eval_steps // 4),
-        lr_scheduler_type="constant",
-        max_grad_norm=1.0,
-        seed=args.seed,
-        data_seed=args.seed,
-        remove_unused_columns=False,
-        label_names=["labels"],
-        dataloader_num_workers=0,
-        report_to="none",
-        disable_tqdm=args.disable_tqdm,
-        **args.extra,
-    )
+    training_args = trainer_arguments(output_dir / "checkpoints", args)
     trainer = Trainer(
         model=model,
         args=training_args,

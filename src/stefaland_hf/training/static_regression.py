@@ -39,7 +39,7 @@ from typing import Any, Sequence
 
 import numpy as np
 import torch
-from transformers import EarlyStoppingCallback, Trainer, TrainingArguments
+from transformers import EarlyStoppingCallback, Trainer
 
 from ..configuration_stefaland import FROZEN_BACKBONE_MODES, StefaLandConfig
 from ..data.normalization import STD_FLOOR_ABSOLUTE, STD_FLOOR_RELATIVE, fit_normalization
@@ -47,6 +47,7 @@ from ..data.splits import pub_folds
 from ..data.windows import SiteArrays, collate_windows
 from ..metrics import nse, pearson_r, standard_error
 from ..modeling_stefaland import StefaLandForStaticRegression
+from .finetune import trainer_arguments
 
 logger = logging.getLogger(__name__)
 
@@ -281,34 +282,7 @@ def train_static_regression(
     )
     evaluate = val_data is not None
     checkpoints = output_dir / "checkpoints"
-    training_args = TrainingArguments(
-        output_dir=str(checkpoints),
-        per_device_train_batch_size=args.batch_size,
-        per_device_eval_batch_size=args.eval_batch_size,
-        learning_rate=args.learning_rate,
-        weight_decay=args.weight_decay,
-        max_steps=args.max_steps,
-        eval_strategy="steps" if evaluate else "no",
-        eval_steps=args.eval_steps if evaluate else None,
-        save_strategy="steps" if evaluate else "no",
-        save_steps=args.eval_steps,
-        save_total_limit=2,
-        load_best_model_at_end=evaluate,
-        metric_for_best_model="eval_loss" if evaluate else None,
-        greater_is_better=False,
-        prediction_loss_only=True,
-        logging_steps=max(1, args.eval_steps // 4),
-        lr_scheduler_type="constant",
-        max_grad_norm=1.0,
-        seed=args.seed,
-        data_seed=args.seed,
-        remove_unused_columns=False,
-        label_names=["labels"],
-        dataloader_num_workers=0,
-        report_to="none",
-        disable_tqdm=args.disable_tqdm,
-        **args.extra,
-    )
+    training_args = trainer_arguments(checkpoints, args, evaluate=evaluate, prediction_loss_only=True)
     trainer = Trainer(
         model=model,
         args=training_args,
