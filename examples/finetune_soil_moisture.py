@@ -23,11 +23,17 @@ from pathlib import Path
 
 import numpy as np
 
-from stefaland_hf.configuration_stefaland import HEAD_MODES
 from stefaland_hf.experiments.plots import plot_metric_cdf
 from stefaland_hf.hub import finish_artifact, resolve_model_name
-from stefaland_hf.training.cli_args import add_data_arguments, add_split_arguments, load_dataset_from_args, split_from_args
-from stefaland_hf.training.finetune import FinetuneArguments, finetune
+from stefaland_hf.training.cli_args import (
+    add_data_arguments,
+    add_finetune_arguments,
+    add_split_arguments,
+    finetune_arguments_from_args,
+    load_dataset_from_args,
+    split_from_args,
+)
+from stefaland_hf.training.finetune import finetune
 
 SMAP_RECORD = ("2015-04-01", "2017-03-31")  # days with SMAP targets in the hydroDL CONUS data
 REPORTED = (("rmse", "RMSE"), ("ubrmse", "ubRMSE"), ("pearson_r", "Corr"))
@@ -54,20 +60,7 @@ def summary_rows(per_site: dict, split_name: str, head_mode: str) -> list[dict]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--base", required=True, help="pretrained model: folder, Hub id, or short name (stefaland-base)")
-    parser.add_argument("--output-dir", default="runs/finetune_soil_moisture")
-    parser.add_argument("--head-mode", choices=HEAD_MODES, default="resconn")
-    parser.add_argument("--seq-len", type=int, default=180)
-    parser.add_argument("--warmup", type=int, default=60)
-    parser.add_argument("--stride", type=int, default=1, help="days between training window starts")
-    parser.add_argument("--min-observed", type=int, default=1, help="skip training windows with fewer observed SMAP days")
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--learning-rate", type=float, default=1e-3)
-    parser.add_argument("--max-steps", type=int, default=1000)
-    parser.add_argument("--eval-steps", type=int, default=100)
-    parser.add_argument("--patience", type=int, default=4, help="early stopping patience in evaluations")
-    parser.add_argument("--head-hidden-size", type=int, default=128)
-    parser.add_argument("--push-to-hub", metavar="REPO", default=None, help="push the adapter/model and its card")
+    add_finetune_arguments(parser, "runs/finetune_soil_moisture", seq_len=180, warmup=60)
     add_data_arguments(parser)
     add_split_arguments(parser)
     parser.set_defaults(dataset="hydrodl_smap")
@@ -90,22 +83,7 @@ def main() -> None:
         base,
         dataset,
         split,
-        FinetuneArguments(
-            output_dir=args.output_dir,
-            head_mode=args.head_mode,
-            target_variables=["soil_moisture"],
-            seq_len=args.seq_len,
-            warmup=args.warmup,
-            stride=args.stride,
-            min_observed=args.min_observed,
-            batch_size=args.batch_size,
-            learning_rate=args.learning_rate,
-            max_steps=args.max_steps,
-            eval_steps=args.eval_steps,
-            patience=args.patience,
-            head_hidden_size=args.head_hidden_size,
-            seed=args.seed,
-        ),
+        finetune_arguments_from_args(args, ["soil_moisture"]),
     )
     evaluation = report["evaluation"]
     out = Path(args.output_dir)

@@ -35,6 +35,47 @@ def add_split_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--seed", type=int, default=111)
 
 
+def add_finetune_arguments(parser: argparse.ArgumentParser, output_dir: str, seq_len: int = 365, warmup: int = 180) -> None:
+    """The finetuning options shared by the example scripts (defaults differ per task only in windows)."""
+    from ..configuration_stefaland import HEAD_MODES
+
+    parser.add_argument("--base", required=True, help="pretrained model: folder, Hub id, or short name (stefaland-base)")
+    parser.add_argument("--output-dir", default=output_dir)
+    parser.add_argument("--head-mode", choices=HEAD_MODES, default="resconn")
+    parser.add_argument("--seq-len", type=int, default=seq_len)
+    parser.add_argument("--warmup", type=int, default=warmup, help="days of context without loss at each window start")
+    parser.add_argument("--stride", type=int, default=1, help="days between training window starts")
+    parser.add_argument("--min-observed", type=int, default=1, help="skip training windows with fewer observed target days")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--learning-rate", type=float, default=1e-3)
+    parser.add_argument("--max-steps", type=int, default=1000)
+    parser.add_argument("--eval-steps", type=int, default=100)
+    parser.add_argument("--patience", type=int, default=4, help="early stopping patience in evaluations")
+    parser.add_argument("--head-hidden-size", type=int, default=128)
+    parser.add_argument("--push-to-hub", metavar="REPO", default=None, help="push the adapter/model and its card")
+
+
+def finetune_arguments_from_args(args, target_variables: list[str]):
+    from .finetune import FinetuneArguments
+
+    return FinetuneArguments(
+        output_dir=args.output_dir,
+        head_mode=args.head_mode,
+        target_variables=list(target_variables),
+        seq_len=args.seq_len,
+        warmup=args.warmup,
+        stride=args.stride,
+        min_observed=args.min_observed,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        max_steps=args.max_steps,
+        eval_steps=args.eval_steps,
+        patience=args.patience,
+        head_hidden_size=args.head_hidden_size,
+        seed=args.seed,
+    )
+
+
 def load_dataset_from_args(args):
     kwargs = {}
     if args.basins:
