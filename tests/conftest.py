@@ -5,10 +5,20 @@ import os
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
+from pathlib import Path
+
 import pytest
 import torch
 
 from stefaland_hf import StefaLandConfig
+
+# Real observed data (read in place, never copied): ../shared/data beside the repository, or $STEFALAND_SHARED_DATA.
+SHARED_DATA = Path(os.environ.get("STEFALAND_SHARED_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
+CAMELS_US = SHARED_DATA / "camels_us"
+SMAP_CONUS = SHARED_DATA / "hydrodl_smap_conus"
+needs_camels = pytest.mark.skipif(
+    not CAMELS_US.exists(), reason=f"real CAMELS-US data not found at {CAMELS_US} (set STEFALAND_SHARED_DATA to the shared data folder)"
+)
 
 TINY_DYNAMIC = ["precipitation", "temperature_max", "temperature_min", "shortwave_radiation"]
 TINY_STATIC = ["latitude", "longitude", "elevation", "slope", "sand_fraction", "silt_fraction", "clay_fraction", "area"]

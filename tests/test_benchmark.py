@@ -1,18 +1,17 @@
 import json
-from pathlib import Path
 
 import pytest
+from conftest import CAMELS_US, needs_camels
 
 from stefaland_hf.data import load_site_dataset
 from stefaland_hf.experiments.benchmark import MODELS, PRESETS, run_benchmark, summary_markdown
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "camels_us"
 
 
-@pytest.mark.skipif(not SHARED.exists(), reason=f"shared CAMELS-US data not found at {SHARED}")
+@needs_camels
 def test_pub_benchmark_smoke_and_resume(tmp_path):
     basins = ["01022500", "01547700", "02064000", "03015500", "01142500", "01169000"]
-    dataset = load_site_dataset("camels_us", data_dir=str(SHARED), cache_dir=str(tmp_path / "cache"), basins=basins)
+    dataset = load_site_dataset("camels_us", data_dir=str(CAMELS_US), cache_dir=str(tmp_path / "cache"), basins=basins)
     models = {"LSTM SL": "direct", "StefaLand resConn": "resconn"}
     results = run_benchmark("pub", dataset, tmp_path / "out", folds=2, seed=0, preset=PRESETS["smoke"], models=models)
     assert len(results["folds"]) == 2

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import CAMELS_US, needs_camels
 import torch
 from peft import PeftModel
 
@@ -15,7 +16,6 @@ from stefaland_hf.experiments.demo import PRESETS, run_demo
 from stefaland_hf.training.finetune import FinetuneArguments, finetune
 from stefaland_hf.training.pretrain import PretrainArguments, pretrain
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "camels_us"
 
 
 def _tiny_zoo_config(**overrides):
@@ -88,9 +88,9 @@ def test_demo_smoke(tmp_path):
         assert (tmp_path / name).exists(), name
 
 
-@pytest.mark.skipif(not SHARED.exists(), reason=f"shared CAMELS-US data not found at {SHARED}")
+@needs_camels
 def test_two_camels_basins_end_to_end(tmp_path):
-    dataset = load_site_dataset("camels_us", data_dir=str(SHARED), cache_dir=str(tmp_path / "cache"), basins=["01022500", "01547700"])
+    dataset = load_site_dataset("camels_us", data_dir=str(CAMELS_US), cache_dir=str(tmp_path / "cache"), basins=["01022500", "01547700"])
     periods = {"train_period": ("1999-10-01", "2001-09-30"), "val_period": ("1999-10-01", "2001-09-30"), "test_period": ("1995-10-01", "1996-09-30")}
     # Temporal evaluation on both basins (two basins are too few for a spatial split).
     from stefaland_hf.data.splits import temporal_split
