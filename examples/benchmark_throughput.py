@@ -277,21 +277,7 @@ def bench_pretraining(config, args, device, warmup, steps) -> dict:
         batch = make_batch(config, args.batch_size, args.seq_len, seed=i)
         del batch["labels"]
         batches.append(_to(collator(batch), device))
-    scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda" and args.dtype == "fp16")
-    with PeakMemory(device) as memory:
-        torch.manual_seed(0)
-        model = StefaLandForPretraining(config).to(device).train()
-        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.01)
-
-        def step(batch):
-            optimizer.zero_grad(set_to_none=True)
-            with _autocast(device, args.dtype):
-                loss = model(**batch).loss
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-
-        times = time_steps(step, batches, warmup, steps, device)
+    model, times, memory = _time_training(lambda: StefaLandForPretraining(config), 1e-4, batches, args, device, warmup, steps)
     result = {
         "samples_per_s": args.batch_size / statistics.median(times),
         "step_s_median": statistics.median(times),
@@ -300,19 +286,17 @@ def bench_pretraining(config, args, device, warmup, steps) -> dict:
         "params_pretraining": model.num_parameters(),
         "params_backbone": model.stefaland.num_parameters(),
     }
-    del model, optimizer
+    del model
     return result
 
 
-def bench_finetuning(config, mode, args, device, warmup, steps) -> dict:
-    config = StefaLandConfig.from_dict({**config.to_dict(), "head_mode": mode})
-    batches = [_to(make_batch(config, args.batch_size, args.seq_len, seed=100 + i), device) for i in range(min(warmup + steps, 3))]
+def _time_training(build_model, lr, batches, args, device, warmup, steps):
+    """Train steps (forward, backward, AdamW on the trainable parameters) timed after warm-up, under peak-memory tracking."""
     scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda" and args.dtype == "fp16")
     with PeakMemory(device) as memory:
         torch.manual_seed(0)
-        model = StefaLandForTimeSeriesRegression(config).to(device).train()
-        trainable = [p for p in model.parameters() if p.requires_grad]
-        optimizer = torch.optim.AdamW(trainable, lr=1e-3, weight_decay=0.01)
+        model = build_model().to(device).train()
+        optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr, weight_decay=0.01)
 
         def step(batch):
             optimizer.zero_grad(set_to_none=True)
@@ -323,6 +307,13 @@ def bench_finetuning(config, mode, args, device, warmup, steps) -> dict:
             scaler.update()
 
         times = time_steps(step, batches, warmup, steps, device)
+    return model, times, memory
+
+
+def bench_finetuning(config, mode, args, device, warmup, steps) -> dict:
+    config = StefaLandConfig.from_dict({**config.to_dict(), "head_mode": mode})
+    batches = [_to(make_batch(config, args.batch_size, args.seq_len, seed=100 + i), device) for i in range(min(warmup + steps, 3))]
+    model, times, memory = _time_training(lambda: StefaLandForTimeSeriesRegression(config), 1e-3, batches, args, device, warmup, steps)
     result = {
         "samples_per_s": args.batch_size / statistics.median(times),
         "step_s_median": statistics.median(times),
@@ -331,7 +322,7 @@ def bench_finetuning(config, mode, args, device, warmup, steps) -> dict:
         "params_total": model.num_parameters(),
         "params_trainable": model.num_parameters(only_trainable=True),
     }
-    del model, optimizer
+    del model
     return result
 
 
