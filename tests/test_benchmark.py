@@ -35,3 +35,17 @@ def test_summary_layout_from_results():
     text = summary_markdown({"kind": "pub", "n_basins": 10, "seed": 0, "protocol": "p", "folds": [fold(0.5), fold(0.7)]})
     # mean of fold medians 0.6, standard error std([0.5, 0.7], ddof=1) / sqrt(2) = 0.1
     assert "| LSTM SL | 1.000 ± 0.000 | 0.900 ± 0.000 | 0.800 ± 0.000 | 0.600 ± 0.100 | 0.500 ± 0.000 | 2 |" in text
+
+
+@needs_camels
+def test_pretraining_per_fold_sees_only_training_basins(tmp_path):
+    basins = ["01022500", "01547700", "02064000", "03015500"]
+    dataset = load_site_dataset("camels_us", data_dir=str(CAMELS_US), cache_dir=str(tmp_path / "cache"), basins=basins)
+    results = run_benchmark(
+        "pub", dataset, tmp_path / "out", folds=2, seed=0, preset=PRESETS["smoke"], pretrain_on="train", models={"StefaLand resConn": "resconn"}
+    )
+    for fold in results["folds"]:
+        card = (tmp_path / "out" / "folds" / f"fold_{fold['fold']}" / "pretraining" / "model" / "README.md").read_text()
+        assert f"{len(fold['split']['train_sites'])} training sites" in card
+    assert not (tmp_path / "out" / "pretraining").exists()
+    assert "per fold on the training basins" in results["protocol"]
