@@ -4,11 +4,11 @@ small files written here (always run)."""
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import CAMELS_US as CAMELS
 
 from stefaland_hf.data.camels_us import (
     ATTRIBUTE_SOURCES,
@@ -21,8 +21,6 @@ from stefaland_hf.data.camels_us import (
 from stefaland_hf.data.errors import DataFormatError
 from stefaland_hf.variables import VARIABLES
 
-SHARED = Path(os.environ.get("STEFALAND_SHARED_DATA", Path(__file__).parents[1].parent / "shared" / "data"))
-CAMELS = SHARED / "camels_us"
 needs_data = pytest.mark.skipif(
     not (CAMELS / "basin_list.txt").is_file(),
     reason=f"real CAMELS-US data not found at {CAMELS} (set STEFALAND_SHARED_DATA to the shared data folder)",

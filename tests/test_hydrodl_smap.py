@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import SMAP_CONUS as SMAP
 
 from stefaland_hf.data.errors import DataFormatError
 from stefaland_hf.data.hydrodl_smap import (
@@ -18,8 +19,6 @@ from stefaland_hf.data.hydrodl_smap import (
     region_label,
 )
 
-SHARED = Path(os.environ.get("STEFALAND_SHARED_DATA", Path(__file__).parents[1].parent / "shared" / "data"))
-SMAP = SHARED / "hydrodl_smap_conus"
 needs_data = pytest.mark.skipif(
     not (SMAP / "crd.csv").is_file(),
     reason=f"real hydroDL SMAP data not found at {SMAP} (set STEFALAND_SHARED_DATA to the shared data folder)",
