@@ -4,8 +4,8 @@ import pytest
 from conftest import CAMELS_US, needs_camels
 
 from stefaland_hf.data import load_site_dataset
-from stefaland_hf.experiments.benchmark import MODELS, PRESETS, run_benchmark, summary_markdown
-
+from stefaland_hf.cli import build_parser
+from stefaland_hf.experiments.benchmark import MODELS, PRESETS, override_preset, run_benchmark, summary_markdown
 
 
 @needs_camels
@@ -49,3 +49,43 @@ def test_pretraining_per_fold_sees_only_training_basins(tmp_path):
         assert f"{len(fold['split']['train_sites'])} training sites" in card
     assert not (tmp_path / "out" / "pretraining").exists()
     assert "per fold on the training basins" in results["protocol"]
+
+
+def test_override_preset_parses_by_field_type():
+    preset = override_preset(PRESETS["cpu-quick"], ["finetune_steps=400", "embedding_scale_init=1.0", "train_period=2000-10-01,2008-09-30"])
+    assert preset.finetune_steps == 400 and isinstance(preset.finetune_steps, int)
+    assert preset.embedding_scale_init == 1.0
+    assert preset.train_period == ("2000-10-01", "2008-09-30")
+    assert override_preset(preset, ["pretrain_period=1980-10-01,2014-09-30"]).pretrain_period == ("1980-10-01", "2014-09-30")
+    with pytest.raises(ValueError, match="expected 2 comma-separated values"):
+        override_preset(preset, ["test_period=1989-10-01"])
+    assert PRESETS["cpu-quick"].finetune_steps == 200  # the preset itself is untouched
+    with pytest.raises(ValueError, match="FIELD one of"):
+        override_preset(PRESETS["cpu-quick"], ["finetune_stepz=3"])
+    with pytest.raises(ValueError, match="finetune_steps takes a int"):
+        override_preset(PRESETS["cpu-quick"], ["finetune_steps=many"])
+
+
+def test_cli_selects_models_and_overrides():
+    args = build_parser().parse_args(
+        ["benchmark", "pub", "--out", "o", "--models", "direct", "resconn", "--set", "finetune_steps=5", "--base", "m"]
+    )
+    assert args.models == ["direct", "resconn"] and args.overrides == ["finetune_steps=5"] and args.base == "m"
+
+
+@needs_camels
+def test_models_without_encoder_pretrain_nothing_and_base_is_reused(tmp_path):
+    basins = ["01022500", "01547700", "02064000", "03015500"]
+    dataset = load_site_dataset("camels_us", data_dir=str(CAMELS_US), cache_dir=str(tmp_path / "cache"), basins=basins)
+    preset = override_preset(PRESETS["smoke"], ["embedding_scale_init=0.5"])
+    scratch = run_benchmark("pub", dataset, tmp_path / "scratch", folds=2, seed=0, preset=preset, models={"LSTM SL": "direct"})
+    assert not (tmp_path / "scratch" / "pretraining").exists() and scratch["pretrain_on"] == "none"
+    # a given pretrained model serves the frozen-encoder models; the benchmark pretrains nothing itself
+    first = run_benchmark("pub", dataset, tmp_path / "a", folds=2, seed=0, preset=preset, models={"StefaLand resConn": "resconn"})
+    base = tmp_path / "a" / "pretraining" / "model"
+    given = run_benchmark("pub", dataset, tmp_path / "b", folds=2, seed=0, preset=preset, models={"StefaLand resConn": "resconn"}, base=str(base))
+    assert not (tmp_path / "b" / "pretraining").exists()
+    assert given["pretrain_on"] == "given" and str(base) in given["protocol"]
+    assert given["folds"][0]["models"]["StefaLand resConn"]["summary"] == first["folds"][0]["models"]["StefaLand resConn"]["summary"]
+    adapter = json.loads((tmp_path / "b" / "folds" / "fold_0" / "resconn" / "adapter" / "adapter_config.json").read_text())
+    assert adapter["embedding_scale_init"] == 0.5

@@ -8,20 +8,25 @@ pretrained ``no_adapter`` and pretrained ``linear_probe`` (paper Tables 1, 2 and
 Pretraining reads forcings and static attributes only, never streamflow. With
 ``--pretrain-on all`` (default) one pretraining on every listed basin's forcings and attributes
 (training period) is shared by all folds; ``--pretrain-on train`` pretrains per fold on the
-training basins only (the paper removes evaluation basins from pretraining). Results are written
-per fold, so an interrupted benchmark resumes at the first unfinished fold.
+training basins only (the paper removes evaluation basins from pretraining); ``--base`` uses a
+given pretrained model instead (e.g. a converted original checkpoint). Only the frozen-encoder models
+need a pretraining: ``--models direct scratch`` pretrains nothing. ``--set FIELD=VALUE`` changes one
+preset field (the investigation runs in docs/RESULTS.md). Results are written per fold, so an
+interrupted benchmark resumes at the first unfinished fold.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
+from types import UnionType
+from typing import Union, get_args, get_origin, get_type_hints
 
 import numpy as np
 
-from ..configuration_stefaland import StefaLandConfig
+from ..configuration_stefaland import FROZEN_BACKBONE_MODES, StefaLandConfig
 from ..data import load_site_dataset
 from ..data.splits import pub_folds, pur_splits
 from ..metrics import standard_error
@@ -51,6 +56,8 @@ class BenchmarkPreset(Recipe):
     patience: int = 3
     train_period: tuple[str, str] = ("1999-10-01", "2008-09-30")
     test_period: tuple[str, str] = ("1989-10-01", "1999-09-30")
+    # forcings/attributes period of the pretraining (never streamflow); None = train_period
+    pretrain_period: tuple[str, str] | None = None
 
 
 PRESETS = {
@@ -91,18 +98,68 @@ def make_splits(kind: str, dataset, folds: int, seed: int, preset: BenchmarkPres
 
 def _pretrain(dataset, sites, preset: BenchmarkPreset, out: Path, model_config: StefaLandConfig) -> Path:
     if not (out / "model" / "model.safetensors").exists():
-        pretrain(model_config, dataset, sites, preset.train_period, preset.pretrain_arguments(out))
+        period = preset.pretrain_period or preset.train_period
+        pretrain(model_config, dataset, sites, period, preset.pretrain_arguments(out))
     return out / "model"
 
 
-def run_benchmark(kind: str, dataset, out: Path, folds: int, seed: int, preset: BenchmarkPreset, pretrain_on: str = "all", models=MODELS, dataset_name: str = "camels_us") -> dict:
+def override_preset(preset: BenchmarkPreset, assignments: list[str]) -> BenchmarkPreset:
+    """``preset`` with ``FIELD=VALUE`` assignments applied, each value parsed as the field's type."""
+    hints = get_type_hints(type(preset))
+    names = [f.name for f in fields(preset)]
+    changes = {}
+    for assignment in assignments:
+        name, sep, value = assignment.partition("=")
+        if not sep or name not in names:
+            raise ValueError(f"--set {assignment!r}: expected FIELD=VALUE with FIELD one of {sorted(names)}")
+        # the field's type without "| None": int, float, str or tuple[str, str] (comma-separated)
+        kind = hints[name]
+        if get_origin(kind) in (Union, UnionType):
+            kind = next(t for t in get_args(kind) if t is not type(None))
+        try:
+            if get_origin(kind) is tuple:
+                parts = tuple(value.split(","))
+                if len(parts) != len(get_args(kind)):
+                    raise ValueError(f"expected {len(get_args(kind))} comma-separated values, got {len(parts)}")
+                changes[name] = parts
+            else:
+                changes[name] = kind(value)
+        except ValueError as error:
+            raise ValueError(f"--set {assignment!r}: {name} takes a {getattr(kind, '__name__', kind)} value ({error})") from None
+    return replace(preset, **changes)
+
+
+def run_benchmark(
+    kind: str,
+    dataset,
+    out: Path,
+    folds: int,
+    seed: int,
+    preset: BenchmarkPreset,
+    pretrain_on: str = "all",
+    models=MODELS,
+    dataset_name: str = "camels_us",
+    base: str | None = None,
+) -> dict:
+    """Train and evaluate ``models`` (label -> head mode) per fold; writes OUT/results.json, summary.md, nse_cdf.png.
+
+    ``pretrain_on`` is ``"all"`` (one pretraining shared by the folds) or ``"train"`` (one per fold);
+    a ``base`` (pretrained model folder or Hub id) replaces the pretraining for the frozen-encoder models,
+    and without a frozen-encoder model nothing is pretrained.
+    """
     out.mkdir(parents=True, exist_ok=True)
     preset = replace(preset, seed=seed)
     splits = make_splits(kind, dataset, folds, seed, preset)
-    # the model-zoo architecture with the dataset's own variables (all models see the same inputs)
+    # the model-zoo architecture with the dataset's own variables (all models see the same inputs);
+    # scratch and direct train it from random weights, the frozen modes load a pretrained encoder
     model_config = config_for_dataset(StefaLandConfig.from_pretrained(MODEL_ZOO / preset.model), dataset)
-    shared_base = None
-    if pretrain_on == "all":
+    needs_pretrained = any(mode in FROZEN_BACKBONE_MODES for mode in models.values())
+    if not needs_pretrained:
+        pretrain_on, base = "none", None
+    elif base is not None:
+        pretrain_on = "given"
+    shared_base = base
+    if needs_pretrained and pretrain_on == "all":
         shared_base = _pretrain(dataset, np.arange(len(dataset)), preset, out / "pretraining", model_config)
 
     fold_results = []
@@ -113,18 +170,22 @@ def run_benchmark(kind: str, dataset, out: Path, folds: int, seed: int, preset: 
             print(f"fold {index}: done earlier ({fold_file})")
             continue
         fold_dir = out / "folds" / f"fold_{index}"
-        base = shared_base or _pretrain(dataset, split.sites("train"), preset, fold_dir / "pretraining", model_config)
+        pretrained = shared_base
+        if needs_pretrained and pretrained is None:
+            pretrained = _pretrain(dataset, split.sites("train"), preset, fold_dir / "pretraining", model_config)
         fold = {"fold": index, "split": split.to_dict(), "models": {}}
         for label, mode in models.items():
             started = time.time()
             args = preset.finetune_arguments(fold_dir / mode, mode, disable_tqdm=True)
             if mode == "direct":
                 args = replace(args, max_steps=preset.baseline_steps)
-            report = finetune(base, dataset, split, args)
+            report = finetune(pretrained if mode in FROZEN_BACKBONE_MODES else model_config, dataset, split, args)
             evaluation = report["evaluation"]
             fold["models"][label] = {
                 "head_mode": mode,
                 "seconds": round(time.time() - started, 1),
+                "steps": report["steps"],  # optimizer steps until early stopping (or the cap)
+                "trainable_parameters": report["trainable_parameters"],
                 "per_basin": {
                     site: {metric: _float(values[i]) for metric, values in evaluation["per_site"].items()}
                     for i, site in enumerate(evaluation["site_ids"])
@@ -143,7 +204,8 @@ def run_benchmark(kind: str, dataset, out: Path, folds: int, seed: int, preset: 
         "seed": seed,
         "preset": asdict(preset),
         "pretrain_on": pretrain_on,
-        "protocol": protocol_text(kind, pretrain_on, preset),
+        "base": None if base is None else str(base),
+        "protocol": protocol_text(kind, pretrain_on, preset, base),
         "empty_groups": splits[0].info.get("empty_groups", []) if kind == "pur" else [],
         "folds": fold_results,
     }
@@ -160,19 +222,20 @@ def _float(value) -> float | None:
     return value if np.isfinite(value) else None
 
 
-def protocol_text(kind: str, pretrain_on: str, preset: BenchmarkPreset) -> str:
+def protocol_text(kind: str, pretrain_on: str, preset: BenchmarkPreset, base: str | None = None) -> str:
     held_out = "random basin groups (PUB)" if kind == "pub" else "HUC-02 region groups of Feng et al. 2021 (PUR)"
-    pre = (
-        "one pretraining on the forcings and static attributes of all listed basins (training period), shared by all folds"
-        if pretrain_on == "all"
-        else "a pretraining per fold on the training basins' forcings and attributes only"
-    )
+    pre = {
+        "all": "one pretraining on the forcings and static attributes of all listed basins (training period), shared by all folds",
+        "train": "a pretraining per fold on the training basins' forcings and attributes only",
+        "given": f"the given pretrained model {base}",
+        "none": "none (every model here trains from random weights)",
+    }[pretrain_on]
     return (
         f"Held out: {held_out}. Finetuning and normalization use training basins over {preset.train_period[0]}..{preset.train_period[1]}; "
         f"validation (early stopping) uses 10% of the training basins; StefaLand models train at most "
         f"{preset.finetune_steps} steps, the (cheaper) LSTM at most {preset.baseline_steps}; metrics are per held-out basin over "
         f"{preset.test_period[0]}..{preset.test_period[1]}, median over basins, ± standard error across folds. "
-        f"Pretraining: {pre}; it never reads streamflow."
+        f"Pretraining: {pre}" + ("." if pretrain_on == "none" else "; it never reads streamflow.")
     )
 
 
@@ -209,6 +272,9 @@ def add_cli_parser(subparsers) -> None:
     parser.add_argument("--seed", type=int, default=111)
     parser.add_argument("--preset", choices=sorted(PRESETS), default="cpu-quick")
     parser.add_argument("--pretrain-on", choices=["all", "train"], default="all")
+    parser.add_argument("--base", default=None, help="pretrained model (folder or Hub id) for the frozen-encoder models, instead of pretraining")
+    parser.add_argument("--models", nargs="+", choices=list(MODELS.values()), default=list(MODELS.values()), help="head modes to run (default: all five)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="FIELD=VALUE", help="change a preset field, e.g. --set finetune_steps=400 (repeatable)")
     parser.add_argument("--cache-dir", default=None)
     parser.add_argument("--out", required=True)
     parser.set_defaults(func=_cli)
@@ -220,5 +286,7 @@ def _cli(args) -> int:
     preset = PRESETS[args.preset]
     if args.dataset == "synthland":
         preset = replace(preset, train_period=("1995-01-01", "2005-12-31"), test_period=("2006-01-01", "2009-12-31"))
-    run_benchmark(args.kind, dataset, Path(args.out), args.folds, args.seed, preset, args.pretrain_on, dataset_name=args.dataset)
+    preset = override_preset(preset, args.overrides)
+    models = {label: mode for label, mode in MODELS.items() if mode in args.models}
+    run_benchmark(args.kind, dataset, Path(args.out), args.folds, args.seed, preset, args.pretrain_on, models, args.dataset, args.base)
     return 0

@@ -21,6 +21,7 @@ class Recipe:
     finetune_batch_size: int = 64
     finetune_learning_rate: float = 1e-3
     head_hidden_size: int = 64
+    embedding_scale_init: float = 0.1  # the adapter's initial scale s on LayerNorm(E) (paper: 0.1)
     patience: int = 4
     seed: int = 111
 
@@ -47,6 +48,7 @@ class Recipe:
             eval_steps=self.finetune_eval_steps,
             patience=self.patience,
             head_hidden_size=self.head_hidden_size,
+            embedding_scale_init=self.embedding_scale_init,
             seed=self.seed,
             disable_tqdm=disable_tqdm,
         )

@@ -52,6 +52,7 @@ def add_finetune_arguments(parser: argparse.ArgumentParser, output_dir: str, seq
     parser.add_argument("--eval-steps", type=int, default=100)
     parser.add_argument("--patience", type=int, default=4, help="early stopping patience in evaluations")
     parser.add_argument("--head-hidden-size", type=int, default=128)
+    parser.add_argument("--embedding-scale-init", type=float, default=0.1, help="initial scale s of LayerNorm(E) in the head (paper: 0.1)")
     parser.add_argument("--push-to-hub", metavar="REPO", default=None, help="push the adapter/model and its card")
 
 
@@ -72,6 +73,7 @@ def finetune_arguments_from_args(args, target_variables: list[str]):
         eval_steps=args.eval_steps,
         patience=args.patience,
         head_hidden_size=args.head_hidden_size,
+        embedding_scale_init=args.embedding_scale_init,
         seed=args.seed,
     )
 

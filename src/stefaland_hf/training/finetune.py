@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 from peft import PeftModel, get_peft_model
-from transformers import EarlyStoppingCallback, EvalPrediction, Trainer, TrainingArguments
+from transformers import EarlyStoppingCallback, EvalPrediction, Trainer, TrainingArguments, set_seed
 
 from ..configuration_stefaland import FROZEN_BACKBONE_MODES, StefaLandConfig
 from ..data.normalization import Normalization, fit_normalization
@@ -49,6 +49,7 @@ class FinetuneArguments:
     patience: int = 4
     head_hidden_size: int = 128
     head_dropout: float = 0.2
+    embedding_scale_init: float = 0.1  # initial s in LayerNorm(E)*s (paper: 0.1)
     seed: int = 111
     min_observed: int = 1
     eval_batch_size: int = 128
@@ -103,8 +104,10 @@ def build_finetune_model(
 
     ``base`` is a pretrained folder/Hub id (frozen modes, and the architecture for the others) or a
     config. Frozen modes keep the pretrained input normalization; ``scratch``/``direct`` use
-    ``input_normalization`` fitted on the task's training split.
+    ``input_normalization`` fitted on the task's training split. New weights are drawn from
+    ``args.seed``, so a model does not depend on what ran before it in the same process.
     """
+    set_seed(args.seed)
     targets = {"target_variables": list(args.target_variables), **{k: v for k, v in target_normalization.to_config_kwargs().items() if k.startswith("target")}}
     if args.head_mode in FROZEN_BACKBONE_MODES:
         if isinstance(base, StefaLandConfig):
@@ -119,6 +122,7 @@ def build_finetune_model(
             head_mode=args.head_mode,
             head_hidden_size=args.head_hidden_size,
             head_dropout=args.head_dropout,
+            embedding_scale_init=args.embedding_scale_init,
         )
         return get_peft_model(model, adapter)
     config = base if isinstance(base, StefaLandConfig) else StefaLandConfig.from_pretrained(base)
@@ -126,9 +130,9 @@ def build_finetune_model(
         raise ValueError(f"head_mode={args.head_mode!r} trains from random weights and needs input_normalization")
     inputs = {k: v for k, v in input_normalization.to_config_kwargs().items() if not k.startswith("target")}
     config = StefaLandConfig(
-        **{**config.to_dict(), **inputs, **targets, "head_mode": args.head_mode, "head_hidden_size": args.head_hidden_size, "head_dropout": args.head_dropout}
+        **{**config.to_dict(), **inputs, **targets, "head_mode": args.head_mode, "head_hidden_size": args.head_hidden_size,
+           "head_dropout": args.head_dropout, "embedding_scale_init": args.embedding_scale_init}
     )
-    torch.manual_seed(args.seed)
     return StefaLandForTimeSeriesRegression(config)
 
 
