@@ -68,9 +68,9 @@ def test_override_preset_parses_by_field_type():
 
 def test_cli_selects_models_and_overrides():
     args = build_parser().parse_args(
-        ["benchmark", "pub", "--out", "o", "--models", "direct", "resconn", "--set", "finetune_steps=5", "--base", "m"]
+        ["benchmark", "pub", "--out", "o", "--models", "direct", "resconn", "--set", "finetune_steps=5", "--base", "m", "--training-seed", "3"]
     )
-    assert args.models == ["direct", "resconn"] and args.overrides == ["finetune_steps=5"] and args.base == "m"
+    assert args.training_seed == 3 and args.models == ["direct", "resconn"] and args.overrides == ["finetune_steps=5"] and args.base == "m"
 
 
 @needs_camels
@@ -87,5 +87,10 @@ def test_models_without_encoder_pretrain_nothing_and_base_is_reused(tmp_path):
     assert not (tmp_path / "b" / "pretraining").exists()
     assert given["pretrain_on"] == "given" and str(base) in given["protocol"]
     assert given["folds"][0]["models"]["StefaLand resConn"]["summary"] == first["folds"][0]["models"]["StefaLand resConn"]["summary"]
+    # another training seed on the same folds: the same held-out basins, other weights
+    reseeded = run_benchmark("pub", dataset, tmp_path / "c", folds=2, seed=0, preset=preset, models={"StefaLand resConn": "resconn"}, base=str(base), training_seed=7)
+    assert [f["split"] for f in reseeded["folds"]] == [f["split"] for f in given["folds"]]
+    assert reseeded["folds"][0]["models"]["StefaLand resConn"]["summary"] != given["folds"][0]["models"]["StefaLand resConn"]["summary"]
+    assert "(training seed 7)" in (tmp_path / "c" / "summary.md").read_text()
     adapter = json.loads((tmp_path / "b" / "folds" / "fold_0" / "resconn" / "adapter" / "adapter_config.json").read_text())
     assert adapter["embedding_scale_init"] == 0.5

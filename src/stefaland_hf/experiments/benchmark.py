@@ -140,15 +140,18 @@ def run_benchmark(
     models=MODELS,
     dataset_name: str = "camels_us",
     base: str | None = None,
+    training_seed: int | None = None,
 ) -> dict:
     """Train and evaluate ``models`` (label -> head mode) per fold; writes OUT/results.json, summary.md, nse_cdf.png.
 
     ``pretrain_on`` is ``"all"`` (one pretraining shared by the folds) or ``"train"`` (one per fold);
     a ``base`` (pretrained model folder or Hub id) replaces the pretraining for the frozen-encoder models,
-    and without a frozen-encoder model nothing is pretrained.
+    and without a frozen-encoder model nothing is pretrained. ``seed`` draws the folds and, unless
+    ``training_seed`` is given, the pretraining and finetuning randomness (repeat a run with other
+    training seeds on the same folds to see how much of a difference is initialization).
     """
     out.mkdir(parents=True, exist_ok=True)
-    preset = replace(preset, seed=seed)
+    preset = replace(preset, seed=seed if training_seed is None else training_seed)
     splits = make_splits(kind, dataset, folds, seed, preset)
     # the model-zoo architecture with the dataset's own variables (all models see the same inputs);
     # scratch and direct train it from random weights, the frozen modes load a pretrained encoder
@@ -202,6 +205,7 @@ def run_benchmark(
         "dataset": dataset_name,
         "n_basins": len(dataset),
         "seed": seed,
+        "training_seed": preset.seed,
         "preset": asdict(preset),
         "pretrain_on": pretrain_on,
         "base": None if base is None else str(base),
@@ -239,11 +243,16 @@ def protocol_text(kind: str, pretrain_on: str, preset: BenchmarkPreset, base: st
     )
 
 
+def _training_seed_note(results: dict) -> str:
+    seed = results.get("training_seed", results["seed"])
+    return "" if seed == results["seed"] else f" (training seed {seed})"
+
+
 def summary_markdown(results: dict) -> str:
     """The paper's table layout: one row per model, median over basins per fold, mean ± s.e. across folds."""
     folds = results["folds"]
     labels = list(folds[0]["models"]) if folds else []
-    lines = [f"## CAMELS {results['kind'].upper()} — {results['n_basins']} basins, {len(folds)} folds, seed {results['seed']}", ""]
+    lines = [f"## CAMELS {results['kind'].upper()} — {results['n_basins']} basins, {len(folds)} folds, seed {results['seed']}" + _training_seed_note(results), ""]
     lines.append(results["protocol"])
     if results.get("empty_groups"):
         lines.append(f"\nRegion groups without basins (not evaluated): {results['empty_groups']}")
@@ -269,7 +278,8 @@ def add_cli_parser(subparsers) -> None:
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--basins", default=None, help="basin list file (default: basin_list.txt in --data-dir)")
     parser.add_argument("--folds", type=int, default=5, help="PUB folds (PUR uses the 7 region groups)")
-    parser.add_argument("--seed", type=int, default=111)
+    parser.add_argument("--seed", type=int, default=111, help="draws the folds (and the training randomness unless --training-seed)")
+    parser.add_argument("--training-seed", type=int, default=None, help="pretraining/finetuning seed, to repeat a run on the same folds")
     parser.add_argument("--preset", choices=sorted(PRESETS), default="cpu-quick")
     parser.add_argument("--pretrain-on", choices=["all", "train"], default="all")
     parser.add_argument("--base", default=None, help="pretrained model (folder or Hub id) for the frozen-encoder models, instead of pretraining")
@@ -288,5 +298,5 @@ def _cli(args) -> int:
         preset = replace(preset, train_period=("1995-01-01", "2005-12-31"), test_period=("2006-01-01", "2009-12-31"))
     preset = override_preset(preset, args.overrides)
     models = {label: mode for label, mode in MODELS.items() if mode in args.models}
-    run_benchmark(args.kind, dataset, Path(args.out), args.folds, args.seed, preset, args.pretrain_on, models, args.dataset, args.base)
+    run_benchmark(args.kind, dataset, Path(args.out), args.folds, args.seed, preset, args.pretrain_on, models, args.dataset, args.base, args.training_seed)
     return 0
