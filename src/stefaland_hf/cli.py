@@ -14,6 +14,7 @@ import sys
 SUBCOMMAND_MODULES = (
     "stefaland_hf.experiments.demo",
     "stefaland_hf.experiments.benchmark",
+    "stefaland_hf.experiments.compare",
     "stefaland_hf.hub",
     "stefaland_hf.convert_original",
 )

@@ -1,0 +1,109 @@
+"""``stefaland compare``: benchmark runs on the same folds side by side, paired against a reference model.
+
+Fold-to-fold spread is larger than most of the effects we look for, so each row also gives the
+difference to a reference model **paired by fold** (mean ± standard error over folds, and in how many
+folds the row is better). Runs must share their folds (same basins, ``--seed`` and ``--folds``).
+
+Usage::
+
+    stefaland compare --reference baseline "StefaLand resConn" \\
+        --run baseline=runs/pub --run scale1=runs/inv/scale1 [--metric nse] [--out table.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from ..metrics import standard_error
+
+
+def fold_medians(results: dict, model: str, metric: str) -> np.ndarray:
+    """The per-fold median of ``metric`` over held-out basins (NaN where a fold lacks the model)."""
+    values = [f["models"].get(model, {}).get("summary", {}).get(metric) for f in results["folds"]]
+    return np.array([np.nan if v is None else v for v in values], dtype=float)
+
+
+def _is_better(values: np.ndarray, reference: np.ndarray, metric: str) -> np.ndarray:
+    """Per fold: is ``values`` better than ``reference``? Errors lower, volume biases nearer 0, skill higher."""
+    if metric in ("rmse", "ubrmse"):
+        return values < reference
+    if metric in ("fhv", "flv", "bias"):
+        return np.abs(values) < np.abs(reference)
+    return values > reference
+
+
+def _splits(results: dict) -> list:
+    return [sorted(f["split"]["test_sites"]) for f in results["folds"]]
+
+
+def _mean_se(values: np.ndarray) -> str:
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return "n/a"
+    se = standard_error(values) if values.size > 1 else float("nan")
+    return f"{values.mean():.3f} ± {se:.3f}"
+
+
+def compare(runs: dict[str, dict], reference: tuple[str, str], metric: str = "nse") -> str:
+    """A markdown table of every model of every run, with its fold-paired difference to ``reference``."""
+    ref_run, ref_model = reference
+    if ref_run not in runs:
+        raise ValueError(f"--reference run {ref_run!r} is not among the runs {sorted(runs)}")
+    ref = fold_medians(runs[ref_run], ref_model, metric)
+    if not np.isfinite(ref).any():
+        raise ValueError(f"--reference: run {ref_run!r} has no model {ref_model!r}")
+    for label, results in runs.items():
+        if _splits(results) != _splits(runs[ref_run]):
+            raise ValueError(f"run {label!r} has other folds than the reference run {ref_run!r} (seed, folds or basins differ)")
+    lines = [
+        f"| run | model | {metric.upper()} (mean ± s.e. over folds) | per-fold medians | Δ vs {ref_run} {ref_model} (paired) | folds better | steps (median) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for label, results in runs.items():
+        for model in results["folds"][0]["models"]:
+            values = fold_medians(results, model, metric)
+            paired = values - ref
+            better = int(np.sum(_is_better(values, ref, metric)))
+            steps = [f["models"][model].get("steps") for f in results["folds"] if f["models"].get(model, {}).get("steps") is not None]
+            is_ref = (label, model) == reference
+            lines.append(
+                f"| {label} | {model} | {_mean_se(values)} | {', '.join(f'{v:.3f}' for v in values)} | "
+                f"{'(reference)' if is_ref else _mean_se(paired)} | {'' if is_ref else f'{better}/{len(values)}'} | "
+                f"{int(np.median(steps)) if steps else ''} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def add_cli_parser(subparsers) -> None:
+    parser = subparsers.add_parser("compare", help="benchmark runs on the same folds side by side, paired against a reference")
+    parser.add_argument("--run", action="append", required=True, metavar="LABEL=DIR", help="a benchmark output folder (holds results.json); repeatable")
+    parser.add_argument("--reference", nargs=2, required=True, metavar=("LABEL", "MODEL"), help="run label and model to pair against")
+    parser.add_argument("--metric", default="nse", help="a per-basin metric of results.json (nse, kge, rmse, ...)")
+    parser.add_argument("--out", type=Path, default=None, help="also write the table here")
+    parser.set_defaults(func=_cli)
+
+
+def load_runs(items: list[str]) -> dict[str, dict]:
+    """``LABEL=DIR`` items -> {label: results.json of DIR}."""
+    runs = {}
+    for item in items:
+        label, sep, folder = item.partition("=")
+        if not sep:
+            raise ValueError(f"--run {item!r}: expected LABEL=DIR")
+        path = Path(folder) / "results.json"
+        if not path.exists():
+            raise FileNotFoundError(f"--run {item!r}: {path} not found (has the benchmark finished?)")
+        runs[label] = json.loads(path.read_text())
+    return runs
+
+
+def _cli(args) -> int:
+    table = compare(load_runs(args.run), tuple(args.reference), args.metric)
+    if args.out:
+        args.out.write_text(table)
+    print(table)
+    return 0
