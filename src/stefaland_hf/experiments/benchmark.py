@@ -281,7 +281,7 @@ def add_cli_parser(subparsers) -> None:
     parser.add_argument("--seed", type=int, default=111, help="draws the folds (and the training randomness unless --training-seed)")
     parser.add_argument("--training-seed", type=int, default=None, help="pretraining/finetuning seed, to repeat a run on the same folds")
     parser.add_argument("--preset", choices=sorted(PRESETS), default="cpu-quick")
-    parser.add_argument("--pretrain-on", choices=["all", "train"], default="all")
+    parser.add_argument("--pretrain-on", choices=["all", "train"], default=None, help="pretrain on all listed basins (default) or per fold on its training basins")
     parser.add_argument("--base", default=None, help="pretrained model (folder or Hub id) for the frozen-encoder models, instead of pretraining")
     parser.add_argument("--models", nargs="+", choices=list(MODELS.values()), default=list(MODELS.values()), help="head modes to run (default: all five)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="FIELD=VALUE", help="change a preset field, e.g. --set finetune_steps=400 (repeatable)")
@@ -291,6 +291,8 @@ def add_cli_parser(subparsers) -> None:
 
 
 def _cli(args) -> int:
+    if args.base and args.pretrain_on:
+        raise ValueError(f"--base {args.base} and --pretrain-on {args.pretrain_on}: a given pretrained model replaces the pretraining; use one")
     kwargs = {"basins": args.basins} if args.basins else {}
     dataset = load_site_dataset(args.dataset, data_dir=args.data_dir, cache_dir=args.cache_dir, **kwargs)
     preset = PRESETS[args.preset]
@@ -298,5 +300,5 @@ def _cli(args) -> int:
         preset = replace(preset, train_period=("1995-01-01", "2005-12-31"), test_period=("2006-01-01", "2009-12-31"))
     preset = override_preset(preset, args.overrides)
     models = {label: mode for label, mode in MODELS.items() if mode in args.models}
-    run_benchmark(args.kind, dataset, Path(args.out), args.folds, args.seed, preset, args.pretrain_on, models, args.dataset, args.base, args.training_seed)
+    run_benchmark(args.kind, dataset, Path(args.out), args.folds, args.seed, preset, args.pretrain_on or "all", models, args.dataset, args.base, args.training_seed)
     return 0
