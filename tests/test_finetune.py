@@ -71,6 +71,26 @@ def test_resconn_adapter_end_to_end(tmp_path, synthland, split, pretrained):
     assert (tmp_path / "metrics_per_site.csv").read_text().startswith("site_id,nse,kge")
 
 
+def test_new_weights_depend_on_the_seed_not_on_earlier_draws(pretrained):
+    """A head's initial weights come from args.seed, whatever consumed random numbers before (benchmarks run many models)."""
+    from stefaland_hf.data.normalization import Normalization
+    from stefaland_hf.training.finetune import build_finetune_model
+
+    targets = Normalization([], [], [], [], [], [], ["streamflow"], [1.0], [2.0])
+
+    def head_weights(mode, **overrides):
+        torch.rand(1000)  # some earlier draw
+        model = build_finetune_model(pretrained, _finetune_args("unused", mode, **overrides), targets, targets)
+        return {k: v.detach().clone() for k, v in model.named_parameters() if v.requires_grad}
+
+    for mode in ("resconn", "no_adapter"):
+        first, second = head_weights(mode), head_weights(mode)
+        assert first.keys() == second.keys() and all(torch.equal(first[k], second[k]) for k in first)
+        assert not all(torch.equal(first[k], v) for k, v in head_weights(mode, seed=5).items())
+    scale = [v for k, v in head_weights("resconn", embedding_scale_init=1.0).items() if k.endswith("embedding_scale")]
+    assert len(scale) == 1 and scale[0].item() == 1.0
+
+
 @pytest.mark.parametrize("mode", ["direct", "scratch"])
 def test_full_model_modes(tmp_path, synthland, split, pretrained, mode):
     report = finetune(pretrained, synthland, split, _finetune_args(tmp_path, mode))
