@@ -50,6 +50,7 @@ TABLE_METRICS = (("rmse", "RMSE"), ("ubrmse", "ubRMSE"), ("pearson_r", "Corr"), 
 class BenchmarkPreset(Recipe):
     model: str = "stefaland-tiny"
     pretrain_epochs: int = 3
+    # CPU time: the StefaLand heads are still improving at this cap (with 600 resConn stops at 400-500; docs/RESULTS.md)
     finetune_steps: int = 200
     # the LSTM baseline is ~5x cheaper per step; it trains to early stopping under this larger cap
     baseline_steps: int = 1000
