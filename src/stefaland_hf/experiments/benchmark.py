@@ -157,13 +157,12 @@ def run_benchmark(
     # the model-zoo architecture with the dataset's own variables (all models see the same inputs);
     # scratch and direct train it from random weights, the frozen modes load a pretrained encoder
     model_config = config_for_dataset(StefaLandConfig.from_pretrained(MODEL_ZOO / preset.model), dataset)
-    needs_pretrained = any(mode in FROZEN_BACKBONE_MODES for mode in models.values())
-    if not needs_pretrained:
+    if not any(mode in FROZEN_BACKBONE_MODES for mode in models.values()):
         pretrain_on, base = "none", None
     elif base is not None:
         pretrain_on = "given"
     shared_base = base
-    if needs_pretrained and pretrain_on == "all":
+    if pretrain_on == "all":
         shared_base = _pretrain(dataset, np.arange(len(dataset)), preset, out / "pretraining", model_config)
 
     fold_results = []
@@ -175,7 +174,7 @@ def run_benchmark(
             continue
         fold_dir = out / "folds" / f"fold_{index}"
         pretrained = shared_base
-        if needs_pretrained and pretrained is None:
+        if pretrain_on == "train":
             pretrained = _pretrain(dataset, split.sites("train"), preset, fold_dir / "pretraining", model_config)
         fold = {"fold": index, "split": split.to_dict(), "models": {}}
         for label, mode in models.items():
@@ -244,6 +243,16 @@ def protocol_text(kind: str, pretrain_on: str, preset: BenchmarkPreset, base: st
     )
 
 
+def mean_se_cell(values) -> str:
+    """``mean ± standard error`` of the finite values (a table cell); ``n/a`` when there are none."""
+    values = np.asarray(values, dtype=float)
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return "n/a"
+    se = standard_error(values) if values.size > 1 else float("nan")
+    return f"{values.mean():.3f} ± {se:.3f}"
+
+
 def _training_seed_note(results: dict) -> str:
     seed = results.get("training_seed", results["seed"])
     return "" if seed == results["seed"] else f" (training seed {seed})"
@@ -262,9 +271,7 @@ def summary_markdown(results: dict) -> str:
         cells = []
         for key, _ in TABLE_METRICS:
             medians = [f["models"][label]["summary"].get(key) for f in folds]
-            medians = [m for m in medians if m is not None]
-            se = standard_error(medians) if len(medians) > 1 else float("nan")
-            cells.append(f"{np.mean(medians):.3f} ± {se:.3f}" if medians else "n/a")
+            cells.append(mean_se_cell([np.nan if m is None else m for m in medians]))
         seconds = sum(f["models"][label]["seconds"] for f in folds)
         lines.append(f"| {label} | " + " | ".join(cells) + f" | {seconds:.0f} |")
     lines.append("")

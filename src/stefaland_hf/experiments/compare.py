@@ -12,13 +12,12 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
 import numpy as np
 
-from ..metrics import standard_error
+from .benchmark import mean_se_cell
 
 
 def fold_medians(results: dict, model: str, metric: str) -> np.ndarray:
@@ -38,14 +37,6 @@ def _is_better(values: np.ndarray, reference: np.ndarray, metric: str) -> np.nda
 
 def _splits(results: dict) -> list:
     return [sorted(f["split"]["test_sites"]) for f in results["folds"]]
-
-
-def _mean_se(values: np.ndarray) -> str:
-    values = values[np.isfinite(values)]
-    if values.size == 0:
-        return "n/a"
-    se = standard_error(values) if values.size > 1 else float("nan")
-    return f"{values.mean():.3f} ± {se:.3f}"
 
 
 def compare(runs: dict[str, dict], reference: tuple[str, str], metric: str = "nse") -> str:
@@ -68,11 +59,11 @@ def compare(runs: dict[str, dict], reference: tuple[str, str], metric: str = "ns
             values = fold_medians(results, model, metric)
             paired = values - ref
             better = int(np.sum(_is_better(values, ref, metric)))
-            steps = [f["models"][model].get("steps") for f in results["folds"] if f["models"].get(model, {}).get("steps") is not None]
+            steps = [f["models"][model]["steps"] for f in results["folds"] if f["models"].get(model, {}).get("steps") is not None]
             is_ref = (label, model) == reference
             lines.append(
-                f"| {label} | {model} | {_mean_se(values)} | {', '.join(f'{v:.3f}' for v in values)} | "
-                f"{'(reference)' if is_ref else _mean_se(paired)} | {'' if is_ref else f'{better}/{len(values)}'} | "
+                f"| {label} | {model} | {mean_se_cell(values)} | {', '.join(f'{v:.3f}' for v in values)} | "
+                f"{'(reference)' if is_ref else mean_se_cell(paired)} | {'' if is_ref else f'{better}/{len(values)}'} | "
                 f"{int(np.median(steps)) if steps else ''} |"
             )
     return "\n".join(lines) + "\n"
