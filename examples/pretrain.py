@@ -11,6 +11,7 @@ evaluation on the held-out sites stays free of leakage.
 import argparse
 
 from stefaland_hf import StefaLandConfig
+from stefaland_hf.training.acceleration import MIXED_PRECISION_CHOICES
 from stefaland_hf.training.cli_args import add_data_arguments, add_split_arguments, load_dataset_from_args, split_from_args
 from stefaland_hf.training.pretrain import PretrainArguments, config_for_dataset, pretrain
 
@@ -26,7 +27,11 @@ def main() -> None:
     parser.add_argument("--learning-rate", type=float, default=1e-3)
     parser.add_argument("--seq-len", type=int, default=365)
     parser.add_argument("--gradient-accumulation-steps", type=int, default=1)
-    parser.add_argument("--mixed-precision", choices=["no", "fp16", "bf16"], default="no")
+    parser.add_argument(
+        "--mixed-precision", choices=MIXED_PRECISION_CHOICES, default="auto",
+        help="autocast dtype; auto = bf16 where the CPU/GPU has native bf16 arithmetic, else float32",
+    )
+    parser.add_argument("--compile", action="store_true", help="torch.compile the model (opt-in; see README performance)")
     parser.add_argument("--save-every-steps", type=int, default=0)
     parser.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --output-dir")
     add_data_arguments(parser)
@@ -52,6 +57,7 @@ def main() -> None:
             seq_len=args.seq_len,
             gradient_accumulation_steps=args.gradient_accumulation_steps,
             mixed_precision=args.mixed_precision,
+            compile=args.compile,
             save_every_steps=args.save_every_steps,
             resume=args.resume,
             seed=args.seed,

@@ -5,6 +5,11 @@ import os
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
+import tempfile
+
+# Embedding caches of the tests go to a throwaway folder, never into the user's ~/.cache.
+os.environ.setdefault("STEFALAND_CACHE_DIR", tempfile.mkdtemp(prefix="stefaland-test-cache-"))
+
 from pathlib import Path
 
 import pytest

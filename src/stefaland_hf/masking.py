@@ -9,8 +9,11 @@ group as a whole, then each ungrouped attribute) are chosen uniformly at random.
 ``never_mask_variables`` are never masked. NaN inputs need no mask here: the model always treats
 them as masked and the loss always excludes them.
 
-Everything is vectorized over samples and units; the generator state can be saved and restored so
-an interrupted pretraining run resumes with the same masks.
+Everything is vectorized over samples and units. Masks come from a numpy Generator: the collator's
+own seeded stream (whose state can be saved and restored), or one passed per call. The pretraining
+loop passes ``np.random.default_rng([seed, epoch, micro_batch])`` and the process's ``shard`` of the
+global batch, so masks depend neither on how the global batch is split over processes nor on what
+ran before a resume.
 """
 
 from __future__ import annotations
@@ -61,39 +64,62 @@ class CrossVariableGroupMasking:
         self.rng.bit_generator.state = state["bit_generator"]
 
     # --------------------------------------------------------------------------------------------
-    def dynamic_mask(self, batch: int, length: int) -> np.ndarray:
+    def dynamic_mask(self, batch: int, length: int, rng: np.random.Generator, rows: slice = slice(None)) -> np.ndarray:
+        """[rows, T, F] masks of ``rows`` of a batch of ``batch`` samples: spans are drawn for all, masks built for ``rows``."""
         units = self.dynamic_units.shape[0]
         budget = int(length * self.ratio_dynamic)
         if units == 0 or budget == 0:
-            return np.zeros((batch, length, self.dynamic_units.shape[1]), dtype=bool)
+            return np.zeros((batch, length, self.dynamic_units.shape[1]), dtype=bool)[rows]
         low = min(self.window_min, length)
         high = min(self.window_max, length)
         max_spans = -(-budget // low) + 1
-        lengths = self.rng.integers(low, high + 1, size=(batch, units, max_spans))
+        lengths = rng.integers(low, high + 1, size=(batch, units, max_spans))
         before = np.cumsum(lengths, axis=-1) - lengths  # summed length of earlier spans
         lengths = np.clip(np.minimum(lengths, budget - before), 0, None)  # trim the last span, drop the rest
-        starts = (self.rng.random((batch, units, max_spans)) * (length - lengths + 1)).astype(np.int64)
-        coverage = np.zeros((batch, units, length + 1), dtype=np.int32)
+        starts = (rng.random((batch, units, max_spans)) * (length - lengths + 1)).astype(np.int64)
+        lengths, starts = lengths[rows], starts[rows]
+        coverage = np.zeros((*lengths.shape[:2], length + 1), dtype=np.int32)
         b, u, _ = np.indices(lengths.shape)
         np.add.at(coverage, (b, u, starts), (lengths > 0).astype(np.int32))
         np.add.at(coverage, (b, u, starts + lengths), -(lengths > 0).astype(np.int32))
         unit_masked = np.cumsum(coverage[..., :length], axis=-1) > 0  # [B, U, T]
         return np.einsum("but,uv->btv", unit_masked.astype(np.float32), self.dynamic_units) > 0
 
-    def static_mask(self, batch: int) -> np.ndarray:
+    def static_mask(self, batch: int, rng: np.random.Generator, rows: slice = slice(None)) -> np.ndarray:
+        """[rows, C] masks of ``rows`` of a batch of ``batch`` samples."""
         units = self.static_units.shape[0]
         count = int(units * self.ratio_static)
         if units == 0 or count == 0:
-            return np.zeros((batch, self.static_units.shape[1]), dtype=bool)
-        order = np.argsort(self.rng.random((batch, units)), axis=1)
-        chosen = np.zeros((batch, units), dtype=np.float32)
+            return np.zeros((batch, self.static_units.shape[1]), dtype=bool)[rows]
+        order = np.argsort(rng.random((batch, units))[rows], axis=1)
+        chosen = np.zeros(order.shape, dtype=np.float32)
         np.put_along_axis(chosen, order[:, :count], 1.0, axis=1)
         return chosen @ self.static_units > 0
 
-    def __call__(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    def __call__(
+        self,
+        batch: dict[str, torch.Tensor],
+        rng: np.random.Generator | None = None,
+        shard: tuple[int, int] = (0, 1),
+    ) -> dict[str, torch.Tensor]:
+        """Add the masks, on the device of ``batch["x_dynamic"]``.
+
+        rng: the generator to draw from (default: this collator's own stream).
+        shard: ``(index, count)``: ``batch`` is part ``index`` of ``count`` equal parts of one global batch
+            (the process index and the number of processes). Masks are drawn for the whole global batch and
+            this part's rows are kept, so a sample's mask depends on its position in the global batch only.
+        """
+        index, count = shard
+        if not 0 <= index < count:
+            raise ValueError(f"shard: expected (index, count) with 0 <= index < count, got {shard}")
         size, length = batch["x_dynamic"].shape[:2]
-        batch["dynamic_mask"] = torch.from_numpy(self.dynamic_mask(size, length))
-        batch["static_mask"] = torch.from_numpy(self.static_mask(size))
+        rng = self.rng if rng is None else rng
+        rows = slice(index * size, (index + 1) * size)
+        device = batch["x_dynamic"].device
+        dynamic = self.dynamic_mask(count * size, length, rng, rows)
+        static = self.static_mask(count * size, rng, rows)
+        batch["dynamic_mask"] = torch.from_numpy(dynamic).to(device)
+        batch["static_mask"] = torch.from_numpy(static).to(device)
         return batch
 
 

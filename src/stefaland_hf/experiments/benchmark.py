@@ -18,6 +18,7 @@ interrupted benchmark resumes at the first unfinished fold.
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
@@ -179,7 +180,7 @@ def run_benchmark(
         fold = {"fold": index, "split": split.to_dict(), "models": {}}
         for label, mode in models.items():
             started = time.time()
-            args = preset.finetune_arguments(fold_dir / mode, mode, disable_tqdm=True)
+            args = preset.finetune_arguments(fold_dir / mode, mode, disable_tqdm=True, embedding_cache_dir=out / "embedding_cache")
             if mode == "direct":
                 args = replace(args, max_steps=preset.baseline_steps)
             report = finetune(pretrained if mode in FROZEN_BACKBONE_MODES else model_config, dataset, split, args)
@@ -198,6 +199,7 @@ def run_benchmark(
             print(f"fold {index} {label}: median NSE {report['summary']['nse']:.3f} ({time.time() - started:.0f} s)")
         fold_file.parent.mkdir(parents=True, exist_ok=True)
         fold_file.write_text(json.dumps(fold, indent=1))
+        shutil.rmtree(out / "embedding_cache", ignore_errors=True)  # the fold's frozen-mode models shared it
         fold_results.append(fold)
 
     results = {

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -116,10 +117,11 @@ def run_demo(output_dir: str | Path, settings: DemoSettings, cache_dir: str | No
     )
     for label, mode, folder, steps in runs:
         t0 = time.time()
-        args = replace(settings.finetune_arguments(output_dir / folder, mode, disable_tqdm), max_steps=steps)
-        reports[label] = finetune(base, dataset, split, args)
+        args = settings.finetune_arguments(output_dir / folder, mode, disable_tqdm, embedding_cache_dir=output_dir / "embedding_cache")
+        reports[label] = finetune(base, dataset, split, replace(args, max_steps=steps))
         finish_artifact(reports[label], dataset_name="synthland", base_model=str(base))
         timings[folder] = time.time() - t0
+    shutil.rmtree(output_dir / "embedding_cache", ignore_errors=True)  # derived from this run's base; never reused
 
     oracle = oracle_metrics(dataset, split.sites("test"), split.period("test"))
     write_site_metrics(oracle, output_dir / "oracle_metrics_per_site.csv")

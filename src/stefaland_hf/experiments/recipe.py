@@ -36,7 +36,9 @@ class Recipe:
             seed=self.seed,
         )
 
-    def finetune_arguments(self, output_dir, head_mode: str, disable_tqdm: bool | None = None) -> FinetuneArguments:
+    def finetune_arguments(
+        self, output_dir, head_mode: str, disable_tqdm: bool | None = None, embedding_cache_dir=None
+    ) -> FinetuneArguments:
         return FinetuneArguments(
             output_dir=str(output_dir),
             head_mode=head_mode,
@@ -50,5 +52,6 @@ class Recipe:
             head_hidden_size=self.head_hidden_size,
             embedding_scale_init=self.embedding_scale_init,
             seed=self.seed,
+            embedding_cache_dir=None if embedding_cache_dir is None else str(embedding_cache_dir),
             disable_tqdm=disable_tqdm,
         )

@@ -53,6 +53,15 @@ def add_finetune_arguments(parser: argparse.ArgumentParser, output_dir: str, seq
     parser.add_argument("--patience", type=int, default=4, help="early stopping patience in evaluations")
     parser.add_argument("--head-hidden-size", type=int, default=128)
     parser.add_argument("--embedding-scale-init", type=float, default=0.1, help="initial scale s of LayerNorm(E) in the head (paper: 0.1)")
+    parser.add_argument(
+        "--no-embedding-cache", dest="embedding_cache", action="store_false",
+        help="frozen-backbone modes: run the backbone every step instead of training on embeddings computed once",
+    )
+    parser.add_argument(
+        "--embedding-cache-stride", type=int, default=None,
+        help="days between cached training windows (default: seq-len minus warmup, so their loss parts tile the period once)",
+    )
+    parser.add_argument("--embedding-cache-dir", default=None, help="embedding cache folder (default: $STEFALAND_CACHE_DIR/embeddings or ~/.cache/stefaland_hf/embeddings)")
     parser.add_argument("--push-to-hub", metavar="REPO", default=None, help="push the adapter/model and its card")
 
 
@@ -74,6 +83,9 @@ def finetune_arguments_from_args(args, target_variables: list[str]):
         patience=args.patience,
         head_hidden_size=args.head_hidden_size,
         embedding_scale_init=args.embedding_scale_init,
+        embedding_cache=args.embedding_cache,
+        embedding_cache_stride=args.embedding_cache_stride,
+        embedding_cache_dir=args.embedding_cache_dir,
         seed=args.seed,
     )
 

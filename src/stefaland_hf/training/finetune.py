@@ -1,4 +1,4 @@
-"""Finetuning task heads with the plain ``transformers.Trainer``.
+"""Finetuning task heads with ``transformers.Trainer`` (``ObservedLabelTrainer``: loss over observed labels).
 
 Frozen-backbone modes (``resconn``, ``no_adapter``, ``linear_probe``) train a PEFT resConn adapter
 on a pretrained StefaLand; ``scratch`` trains the whole architecture from random weights and
@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 from peft import PeftModel, get_peft_model
-from transformers import EarlyStoppingCallback, EvalPrediction, Trainer, TrainingArguments, set_seed
+from transformers import EarlyStoppingCallback, EvalPrediction, TrainingArguments, set_seed
 
 from ..configuration_stefaland import FROZEN_BACKBONE_MODES, StefaLandConfig
 from ..data.normalization import Normalization, fit_normalization
@@ -27,6 +27,8 @@ from ..data.windows import WindowDataset, collate_windows, predict_sites
 from ..metrics import site_metrics, summarize
 from ..modeling_stefaland import StefaLandForTimeSeriesRegression
 from ..peft_adapters import ResConnConfig
+from .embedding_cache import CachedEmbeddingWindows, EmbeddingCache
+from .trainer import ObservedLabelTrainer
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +55,12 @@ class FinetuneArguments:
     seed: int = 111
     min_observed: int = 1
     eval_batch_size: int = 128
+    # frozen-backbone modes: train the head on embeddings computed once (training/embedding_cache.py)
+    embedding_cache: bool = True
+    # days between cached training windows (their stride then); None: seq_len - warmup, so the windows' loss
+    # parts tile the training period once
+    embedding_cache_stride: int | None = None
+    embedding_cache_dir: str | None = None  # None: $STEFALAND_CACHE_DIR/embeddings or ~/.cache/stefaland_hf/embeddings
     disable_tqdm: bool | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -172,18 +180,24 @@ def finetune(
     normalization = fit_normalization(dataset, split.sites("train"), split.period("train"), **variables)
     model = build_finetune_model(base, args, normalization, normalization)
 
+    cached = args.embedding_cache and args.head_mode in FROZEN_BACKBONE_MODES
     train_windows = WindowDataset.from_split(
-        dataset, split, "train", seq_len=args.seq_len, warmup=args.warmup, stride=args.stride, min_observed=args.min_observed, **variables
+        dataset, split, "train", seq_len=args.seq_len, warmup=args.warmup, stride=(args.embedding_cache_stride or args.seq_len - args.warmup) if cached else args.stride,
+        min_observed=args.min_observed, **variables,
     )
     val_windows = WindowDataset.from_split(
         dataset, split, "val", seq_len=args.seq_len, warmup=args.warmup, stride=args.seq_len - args.warmup, **variables
     )
+    caches = {}
+    if cached:
+        caches = {part: EmbeddingCache.for_windows(model, w, args.embedding_cache_dir, args.eval_batch_size) for part, w in (("train", train_windows), ("val", val_windows))}
+        train_windows, val_windows = CachedEmbeddingWindows(train_windows, caches["train"]), CachedEmbeddingWindows(val_windows, caches["val"])
     trainable, total = _count_parameters(model)
     logger.info("head_mode=%s: %d trainable of %d parameters", args.head_mode, trainable, total)
     print(f"[{args.head_mode}] trainable parameters: {trainable:,} of {total:,}")
 
     training_args = trainer_arguments(output_dir / "checkpoints", args)
-    trainer = Trainer(
+    trainer = ObservedLabelTrainer(
         model=model,
         args=training_args,
         data_collator=_collate,
@@ -210,6 +224,7 @@ def finetune(
         "train_seconds": round(fit_seconds, 1),
         "best_val_loss": trainer.state.best_metric,
         "steps": trainer.state.global_step,
+        "embedding_cache": {part: {"path": str(c.path), "windows": c.manifest["shape"][0], "mib": round(c.nbytes / 2**20, 1)} for part, c in caches.items()},
         "summary": evaluation["summary"],
         "arguments": asdict(args),
         "artifact": str(artifact),

@@ -39,7 +39,7 @@ from typing import Any, Sequence
 
 import numpy as np
 import torch
-from transformers import EarlyStoppingCallback, Trainer
+from transformers import EarlyStoppingCallback
 
 from ..configuration_stefaland import FROZEN_BACKBONE_MODES, StefaLandConfig
 from ..data.normalization import STD_FLOOR_ABSOLUTE, STD_FLOOR_RELATIVE, fit_normalization
@@ -48,6 +48,7 @@ from ..data.windows import SiteArrays, collate_windows
 from ..metrics import nse, pearson_r, standard_error
 from ..modeling_stefaland import StefaLandForStaticRegression
 from .finetune import trainer_arguments
+from .trainer import ObservedLabelTrainer
 
 logger = logging.getLogger(__name__)
 
@@ -283,7 +284,7 @@ def train_static_regression(
     evaluate = val_data is not None
     checkpoints = output_dir / "checkpoints"
     training_args = trainer_arguments(checkpoints, args, evaluate=evaluate, prediction_loss_only=True)
-    trainer = Trainer(
+    trainer = ObservedLabelTrainer(
         model=model,
         args=training_args,
         data_collator=_collate,
