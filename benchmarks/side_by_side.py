@@ -17,8 +17,8 @@ class Variant:
     def __init__(self, label: str, model: torch.nn.Module, bf16: bool = False, forward: Callable | None = None, batch_fn: Callable | None = None):
         self.label, self.bf16, self.times = label, bf16, []
         self.model = model.train()
-        self.forward = forward or self.model
-        self.batch_fn = batch_fn or (lambda batch: batch)
+        self.forward = self.model if forward is None else forward
+        self.batch_fn = (lambda batch: batch) if batch_fn is None else batch_fn
         self.optimizer = torch.optim.AdamW([p for p in self.model.parameters() if p.requires_grad], lr=1e-4)
 
     def step(self, batch: dict) -> float:
