@@ -33,7 +33,8 @@ def main() -> None:
     )
     parser.add_argument("--compile", action="store_true", help="torch.compile the model (opt-in; see README performance)")
     parser.add_argument("--save-every-steps", type=int, default=0)
-    parser.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --output-dir")
+    parser.add_argument("--resume", action="store_true", help="continue the run in --output-dir from its newest complete checkpoint")
+    parser.add_argument("--overwrite", action="store_true", help="replace the run in --output-dir")
     add_data_arguments(parser)
     add_split_arguments(parser)
     args = parser.parse_args()
@@ -60,6 +61,7 @@ def main() -> None:
             compile=args.compile,
             save_every_steps=args.save_every_steps,
             resume=args.resume,
+            overwrite=args.overwrite,
             seed=args.seed,
         ),
     )

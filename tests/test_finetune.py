@@ -11,10 +11,12 @@ from peft import PeftModel
 
 from stefaland_hf import StefaLandConfig, StefaLandForTimeSeriesRegression
 from stefaland_hf.data import load_site_dataset
-from stefaland_hf.data.splits import pub_folds
+from stefaland_hf.data.normalization import fit_normalization
+from stefaland_hf.data.splits import Split, pub_folds
 from stefaland_hf.experiments.demo import PRESETS, run_demo
 from stefaland_hf.training.finetune import FinetuneArguments, finetune
 from stefaland_hf.training.pretrain import PretrainArguments, pretrain
+from stefaland_hf.training.run_folder import RunFolderError
 
 
 
@@ -97,7 +99,59 @@ def test_full_model_modes(tmp_path, synthland, split, pretrained, mode):
     model = StefaLandForTimeSeriesRegression.from_pretrained(tmp_path / "model")
     assert model.config.head_mode == mode and report["trainable_parameters"] == report["total_parameters"]
     # Normalization for models trained from scratch is fitted on the task's training split only.
-    assert model.config.target_mean is not None
+    variables = dict(dynamic_variables=model.config.dynamic_variables, static_variables=model.config.static_variables, target_variables=["streamflow"])
+    on_train = fit_normalization(synthland, split.sites("train"), split.period("train"), **variables).to_config_kwargs()
+    on_all = fit_normalization(synthland, np.arange(len(synthland)), split.period("train"), **variables).to_config_kwargs()
+    for key in ("target_mean", "target_std", "static_mean", "dynamic_std"):
+        np.testing.assert_allclose(getattr(model.config, key), on_train[key], rtol=1e-6)
+    assert not np.allclose(model.config.static_mean, on_all["static_mean"])
+
+
+def _without_observations(dataset, sites):
+    """``dataset`` with every target of ``sites`` set to NaN."""
+    sites = set(int(s) for s in sites)
+
+    def blank(row, index):
+        if index in sites:
+            return {"targets": np.full_like(np.asarray(row["targets"], dtype=np.float32), np.nan).tolist()}
+        return {"targets": row["targets"]}
+
+    return dataset.map(blank, with_indices=True, features=dataset.features)
+
+
+def test_reusing_a_finetuning_folder_needs_overwrite(tmp_path, synthland, split, pretrained):
+    finetune(pretrained, synthland, split, _finetune_args(tmp_path, "direct", max_steps=2))
+    with pytest.raises(RunFolderError, match=r"arguments\.learning_rate: 0\.001 in the folder, 0\.002 now"):
+        finetune(pretrained, synthland, split, _finetune_args(tmp_path, "direct", max_steps=2, learning_rate=2e-3))
+    with pytest.raises(RunFolderError, match="already holds this run"):
+        finetune(pretrained, synthland, split, _finetune_args(tmp_path, "direct", max_steps=2))
+    stale = tmp_path / "checkpoints" / "stale.txt"
+    stale.write_text("from the first run")
+    report = finetune(pretrained, synthland, split, _finetune_args(tmp_path, "direct", max_steps=2, learning_rate=2e-3, overwrite=True))
+    assert not stale.exists() and report["arguments"]["learning_rate"] == 2e-3
+
+
+def test_validation_without_observations_or_sites_is_refused(tmp_path, synthland, split, pretrained):
+    blank_val = _without_observations(synthland, split.sites("val"))
+    with pytest.raises(ValueError, match="no val window of 60 days holds an observed streamflow"):
+        finetune(pretrained, blank_val, split, _finetune_args(tmp_path / "a", "direct"))
+    no_val = Split("no-val", split.train_sites, [], split.test_sites, split.train_period, split.val_period, split.test_period)
+    with pytest.raises(ValueError, match="has no validation sites"):
+        finetune(pretrained, synthland, no_val, _finetune_args(tmp_path / "b", "direct"))
+
+
+def test_report_counts_test_sites_with_observations(tmp_path, synthland, split, pretrained):
+    unobserved = split.sites("test")[:1]
+    report = finetune(pretrained, _without_observations(synthland, unobserved), split, _finetune_args(tmp_path, "direct", max_steps=2))
+    assert report["n_test_sites"] == len(split.sites("test")) and report["n_test_sites_observed"] == len(split.sites("test")) - 1
+
+
+@pytest.mark.parametrize("field, value", [("max_steps", -5), ("eval_steps", 0), ("batch_size", 0), ("learning_rate", -1.0)])
+def test_degenerate_finetuning_settings_are_refused(field, value):
+    with pytest.raises(ValueError, match=rf"FinetuneArguments\.{field}={value!r}: expected"):
+        _finetune_args("unused", "direct", **{field: value})
+    with pytest.raises(ValueError, match="warmup=60: expected fewer days than seq_len=60"):
+        _finetune_args("unused", "direct", warmup=60)
 
 
 def test_demo_smoke(tmp_path):

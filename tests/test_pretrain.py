@@ -1,10 +1,17 @@
+import json
+
+import numpy as np
+import pandas as pd
 import pytest
 import torch
 from conftest import tiny_config
 
 from stefaland_hf import StefaLandForPretraining
 from stefaland_hf.data.synthland import DYNAMIC_VARIABLES, STATIC_VARIABLES, SynthLand
+from stefaland_hf.data.windows import WindowDataset, collate_windows
+from stefaland_hf.masking import CrossVariableGroupMasking
 from stefaland_hf.training.pretrain import PretrainArguments, pretrain
+from stefaland_hf.training.run_folder import CHECKPOINT_COMPLETE_FILE, MANIFEST_FILE, RunFolderError
 
 PERIOD = ("2000-01-01", "2001-12-31")
 
@@ -37,13 +44,24 @@ def _args(path, **overrides):
 
 
 def test_pretraining_learns_and_saves(tmp_path, synthland_tiny):
-    model = pretrain(_config(), synthland_tiny, list(range(12)), PERIOD, _args(tmp_path, epochs=3))
+    model = pretrain(_config(), synthland_tiny, list(range(12)), PERIOD, _args(tmp_path, epochs=8, samples_per_epoch=64, learning_rate=5e-3))
     assert (tmp_path / "model" / "model.safetensors").exists()
+    assert len(pd.read_csv(tmp_path / "loss_curve.csv")) == 32
     assert (tmp_path / "loss_curve.csv").exists() and (tmp_path / "loss_curve.png").exists()
     reloaded = StefaLandForPretraining.from_pretrained(tmp_path / "model")
     # Normalization was fitted on the training sites and travels in the config.
     assert reloaded.config.dynamic_mean is not None and len(reloaded.config.static_mean) == len(STATIC_VARIABLES)
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), reloaded.state_dict().values()))
+    # it learned: it reconstructs held-out sites' masked forcings better than the same model untrained
+    windows = WindowDataset(synthland_tiny, sites=[12, 13, 14, 15], period=PERIOD, seq_len=40, stride=40, target_variables=[],
+                            dynamic_variables=list(DYNAMIC_VARIABLES), static_variables=list(STATIC_VARIABLES))
+    batch = collate_windows(windows.__getitems__(list(range(len(windows)))), drop_keys=("labels", "site_index", "start"))
+    batch = CrossVariableGroupMasking(reloaded.config)(batch, rng=np.random.default_rng(0))
+    torch.manual_seed(0)
+    untrained = StefaLandForPretraining(reloaded.config).eval()
+    with torch.no_grad():
+        # 32 steps: masked forcings 8 % better (0.877 vs 0.957 here); statics of unseen sites barely move yet
+        assert reloaded.eval()(**batch).dynamic_loss < 0.95 * untrained(**batch).dynamic_loss
 
 
 def test_normalization_never_sees_held_out_sites(tmp_path, synthland_tiny):
@@ -62,5 +80,72 @@ def test_interrupted_and_resumed_run_matches_uninterrupted(tmp_path, synthland_t
 
 
 def test_resume_without_checkpoint_is_a_clear_error(tmp_path, synthland_tiny):
-    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+    with pytest.raises(RunFolderError, match="holds no run to continue"):
         pretrain(_config(), synthland_tiny, [0, 1], PERIOD, _args(tmp_path, resume=True))
+
+
+def _short(path, **overrides):
+    return _args(path, **{"epochs": 1, "samples_per_epoch": 32, **overrides})
+
+
+def test_reusing_a_folder_of_another_run_is_refused_naming_the_fields(tmp_path, synthland_tiny):
+    pretrain(_config(), synthland_tiny, [0, 1, 2], PERIOD, _short(tmp_path))
+    manifest = json.loads((tmp_path / MANIFEST_FILE).read_text())
+    assert manifest["arguments"]["seed"] == 7 and manifest["data"]["train_sites"] == [0, 1, 2]
+    with pytest.raises(RunFolderError, match=r"arguments\.seed: 7 in the folder, 8 now") as error:
+        pretrain(_config(), synthland_tiny, [0, 1, 2], PERIOD, _short(tmp_path, seed=8, batch_size=8, resume=True))
+    assert "arguments.batch_size" in str(error.value)
+    with pytest.raises(RunFolderError, match="data.train_sites"):
+        pretrain(_config(), synthland_tiny, [0, 1, 3], PERIOD, _short(tmp_path, resume=True))
+    with pytest.raises(RunFolderError, match="already holds this run; pass --resume"):
+        pretrain(_config(), synthland_tiny, [0, 1, 2], PERIOD, _short(tmp_path))
+
+
+def test_overwrite_replaces_the_run_and_its_stale_checkpoints(tmp_path, synthland_tiny):
+    pretrain(_config(), synthland_tiny, [0, 1, 2], PERIOD, _short(tmp_path, samples_per_epoch=64))
+    assert (tmp_path / "checkpoints" / "step_4").is_dir()
+    pretrain(_config(), synthland_tiny, [0, 1, 2], PERIOD, _short(tmp_path, seed=8, overwrite=True))
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["step_2"]
+    assert json.loads((tmp_path / MANIFEST_FILE).read_text())["arguments"]["seed"] == 8
+
+
+def test_a_folder_with_foreign_files_is_left_alone(tmp_path, synthland_tiny):
+    (tmp_path / "notes.txt").write_text("mine")
+    for overwrite in (False, True):
+        with pytest.raises(RunFolderError, match="not a stefaland run folder"):
+            pretrain(_config(), synthland_tiny, [0, 1], PERIOD, _short(tmp_path, overwrite=overwrite))
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def test_resume_skips_a_checkpoint_killed_mid_write_and_says_which_it_uses(tmp_path, synthland_tiny, capsys):
+    sites = list(range(12))
+    pretrain(_config(), synthland_tiny, sites, PERIOD, _args(tmp_path, max_steps=4))
+    checkpoints = tmp_path / "checkpoints"
+    # what a SIGKILL leaves: a renamed-but-unfinished folder cannot exist, so emulate both other states
+    (checkpoints / ".partial-step_6").mkdir()
+    (checkpoints / "step_6").mkdir()
+    resumed = pretrain(_config(), synthland_tiny, sites, PERIOD, _args(tmp_path, resume=True))
+    out = capsys.readouterr().out
+    assert "skipping incomplete checkpoint" in out and f"resumed from {checkpoints / 'step_4'}" in out
+    full = pretrain(_config(), synthland_tiny, sites, PERIOD, _args(tmp_path / "full"))
+    assert all(torch.equal(a, b) for a, b in zip(full.state_dict().values(), resumed.state_dict().values()))
+
+
+def test_a_corrupt_rng_state_stops_the_resume_naming_the_file(tmp_path, synthland_tiny):
+    pretrain(_config(), synthland_tiny, [0, 1, 2], PERIOD, _args(tmp_path, max_steps=2))
+    checkpoint = tmp_path / "checkpoints" / "step_2"
+    assert (checkpoint / CHECKPOINT_COMPLETE_FILE).is_file()
+    (checkpoint / "random_states_0.pkl").write_bytes(b"garbage")
+    with pytest.raises(RunFolderError, match=r"random_states_0\.pkl changed after it was written"):
+        pretrain(_config(), synthland_tiny, [0, 1, 2], PERIOD, _args(tmp_path, resume=True))
+    (checkpoint / "random_states_0.pkl").unlink()
+    with pytest.raises(RunFolderError, match=r"random_states_0\.pkl is missing"):
+        pretrain(_config(), synthland_tiny, [0, 1, 2], PERIOD, _args(tmp_path, resume=True))
+
+
+@pytest.mark.parametrize(
+    "field, value", [("max_steps", -5), ("epochs", 0), ("batch_size", 0), ("learning_rate", 0.0), ("samples_per_epoch", 0)]
+)
+def test_degenerate_settings_are_refused_naming_the_argument(tmp_path, field, value):
+    with pytest.raises(ValueError, match=rf"PretrainArguments\.{field}={value!r}: expected"):
+        _args(tmp_path, **{field: value})

@@ -113,3 +113,16 @@ def test_period_to_index():
         period_to_index(dates, ("2001-01-01", "2001-02-01"))
     with pytest.raises(ValueError):
         period_to_index(dates, ("2000-02-01", "2000-01-01"))
+
+
+def test_a_split_that_scores_on_training_site_days_is_refused():
+    period = ("2000-01-01", "2000-12-31")
+    with pytest.raises(ValueError, match=r"train and test share 2 sites .* overlapping periods"):
+        Split("leaky", [0, 1, 2], [3], [1, 2], train_period=period, val_period=period, test_period=("2000-06-01", "2001-12-31"))
+    with pytest.raises(ValueError, match="val and test share 1 sites"):
+        Split("leaky", [0], [3], [3], train_period=period, val_period=period, test_period=period)
+    with pytest.raises(ValueError, match="cannot be checked"):
+        Split("mixed", [0], [1], [0], train_period=period, val_period=period, test_period=(0, 10))
+    # the same sites over disjoint periods (temporal holdout) and disjoint sites over one period (PUB) are fine
+    Split("temporal", [0, 1], [0, 1], [0, 1], train_period=(0, 100), val_period=(100, 150), test_period=(150, 200))
+    Split("pub", [0, 1], [2], [3], train_period=period, val_period=period, test_period=period)

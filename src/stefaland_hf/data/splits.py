@@ -188,6 +188,27 @@ class Split:
                 idx = getattr(self, f"{part}_sites")
                 if idx.size and idx.max() >= n:
                     raise ValueError(f"{self.name}.{part}_sites: index {idx.max()} out of range for {n} site ids")
+        for evaluated in ("val", "test"):
+            self._refuse_overlap("train", evaluated)
+        self._refuse_overlap("val", "test")
+
+    def _refuse_overlap(self, first: str, second: str) -> None:
+        """A site-day in two parts would score a model on what it trained on (or stopped early on)."""
+        shared = np.intersect1d(self.sites(first), self.sites(second))
+        if shared.size == 0:
+            return
+        a, b = self.period(first), self.period(second)
+        if a is not None and b is not None and _is_int(a[0]) != _is_int(b[0]):
+            raise ValueError(
+                f"split {self.name!r}: {first} and {second} share {shared.size} sites and give their periods in different "
+                f"forms ({a} vs {b}), so their overlap cannot be checked; give both as dates or both as index ranges"
+            )
+        overlap = a is None or b is None or (a[0] < b[1] and b[0] < a[1] if _is_int(a[0]) else a[0] <= b[1] and b[0] <= a[1])
+        if overlap:
+            raise ValueError(
+                f"split {self.name!r}: {first} and {second} share {shared.size} sites (e.g. index {int(shared[0])}) over "
+                f"overlapping periods ({a} and {b}); their site-days must be disjoint"
+            )
 
     # -- access ---------------------------------------------------------------------------
     def sites(self, part: str) -> np.ndarray:

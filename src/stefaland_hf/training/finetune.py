@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from accelerate import PartialState
 from peft import PeftModel, get_peft_model
 from transformers import EarlyStoppingCallback, EvalPrediction, TrainingArguments, set_seed
 
@@ -27,7 +28,9 @@ from ..data.windows import WindowDataset, collate_windows, predict_sites
 from ..metrics import site_metrics, summarize
 from ..modeling_stefaland import StefaLandForTimeSeriesRegression
 from ..peft_adapters import ResConnConfig
-from .embedding_cache import CachedEmbeddingWindows, EmbeddingCache
+from .argument_checks import require_at_least, require_positive
+from .embedding_cache import CachedEmbeddingWindows, EmbeddingCache, backbone_fingerprint
+from .run_folder import build_manifest, check_run_folder, claim_run_folder, dataset_fingerprint
 from .trainer import ObservedLabelTrainer
 
 logger = logging.getLogger(__name__)
@@ -62,7 +65,26 @@ class FinetuneArguments:
     embedding_cache_stride: int | None = None
     embedding_cache_dir: str | None = None  # None: $STEFALAND_CACHE_DIR/embeddings or ~/.cache/stefaland_hf/embeddings
     disable_tqdm: bool | None = None
+    overwrite: bool = False  # replace an earlier run in output_dir (finetuning does not resume)
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self):
+        from ..configuration_stefaland import HEAD_MODES
+
+        if self.head_mode not in HEAD_MODES:
+            raise ValueError(f"FinetuneArguments.head_mode={self.head_mode!r}: expected one of {list(HEAD_MODES)}")
+        if not self.target_variables:
+            raise ValueError("FinetuneArguments.target_variables: expected at least one target variable")
+        require_at_least(self, 1, "seq_len", "stride", "batch_size", "max_steps", "eval_steps", "patience", "head_hidden_size", "eval_batch_size")
+        require_at_least(self, 1, "embedding_cache_stride", optional=True)
+        require_at_least(self, 0, "warmup", "min_observed", "weight_decay", "head_dropout")
+        require_positive(self, "learning_rate")
+        if self.warmup >= self.seq_len:
+            raise ValueError(f"FinetuneArguments.warmup={self.warmup}: expected fewer days than seq_len={self.seq_len}")
+
+
+# change where the run's files go and what it prints, not what it computes
+_PRESENTATION_FIELDS = ("output_dir", "overwrite", "disable_tqdm", "embedding_cache_dir")
 
 
 def trainer_arguments(checkpoints: Path, args, evaluate: bool = True, **overrides) -> TrainingArguments:
@@ -151,9 +173,14 @@ def _window_metrics(eval_windows: WindowDataset, target_index: int = 0):
     def compute(prediction: EvalPrediction) -> dict[str, float]:
         pred, obs = np.asarray(prediction.predictions), np.asarray(prediction.label_ids)
         pred, obs = pred[..., target_index], obs[..., target_index]
-        sites = np.unique(site_of_window)
-        per_site = np.stack([obs[site_of_window == s].ravel() for s in sites]), np.stack([pred[site_of_window == s].ravel() for s in sites])
-        return summarize(site_metrics(*per_site, metrics=("nse", "kge", "rmse")))
+        # sites can have different numbers of windows (those without observed label days are dropped): pad with NaN
+        rows = [site_of_window == s for s in np.unique(site_of_window)]
+        width = max(int(r.sum()) for r in rows) * obs.shape[1]
+        padded = np.full((2, len(rows), width), np.nan)
+        for i, r in enumerate(rows):
+            padded[0, i, : r.sum() * obs.shape[1]] = obs[r].ravel()
+            padded[1, i, : r.sum() * obs.shape[1]] = pred[r].ravel()
+        return summarize(site_metrics(padded[0], padded[1], metrics=("nse", "kge", "rmse")))
 
     return compute
 
@@ -169,7 +196,6 @@ def finetune(
     Writes ``output_dir/{adapter|model}``, ``metrics_per_site.csv``, ``report.json``.
     """
     output_dir = Path(args.output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
     started = time.time()
     reference = base if isinstance(base, StefaLandConfig) else StefaLandConfig.from_pretrained(base)
     variables = {
@@ -177,17 +203,38 @@ def finetune(
         "static_variables": reference.static_variables,
         "target_variables": list(args.target_variables),
     }
+    if len(split.sites("val")) == 0:
+        raise ValueError(f"split {split.name!r} has no validation sites; early stopping needs some (e.g. val_fraction > 0)")
     normalization = fit_normalization(dataset, split.sites("train"), split.period("train"), **variables)
     model = build_finetune_model(base, args, normalization, normalization)
+    manifest = build_manifest(
+        "finetuning",
+        {k: v for k, v in asdict(args).items() if k not in _PRESENTATION_FIELDS},
+        data={**dataset_fingerprint(dataset), "split": split.to_dict()},
+        base_model=_base_identity(base, reference, model, args.head_mode),
+    )
+    world = PartialState()
+    decision = check_run_folder(output_dir, manifest, overwrite=args.overwrite)
+    world.wait_for_everyone()  # every process has read the folder before the main one writes to it
+    if world.is_main_process:
+        claim_run_folder(output_dir, manifest, decision)
+    world.wait_for_everyone()
 
     cached = args.embedding_cache and args.head_mode in FROZEN_BACKBONE_MODES
     train_windows = WindowDataset.from_split(
         dataset, split, "train", seq_len=args.seq_len, warmup=args.warmup, stride=(args.embedding_cache_stride or args.seq_len - args.warmup) if cached else args.stride,
         min_observed=args.min_observed, **variables,
     )
+    # windows without an observed label day add nothing to the validation loss; none at all would make it 0
     val_windows = WindowDataset.from_split(
-        dataset, split, "val", seq_len=args.seq_len, warmup=args.warmup, stride=args.seq_len - args.warmup, **variables
+        dataset, split, "val", seq_len=args.seq_len, warmup=args.warmup, stride=args.seq_len - args.warmup, min_observed=1, **variables
     )
+    for part, windows in (("train", train_windows), ("val", val_windows)):
+        if len(windows) == 0:
+            raise ValueError(
+                f"split {split.name!r}: no {part} window of {args.seq_len} days holds an observed {'/'.join(args.target_variables)} "
+                f"value after its {args.warmup}-day warm-up ({len(split.sites(part))} {part} sites, period {split.period(part)})"
+            )
     caches = {}
     if cached:
         caches = {part: EmbeddingCache.for_windows(model, w, args.embedding_cache_dir, args.eval_batch_size) for part, w in (("train", train_windows), ("val", val_windows))}
@@ -212,8 +259,9 @@ def finetune(
     is_adapter = isinstance(model, PeftModel)
     artifact = output_dir / ("adapter" if is_adapter else "model")
     trainer.save_model(str(artifact))
-    (artifact / "training_args.bin").unlink(missing_ok=True)  # a pickle; the arguments are in report.json
-    (artifact / "normalization.json").write_text(json.dumps(normalization.to_dict(), indent=1))
+    if trainer.is_world_process_zero():
+        (artifact / "training_args.bin").unlink(missing_ok=True)  # a pickle; the arguments are in report.json
+        (artifact / "normalization.json").write_text(json.dumps(normalization.to_dict(), indent=1))
 
     evaluation = evaluate_sites(trainer.model, dataset, split.sites("test"), split.period("test"), args, variables)
     report = {
@@ -226,11 +274,14 @@ def finetune(
         "steps": trainer.state.global_step,
         "embedding_cache": {part: {"path": str(c.path), "windows": c.manifest["shape"][0], "mib": round(c.nbytes / 2**20, 1)} for part, c in caches.items()},
         "summary": evaluation["summary"],
+        "n_test_sites": len(evaluation["site_ids"]),
+        "n_test_sites_observed": evaluation["n_sites_observed"],
         "arguments": asdict(args),
         "artifact": str(artifact),
     }
-    write_site_metrics(evaluation, output_dir / "metrics_per_site.csv")
-    (output_dir / "report.json").write_text(json.dumps(report, indent=1, default=str))
+    if trainer.is_world_process_zero():
+        write_site_metrics(evaluation, output_dir / "metrics_per_site.csv")
+        (output_dir / "report.json").write_text(json.dumps(report, indent=1, default=str))
     report["evaluation"] = evaluation
     return report
 
@@ -255,7 +306,18 @@ def evaluate_sites(model, dataset, sites, period, args: FinetuneArguments, varia
     )
     observations, predictions = result["observations"][..., 0], result["predictions"][..., 0]
     per_site = site_metrics(observations, predictions, metrics=EVAL_METRICS)
-    return {**result, "per_site": per_site, "summary": summarize(per_site)}
+    # the medians cover the sites whose NSE exists; say how many that is beside how many were asked for
+    observed = int(np.isfinite(np.asarray(per_site["nse"], dtype=float)).sum())
+    return {**result, "per_site": per_site, "summary": summarize(per_site), "n_sites_observed": observed}
+
+
+def _base_identity(base, reference: StefaLandConfig, model, head_mode: str) -> dict:
+    """What the run started from: the frozen backbone's hash, or the architecture a model trains from scratch."""
+    name = None if isinstance(base, StefaLandConfig) else str(base)
+    if head_mode not in FROZEN_BACKBONE_MODES:
+        return {"name": name, "config": reference.to_dict()}
+    backbone = model.get_base_model() if isinstance(model, PeftModel) else model
+    return {"name": name, "backbone_sha256": backbone_fingerprint(backbone.stefaland)}
 
 
 def write_site_metrics(evaluation: dict[str, Any], path: Path, label: str | None = None) -> None:

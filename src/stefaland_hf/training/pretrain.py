@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ import numpy as np
 import torch
 from accelerate import Accelerator
 from accelerate.utils import set_seed
+from accelerate.utils.constants import RNG_STATE_NAME
 from tqdm.auto import tqdm
 
 from ..configuration_stefaland import StefaLandConfig
@@ -34,7 +36,18 @@ from ..data.windows import WindowDataset, collate_windows
 from ..masking import CrossVariableGroupMasking
 from ..modeling_stefaland import StefaLandForPretraining
 from .acceleration import autocast, compile_model, resolve_mixed_precision
+from .argument_checks import require_at_least, require_positive
 from .logging_utils import write_loss_curve
+from .run_folder import (
+    build_manifest,
+    check_run_folder,
+    claim_run_folder,
+    complete_checkpoint,
+    dataset_fingerprint,
+    latest_complete_checkpoint,
+    partial_checkpoint_path,
+    RunFolderError,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -58,10 +71,21 @@ class PretrainArguments:
     seed: int = 111
     save_every_steps: int = 0  # 0 = only at the end of each epoch
     max_steps: int | None = None  # stop after this many optimizer steps (testing an interruption)
-    resume: bool = False
+    resume: bool = False  # continue the run in output_dir from its newest complete checkpoint
+    overwrite: bool = False  # replace the run in output_dir
     cpu: bool = False
     num_workers: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self):
+        require_at_least(self, 1, "epochs", "batch_size", "gradient_accumulation_steps", "seq_len", "stride")
+        require_at_least(self, 1, "samples_per_epoch", "max_steps", optional=True)
+        require_at_least(self, 0, "save_every_steps", "weight_decay", "num_workers")
+        require_positive(self, "learning_rate", "max_grad_norm")
+
+
+# may change when a run is resumed: how long it trains and how often it saves, not what it computes
+RESUMABLE_FIELDS = ("epochs", "max_steps", "save_every_steps", "resume", "overwrite", "num_workers", "output_dir")
 
 
 class EpochSampler(torch.utils.data.Sampler):
@@ -121,11 +145,6 @@ def _global_loss_denominators(accelerator: Accelerator, batch: dict) -> tuple[to
     return tuple(accelerator.reduce(local, "sum"))
 
 
-def _latest_checkpoint(output_dir: Path) -> Path | None:
-    checkpoints = sorted((output_dir / "checkpoints").glob("step_*"), key=lambda p: int(p.name.split("_")[1]))
-    return checkpoints[-1] if checkpoints else None
-
-
 def pretrain(
     config: StefaLandConfig,
     dataset,
@@ -144,6 +163,18 @@ def pretrain(
         gradient_accumulation_steps=args.gradient_accumulation_steps,
         cpu=args.cpu,
     )
+    manifest = build_manifest(
+        "pretraining",
+        asdict(args),
+        data={**dataset_fingerprint(dataset), "train_sites": np.asarray(train_sites).tolist(), "train_period": train_period},
+        architecture=config.to_dict(),
+        num_processes=accelerator.num_processes,
+    )
+    decision = check_run_folder(output_dir, manifest, args.resume, args.overwrite, volatile=RESUMABLE_FIELDS)
+    accelerator.wait_for_everyone()  # every process has read the folder before the main one writes to it
+    if accelerator.is_main_process:
+        claim_run_folder(output_dir, manifest, decision)
+    accelerator.wait_for_everyone()
     set_seed(args.seed)
     mixed_precision = resolve_mixed_precision(args.mixed_precision, accelerator.device.type, log=accelerator.print)
 
@@ -181,10 +212,14 @@ def pretrain(
     shard = (accelerator.process_index, accelerator.num_processes)
 
     state = {"epoch": 0, "step_in_epoch": 0, "global_step": 0, "history": []}
-    if args.resume:
-        checkpoint = _latest_checkpoint(output_dir)
+    if decision == "resume":
+        checkpoint = latest_complete_checkpoint(output_dir / "checkpoints", log=accelerator.print)
         if checkpoint is None:
-            raise FileNotFoundError(f"--resume: no checkpoint under {output_dir / 'checkpoints'}")
+            raise RunFolderError(f"--resume: no complete checkpoint under {output_dir / 'checkpoints'}")
+        # accelerate skips a missing RNG state with an INFO log; the resumed run would then silently diverge
+        rng_state = checkpoint / f"{RNG_STATE_NAME}_{accelerator.process_index}.pkl"
+        if not rng_state.is_file():
+            raise RunFolderError(f"--resume: {rng_state} is missing (was the run saved with another number of processes?)")
         accelerator.load_state(str(checkpoint))
         state = json.loads((checkpoint / STATE_FILE).read_text())
         accelerator.print(f"resumed from {checkpoint} (epoch {state['epoch']}, step {state['global_step']})")
@@ -196,11 +231,19 @@ def pretrain(
     )
 
     def save_checkpoint() -> None:
-        path = output_dir / "checkpoints" / f"step_{state['global_step']}"
-        accelerator.save_state(str(path))
+        """Write into a hidden folder, rename it when complete: a kill mid-write leaves no ``step_N``."""
+        final = output_dir / "checkpoints" / f"step_{state['global_step']}"
+        partial = partial_checkpoint_path(final)
+        if accelerator.is_main_process and partial.exists():
+            shutil.rmtree(partial)  # left by a run killed while saving
+        accelerator.wait_for_everyone()
+        accelerator.save_state(str(partial))
+        accelerator.wait_for_everyone()
         if accelerator.is_main_process:
-            (path / STATE_FILE).write_text(json.dumps(state))
+            (partial / STATE_FILE).write_text(json.dumps(state))
+            complete_checkpoint(partial, final)
             write_loss_curve(state["history"], output_dir / "loss_curve")
+        accelerator.wait_for_everyone()
 
     stop = False
     for epoch in range(state["epoch"], args.epochs):
@@ -261,6 +304,5 @@ def pretrain(
             "compute": f"{state['global_step']} optimizer steps",
         }
         render_model_card(unwrapped, training=training).save(output_dir / "model" / "README.md")
-        (output_dir / "pretrain_args.json").write_text(json.dumps(asdict(args), indent=1, default=str))
         write_loss_curve(state["history"], output_dir / "loss_curve")
     return unwrapped
