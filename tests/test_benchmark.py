@@ -6,6 +6,7 @@ from conftest import CAMELS_US, needs_camels
 from stefaland_hf.data import load_site_dataset
 from stefaland_hf.cli import build_parser
 from stefaland_hf.experiments.benchmark import MODELS, PRESETS, override_preset, run_benchmark, summary_markdown
+from stefaland_hf.training.run_folder import RunFolderError
 
 
 @needs_camels
@@ -23,11 +24,18 @@ def test_pub_benchmark_smoke_and_resume(tmp_path):
     assert "never reads streamflow" in saved["protocol"]
     summary = (tmp_path / "out" / "summary.md").read_text()
     assert "| LSTM SL |" in summary and "±" in summary
-    # Resumable by fold: a second run reuses the finished folds (no training happens).
+    # Resumable by fold: a resumed run reuses the finished folds (no training happens).
     (tmp_path / "out" / "folds" / "fold_0").rename(tmp_path / "out" / "moved")
-    again = run_benchmark("pub", dataset, tmp_path / "out", folds=2, seed=0, preset=PRESETS["smoke"], models=models)
+    again = run_benchmark("pub", dataset, tmp_path / "out", folds=2, seed=0, preset=PRESETS["smoke"], models=models, resume=True)
     assert again["folds"] == results["folds"]
     assert not (tmp_path / "out" / "folds" / "fold_0").exists()
+    # Another seed or preset into the same folder is another benchmark: refused, naming what differs.
+    with pytest.raises(RunFolderError, match=r"arguments\.seed: 0 in the folder, 1 now"):
+        run_benchmark("pub", dataset, tmp_path / "out", folds=2, seed=1, preset=PRESETS["smoke"], models=models, resume=True)
+    with pytest.raises(RunFolderError, match=r"arguments\.preset\.finetune_steps: 2 in the folder, 3 now"):
+        run_benchmark("pub", dataset, tmp_path / "out", folds=2, seed=0, preset=override_preset(PRESETS["smoke"], ["finetune_steps=3"]), models=models, resume=True)
+    with pytest.raises(RunFolderError, match="pass --resume"):
+        run_benchmark("pub", dataset, tmp_path / "out", folds=2, seed=0, preset=PRESETS["smoke"], models=models)
 
 
 def test_summary_layout_from_results():

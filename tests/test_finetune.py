@@ -1,6 +1,7 @@
 """Tiny end-to-end runs: pretrain a few steps, finetune through Trainer with the PEFT adapter, save, reload, predict."""
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -155,11 +156,15 @@ def test_degenerate_finetuning_settings_are_refused(field, value):
 
 
 def test_demo_smoke(tmp_path):
-    result = run_demo(tmp_path, PRESETS["smoke"], cache_dir=str(tmp_path / "cache"), disable_tqdm=True)
+    result = run_demo(tmp_path / "demo", PRESETS["smoke"], cache_dir=str(tmp_path / "cache"), disable_tqdm=True)
     assert len(result["summary"]) == 4 and "Oracle (true process model)" in result["summary"]
     assert result["summary"]["Oracle (true process model)"]["nse"] > 0.9
     for name in ("report.json", "nse_cdf.png", "hydrographs.png", "oracle_metrics_per_site.csv"):
-        assert (tmp_path / name).exists(), name
+        assert (tmp_path / "demo" / name).exists(), name
+    with pytest.raises(RunFolderError, match="already holds this run"):
+        run_demo(tmp_path / "demo", PRESETS["smoke"], cache_dir=str(tmp_path / "cache"))
+    with pytest.raises(RunFolderError, match=r"arguments\.seed: 111 in the folder, 5 now"):
+        run_demo(tmp_path / "demo", replace(PRESETS["smoke"], seed=5), cache_dir=str(tmp_path / "cache"))
 
 
 @needs_camels

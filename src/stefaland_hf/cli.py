@@ -22,6 +22,7 @@ SUBCOMMAND_MODULES = (
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="stefaland", description="StefaLand land-surface foundation model tools")
+    parser.add_argument("--debug", action="store_true", help="on an error, show the full traceback instead of one line")
     subparsers = parser.add_subparsers(dest="command", required=True)
     for module_name in SUBCOMMAND_MODULES:
         try:
@@ -34,9 +35,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# errors that describe bad input or a bad environment; anything else is reported as a likely bug
+USER_ERRORS = (ValueError, LookupError, OSError)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except Exception as error:  # one clear line for the user; the traceback with --debug
+        if args.debug:
+            raise
+        message = str(error) if isinstance(error, USER_ERRORS) else f"unexpected {type(error).__name__}: {error}"
+        hint = "" if isinstance(error, USER_ERRORS) else " (rerun as `stefaland --debug ...` for the traceback and report it)"
+        print(f"stefaland {args.command}: error: {message}{hint}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ training basins only (the paper removes evaluation basins from pretraining); ``-
 given pretrained model instead (e.g. a converted original checkpoint). Only the frozen-encoder models
 need a pretraining: ``--models direct scratch`` pretrains nothing. ``--set FIELD=VALUE`` changes one
 preset field (the investigation runs in docs/RESULTS.md). Results are written per fold, so an
-interrupted benchmark resumes at the first unfinished fold.
+interrupted benchmark resumed with ``--resume`` (same arguments) continues at the first unfinished fold.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from ..data.splits import pub_folds, pur_splits
 from ..metrics import standard_error
 from ..training.finetune import finetune
 from ..training.pretrain import config_for_dataset, pretrain
+from ..training.run_folder import build_manifest, dataset_fingerprint, file_sha256, latest_complete_checkpoint, prepare_run_folder
 from .demo import MODEL_ZOO
 from .plots import plot_metric_cdf
 from .recipe import Recipe
@@ -99,9 +100,12 @@ def make_splits(kind: str, dataset, folds: int, seed: int, preset: BenchmarkPres
 
 
 def _pretrain(dataset, sites, preset: BenchmarkPreset, out: Path, model_config: StefaLandConfig) -> Path:
+    """The benchmark's pretraining in ``out``: reused when finished, resumed when interrupted after a checkpoint."""
     if not (out / "model" / "model.safetensors").exists():
         period = preset.pretrain_period or preset.train_period
-        pretrain(model_config, dataset, sites, period, preset.pretrain_arguments(out))
+        checkpoint = latest_complete_checkpoint(out / "checkpoints", log=print) if (out / "checkpoints").is_dir() else None
+        args = replace(preset.pretrain_arguments(out), resume=checkpoint is not None, overwrite=checkpoint is None)
+        pretrain(model_config, dataset, sites, period, args)
     return out / "model"
 
 
@@ -143,6 +147,8 @@ def run_benchmark(
     dataset_name: str = "camels_us",
     base: str | None = None,
     training_seed: int | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
 ) -> dict:
     """Train and evaluate ``models`` (label -> head mode) per fold; writes OUT/results.json, summary.md, nse_cdf.png.
 
@@ -151,9 +157,18 @@ def run_benchmark(
     and without a frozen-encoder model nothing is pretrained. ``seed`` draws the folds and, unless
     ``training_seed`` is given, the pretraining and finetuning randomness (repeat a run with other
     training seeds on the same folds to see how much of a difference is initialization).
+    ``resume`` continues an interrupted run of the same benchmark in ``out`` (finished folds are kept);
+    ``overwrite`` replaces whatever benchmark ``out`` holds.
     """
-    out.mkdir(parents=True, exist_ok=True)
     preset = replace(preset, seed=seed if training_seed is None else training_seed)
+    arguments = {
+        "kind": kind, "folds": folds, "seed": seed, "preset": asdict(preset), "pretrain_on": pretrain_on,
+        "models": models, "base": None if base is None else str(base),
+    }
+    weights = Path(base) / "model.safetensors" if base is not None else None
+    base_model = {"name": str(base), "sha256": file_sha256(weights)} if weights is not None and weights.is_file() else base
+    manifest = build_manifest("benchmark", arguments, data=dataset_fingerprint(dataset), base_model=base_model)
+    prepare_run_folder(out, manifest, resume, overwrite)
     splits = make_splits(kind, dataset, folds, seed, preset)
     # the model-zoo architecture with the dataset's own variables (all models see the same inputs);
     # scratch and direct train it from random weights, the frozen modes load a pretrained encoder
@@ -181,6 +196,7 @@ def run_benchmark(
         for label, mode in models.items():
             started = time.time()
             args = preset.finetune_arguments(fold_dir / mode, mode, disable_tqdm=True, embedding_cache_dir=out / "embedding_cache")
+            args = replace(args, overwrite=True)  # an unfinished fold is trained again from the start
             if mode == "direct":
                 args = replace(args, max_steps=preset.baseline_steps)
             report = finetune(pretrained if mode in FROZEN_BACKBONE_MODES else model_config, dataset, split, args)
@@ -211,7 +227,7 @@ def run_benchmark(
         "preset": asdict(preset),
         "pretrain_on": pretrain_on,
         "base": None if base is None else str(base),
-        "protocol": protocol_text(kind, pretrain_on, preset, base),
+        "protocol": protocol_text(kind, pretrain_on, preset, base, dataset_name),
         "empty_groups": splits[0].info.get("empty_groups", []) if kind == "pur" else [],
         "folds": fold_results,
     }
@@ -228,8 +244,12 @@ def _float(value) -> float | None:
     return value if np.isfinite(value) else None
 
 
-def protocol_text(kind: str, pretrain_on: str, preset: BenchmarkPreset, base: str | None = None) -> str:
-    held_out = "random basin groups (PUB)" if kind == "pub" else "HUC-02 region groups of Feng et al. 2021 (PUR)"
+DATASET_TITLES = {"camels_us": "CAMELS-US", "synthland": "SynthLand"}
+
+
+def protocol_text(kind: str, pretrain_on: str, preset: BenchmarkPreset, base: str | None = None, dataset_name: str = "camels_us") -> str:
+    regions = "HUC-02 region groups of Feng et al. 2021" if dataset_name == "camels_us" else "region groups, one at a time"
+    held_out = "random basin groups (PUB)" if kind == "pub" else f"{regions} (PUR)"
     pre = {
         "all": "one pretraining on the forcings and static attributes of all listed basins (training period), shared by all folds",
         "train": "a pretraining per fold on the training basins' forcings and attributes only",
@@ -264,7 +284,8 @@ def summary_markdown(results: dict) -> str:
     """The paper's table layout: one row per model, median over basins per fold, mean ± s.e. across folds."""
     folds = results["folds"]
     labels = list(folds[0]["models"]) if folds else []
-    lines = [f"## CAMELS {results['kind'].upper()} — {results['n_basins']} basins, {len(folds)} folds, seed {results['seed']}" + _training_seed_note(results), ""]
+    title = DATASET_TITLES.get(results.get("dataset", "camels_us"), results.get("dataset"))
+    lines = [f"## {title} {results['kind'].upper()} — {results['n_basins']} basins, {len(folds)} folds, seed {results['seed']}" + _training_seed_note(results), ""]
     lines.append(results["protocol"])
     if results.get("empty_groups"):
         lines.append(f"\nRegion groups without basins (not evaluated): {results['empty_groups']}")
@@ -296,7 +317,9 @@ def add_cli_parser(subparsers) -> None:
     parser.add_argument("--models", nargs="+", choices=list(MODELS.values()), default=list(MODELS.values()), help="head modes to run (default: all five)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="FIELD=VALUE", help="change a preset field, e.g. --set finetune_steps=400 (repeatable)")
     parser.add_argument("--cache-dir", default=None)
-    parser.add_argument("--out", required=True)
+    parser.add_argument("--out", required=True, help="output folder (results.json, summary.md, per-fold folders)")
+    parser.add_argument("--resume", action="store_true", help="continue the interrupted benchmark in --out (same arguments), keeping its finished folds")
+    parser.add_argument("--overwrite", action="store_true", help="replace the benchmark in --out")
     parser.set_defaults(func=_cli)
 
 
@@ -310,5 +333,6 @@ def _cli(args) -> int:
         preset = replace(preset, train_period=("1995-01-01", "2005-12-31"), test_period=("2006-01-01", "2009-12-31"))
     preset = override_preset(preset, args.overrides)
     models = {label: mode for label, mode in MODELS.items() if mode in args.models}
-    run_benchmark(args.kind, dataset, Path(args.out), args.folds, args.seed, preset, args.pretrain_on or "all", models, args.dataset, args.base, args.training_seed)
+    run_benchmark(args.kind, dataset, Path(args.out), args.folds, args.seed, preset, args.pretrain_on or "all", models, args.dataset, args.base, args.training_seed,
+                  args.resume, args.overwrite)
     return 0

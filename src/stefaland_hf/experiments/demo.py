@@ -25,6 +25,7 @@ from ..hub import finish_artifact
 from ..metrics import site_metrics, summarize
 from ..training.finetune import EVAL_METRICS, finetune, write_site_metrics
 from ..training.pretrain import pretrain
+from ..training.run_folder import build_manifest, prepare_run_folder
 from .plots import plot_hydrographs, plot_metric_cdf
 from .recipe import Recipe
 
@@ -89,9 +90,12 @@ def oracle_metrics(dataset, sites, period) -> dict:
     return {"per_site": per_site, "summary": summarize(per_site), "predictions": oracle, "site_ids": [arrays.site_ids[s] for s in sites]}
 
 
-def run_demo(output_dir: str | Path, settings: DemoSettings, cache_dir: str | None = None, disable_tqdm: bool | None = None) -> dict:
+def run_demo(
+    output_dir: str | Path, settings: DemoSettings, cache_dir: str | None = None, disable_tqdm: bool | None = None, overwrite: bool = False
+) -> dict:
+    """Run the demo into ``output_dir`` (new or empty, or an earlier demo's folder with ``overwrite``)."""
     output_dir = Path(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
+    prepare_run_folder(output_dir, build_manifest("demo", asdict(settings)), overwrite=overwrite)
     started = time.time()
     timings: dict[str, float] = {}
 
@@ -172,6 +176,7 @@ def add_cli_parser(subparsers) -> None:
     parser.add_argument("--preset", choices=sorted(PRESETS), default="default")
     parser.add_argument("--seed", type=int, default=None, help="override the preset's seed")
     parser.add_argument("--cache-dir", default=None, help="datasets cache folder")
+    parser.add_argument("--overwrite", action="store_true", help="replace an earlier demo in --out")
     parser.set_defaults(func=_cli)
 
 
@@ -179,5 +184,5 @@ def _cli(args) -> int:
     settings = PRESETS[args.preset]
     if args.seed is not None:
         settings = DemoSettings(**{**asdict(settings), "seed": args.seed})
-    run_demo(args.out, settings, cache_dir=args.cache_dir)
+    run_demo(args.out, settings, cache_dir=args.cache_dir, overwrite=args.overwrite)
     return 0
