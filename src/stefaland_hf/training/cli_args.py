@@ -62,6 +62,7 @@ def add_finetune_arguments(parser: argparse.ArgumentParser, output_dir: str, seq
         help="days between cached training windows (default: seq-len minus warmup, so their loss parts tile the period once)",
     )
     parser.add_argument("--embedding-cache-dir", default=None, help="embedding cache folder (default: $STEFALAND_CACHE_DIR/embeddings or ~/.cache/stefaland_hf/embeddings)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an earlier finetuning run in --output-dir")
     parser.add_argument("--push-to-hub", metavar="REPO", default=None, help="push the adapter/model and its card")
 
 
@@ -86,6 +87,7 @@ def finetune_arguments_from_args(args, target_variables: list[str]):
         embedding_cache=args.embedding_cache,
         embedding_cache_stride=args.embedding_cache_stride,
         embedding_cache_dir=args.embedding_cache_dir,
+        overwrite=args.overwrite,
         seed=args.seed,
     )
 
