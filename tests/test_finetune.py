@@ -5,6 +5,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from conftest import CAMELS_US, needs_camels
 import torch
@@ -180,3 +181,27 @@ def test_two_camels_basins_end_to_end(tmp_path):
     report = finetune(tmp_path / "pre" / "model", dataset, split, _finetune_args(tmp_path / "ft", "resconn"))
     assert report["evaluation"]["predictions"].shape == (2, 366, 1)
     assert np.isfinite(report["summary"]["nse"])
+
+
+def test_hydrograph_panels_span_the_nse_range_and_refuse_empty_input(tmp_path):
+    from stefaland_hf.experiments.plots import plot_hydrographs
+
+    dates = np.arange("2002-01-01", "2002-04-11", dtype="datetime64[D]")
+    rng = np.random.default_rng(0)
+    observed = rng.gamma(2.0, 1.0, size=(6, len(dates)))
+    noise = np.linspace(0.1, 3.0, 6)[:, None] * rng.standard_normal(observed.shape)  # site 0 best ... site 5 worst
+    drawn = plot_hydrographs(dates, observed, {"model": observed + noise}, [f"s{i}" for i in range(6)], tmp_path / "h.png", n_sites=3)
+    assert drawn == ["s0", "s2", "s5"]  # best, middle and worst NSE, not the first three
+    assert (tmp_path / "h.png").stat().st_size > 10_000
+    with pytest.raises(ValueError, match="no site has observations"):
+        plot_hydrographs(dates, np.full_like(observed, np.nan), {"model": observed}, list("abcdef"), tmp_path / "e.png")
+    with pytest.raises(ValueError, match="holds none of the dates"):
+        plot_hydrographs(dates, observed, {"model": observed}, list("abcdef"), tmp_path / "w.png", window=("1990-01-01", "1990-02-01"))
+
+
+def test_finetuning_logs_one_row_per_evaluation(tmp_path, synthland, split, pretrained, capsys):
+    finetune(pretrained, synthland, split, _finetune_args(tmp_path, "direct", max_steps=4, eval_steps=2))
+    log = pd.read_csv(tmp_path / "evaluations.csv")
+    assert log["step"].tolist() == [2, 4] and {"loss", "nse", "kge"} <= set(log.columns)
+    out = capsys.readouterr().out
+    assert "[direct] step 2/4: val loss" in out and "[direct] stopped at step 4/4" in out and "{'loss'" not in out

@@ -206,6 +206,7 @@ def run_benchmark(
                 "seconds": round(time.time() - started, 1),
                 "steps": report["steps"],  # optimizer steps until early stopping (or the cap)
                 "trainable_parameters": report["trainable_parameters"],
+                "n_test_sites_observed": report["n_test_sites_observed"],  # the basins the medians cover
                 "per_basin": {
                     site: {metric: _float(values[i]) for metric, values in evaluation["per_site"].items()}
                     for i, site in enumerate(evaluation["site_ids"])

@@ -107,6 +107,17 @@ def run_demo(
     timings["data"] = time.time() - started
     print(f"SynthLand '{settings.synthland_config}': {len(dataset)} sites; {split}")
 
+    runs = (
+        (f"StefaLand resConn ({settings.finetune_steps} steps)", "resconn", "resconn", settings.finetune_steps),
+        (f"LSTM baseline ({settings.finetune_steps} steps)", "direct", "direct", settings.finetune_steps),
+        (f"LSTM baseline (early stopping, <= {settings.baseline_long_steps} steps)", "direct", "direct_long", settings.baseline_long_steps),
+    )
+    phases = len(runs) + 2
+
+    def phase(number: int, title: str) -> None:
+        print(f"\n== {number}/{phases} {title} ==")
+
+    phase(1, f"pretraining stefaland-tiny on the {len(split.sites('train'))} training sites' forcings and attributes")
     t0 = time.time()
     # Pretraining sees only the training sites' forcings and attributes, never a held-out site.
     pretrain(tiny_model_config(), dataset, split.sites("train"), split.period("train"), settings.pretrain_arguments(output_dir / "pretraining"))
@@ -114,12 +125,8 @@ def run_demo(
     timings["pretraining"] = time.time() - t0
 
     reports = {}
-    runs = (
-        (f"StefaLand resConn ({settings.finetune_steps} steps)", "resconn", "resconn", settings.finetune_steps),
-        (f"LSTM baseline ({settings.finetune_steps} steps)", "direct", "direct", settings.finetune_steps),
-        (f"LSTM baseline (early stopping, <= {settings.baseline_long_steps} steps)", "direct", "direct_long", settings.baseline_long_steps),
-    )
-    for label, mode, folder, steps in runs:
+    for number, (label, mode, folder, steps) in enumerate(runs, start=2):
+        phase(number, f"{label} for streamflow")
         t0 = time.time()
         args = settings.finetune_arguments(output_dir / folder, mode, disable_tqdm, embedding_cache_dir=output_dir / "embedding_cache")
         reports[label] = finetune(base, dataset, split, replace(args, max_steps=steps))
@@ -127,6 +134,7 @@ def run_demo(
         timings[folder] = time.time() - t0
     shutil.rmtree(output_dir / "embedding_cache", ignore_errors=True)  # derived from this run's base; never reused
 
+    phase(phases, f"evaluation on the {len(split.sites('test'))} held-out sites, {settings.test_period[0]} to {settings.test_period[1]}")
     oracle = oracle_metrics(dataset, split.sites("test"), split.period("test"))
     write_site_metrics(oracle, output_dir / "oracle_metrics_per_site.csv")
     summaries = {label: report["summary"] for label, report in reports.items()}

@@ -1,4 +1,4 @@
-"""Figures for experiment reports: metric CDFs across sites and hydrographs of a few sites."""
+"""Figures for experiment reports: metric CDFs across sites and hydrographs of held-out sites."""
 
 from __future__ import annotations
 
@@ -34,20 +34,56 @@ def plot_metric_cdf(per_model: dict[str, np.ndarray], path: Path, metric: str = 
     plt.close(fig)
 
 
-def plot_hydrographs(dates, observed: np.ndarray, simulated: dict[str, np.ndarray], site_ids, path: Path, n_sites: int = 4, days: int = 730) -> None:
-    """Observed vs simulated series for the first ``n_sites`` held-out sites (last ``days`` days)."""
+def plot_hydrographs(
+    dates,
+    observed: np.ndarray,
+    simulated: dict[str, np.ndarray],
+    site_ids,
+    path: Path,
+    n_sites: int = 4,
+    window: tuple[str, str] | None = None,
+    variable: str = "streamflow",
+    units: str = "mm/day",
+) -> list[str]:
+    """Observed vs each model for ``n_sites`` held-out sites, chosen across the first model's NSE range.
+
+    Panels show the sites at evenly spaced ranks of the first model's NSE (best to worst), so the
+    figure is not a cherry-pick; each panel gives every model's NSE over the whole evaluation period.
+    ``window`` (inclusive dates) limits the days drawn, else the whole period is shown; the title says which.
+    Returns the ids of the sites drawn, top to bottom.
+    """
+    from ..metrics import site_metrics
+
     plt = _pyplot()
-    n = min(n_sites, observed.shape[0])
-    fig, axes = plt.subplots(n, 1, figsize=(9, 2.2 * n), sharex=True, squeeze=False)
-    window = slice(max(0, observed.shape[1] - days), observed.shape[1])
-    for i in range(n):
-        ax = axes[i, 0]
-        ax.plot(dates[window], observed[i, window], color="black", lw=1.0, label="observed")
+    dates = np.asarray(dates).astype("datetime64[D]")
+    nse = {label: np.asarray(site_metrics(observed, values, metrics=("nse",))["nse"], dtype=float) for label, values in simulated.items()}
+    first = next(iter(nse.values()))
+    ranked = [i for i in np.argsort(-np.nan_to_num(first, nan=-np.inf)) if np.isfinite(first[i])]
+    n = min(n_sites, len(ranked))
+    if n == 0:
+        raise ValueError(f"plot_hydrographs: no site has observations, so there is nothing to compare ({path})")
+    chosen = [ranked[round(k * (len(ranked) - 1) / max(n - 1, 1))] for k in range(n)]
+    shown = np.ones(len(dates), dtype=bool)
+    if window is not None:
+        shown = (dates >= np.datetime64(window[0], "D")) & (dates <= np.datetime64(window[1], "D"))
+        if not shown.any():
+            raise ValueError(f"plot_hydrographs: window {window} holds none of the dates {dates[0]}..{dates[-1]}")
+    fig, axes = plt.subplots(n, 1, figsize=(11, 2.3 * n + 0.9), sharex=True, squeeze=False)
+    for row, site in enumerate(chosen):
+        ax = axes[row, 0]
+        ax.plot(dates[shown], observed[site, shown], color="black", lw=1.1, label="observed")
         for label, values in simulated.items():
-            ax.plot(dates[window], values[i, window], lw=0.9, label=label)
-        ax.set_ylabel("mm/day")
-        ax.set_title(f"site {site_ids[i]}", fontsize=9, loc="left")
-    axes[0, 0].legend(fontsize=7, ncol=len(simulated) + 1, loc="upper right")
-    fig.tight_layout()
+            ax.plot(dates[shown], values[site, shown], lw=0.9, alpha=0.85, label=label)
+        scores = " · ".join(f"{label} {nse[label][site]:.2f}" for label in simulated)
+        ax.set_title(f"site {site_ids[site]}: NSE {scores}", fontsize=8.5, loc="left")
+        ax.set_ylabel(f"{variable}\n({units})", fontsize=8.5)
+        ax.grid(alpha=0.3)
+    axes[-1, 0].set_xlabel("date")
+    span = f"{dates[shown][0]} to {dates[shown][-1]}" + ("" if window is None else f" (window of the evaluation period {dates[0]} to {dates[-1]})")
+    fig.suptitle(f"Held-out sites at evenly spaced NSE ranks of {next(iter(simulated))}, {span}; NSE over the whole evaluation period", fontsize=9)
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.04, 1, 0.975))
     fig.savefig(path, dpi=110)
     plt.close(fig)
+    return [str(site_ids[site]) for site in chosen]

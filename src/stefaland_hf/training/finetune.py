@@ -9,9 +9,11 @@ evaluation stitches whole-period predictions per held-out site.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +31,7 @@ from ..metrics import site_metrics, summarize
 from ..modeling_stefaland import StefaLandForTimeSeriesRegression
 from ..peft_adapters import ResConnConfig
 from .argument_checks import require_at_least, require_positive
+from .console import EvaluationConsole
 from .embedding_cache import CachedEmbeddingWindows, EmbeddingCache, backbone_fingerprint
 from .run_folder import build_manifest, check_run_folder, claim_run_folder, dataset_fingerprint
 from .trainer import ObservedLabelTrainer
@@ -114,10 +117,28 @@ def trainer_arguments(checkpoints: Path, args, evaluate: bool = True, **override
         remove_unused_columns=False,
         label_names=["labels"],
         dataloader_num_workers=0,
+        dataloader_pin_memory=torch.cuda.is_available(),  # else torch warns once per data loader that it cannot pin
         report_to="none",
         disable_tqdm=args.disable_tqdm,
         **{**args.extra, **overrides},
     )
+
+
+@contextlib.contextmanager
+def _quiet_library_output():
+    """Hide what transformers prints inside PEFT/Trainer's own calls and a user cannot act on: its deprecation of
+    ``is_gradient_checkpointing`` and a progress bar per weight load/save (dozens per run)."""
+    from transformers.utils import logging as transformers_logging
+
+    bars = transformers_logging.is_progress_bar_enabled()
+    transformers_logging.disable_progress_bar()
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+            yield
+    finally:
+        if bars:
+            transformers_logging.enable_progress_bar()
 
 
 def _collate(batch) -> dict:
@@ -193,7 +214,8 @@ def finetune(
 ) -> dict[str, Any]:
     """Finetune on ``split`` (train/val parts), evaluate on its test part; returns a report dict.
 
-    Writes ``output_dir/{adapter|model}``, ``metrics_per_site.csv``, ``report.json``.
+    Writes ``output_dir/{adapter|model}``, ``metrics_per_site.csv``, ``report.json`` and, per evaluation,
+    a row of ``evaluations.csv`` (and a line on the console).
     """
     output_dir = Path(args.output_dir)
     started = time.time()
@@ -206,7 +228,8 @@ def finetune(
     if len(split.sites("val")) == 0:
         raise ValueError(f"split {split.name!r} has no validation sites; early stopping needs some (e.g. val_fraction > 0)")
     normalization = fit_normalization(dataset, split.sites("train"), split.period("train"), **variables)
-    model = build_finetune_model(base, args, normalization, normalization)
+    with _quiet_library_output():
+        model = build_finetune_model(base, args, normalization, normalization)
     manifest = build_manifest(
         "finetuning",
         {k: v for k, v in asdict(args).items() if k not in _PRESENTATION_FIELDS},
@@ -253,12 +276,15 @@ def finetune(
         compute_metrics=_window_metrics(val_windows),
         callbacks=[EarlyStoppingCallback(early_stopping_patience=args.patience)],
     )
-    trainer.train()
+    EvaluationConsole.install(trainer, args.head_mode, output_dir)
+    with _quiet_library_output():
+        trainer.train()
     fit_seconds = time.time() - started
 
     is_adapter = isinstance(model, PeftModel)
     artifact = output_dir / ("adapter" if is_adapter else "model")
-    trainer.save_model(str(artifact))
+    with _quiet_library_output():
+        trainer.save_model(str(artifact))
     if trainer.is_world_process_zero():
         (artifact / "training_args.bin").unlink(missing_ok=True)  # a pickle; the arguments are in report.json
         (artifact / "normalization.json").write_text(json.dumps(normalization.to_dict(), indent=1))
