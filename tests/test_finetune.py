@@ -189,7 +189,7 @@ def test_hydrograph_panels_span_the_nse_range_and_refuse_empty_input(tmp_path):
     dates = np.arange("2002-01-01", "2002-04-11", dtype="datetime64[D]")
     rng = np.random.default_rng(0)
     observed = rng.gamma(2.0, 1.0, size=(6, len(dates)))
-    noise = np.linspace(0.1, 3.0, 6)[:, None] * rng.standard_normal(observed.shape)  # site 0 best ... site 5 worst
+    noise = np.linspace(0.1, 3.0, 6)[:, None] * rng.standard_normal(len(dates))  # one pattern, growing: site 0 best ... 5 worst
     drawn = plot_hydrographs(dates, observed, {"model": observed + noise}, [f"s{i}" for i in range(6)], tmp_path / "h.png", n_sites=3)
     assert drawn == ["s0", "s2", "s5"]  # best, middle and worst NSE, not the first three
     assert (tmp_path / "h.png").stat().st_size > 10_000
