@@ -31,6 +31,7 @@ from stefaland_hf.training.cli_args import (
     add_split_arguments,
     finetune_arguments_from_args,
     load_dataset_from_args,
+    resolve_finetune_scale,
     split_from_args,
 )
 from stefaland_hf.training.finetune import finetune
@@ -65,6 +66,7 @@ def main() -> None:
     add_split_arguments(parser)
     parser.set_defaults(dataset="hydrodl_smap")
     args = parser.parse_args()
+    resolve_finetune_scale(args)
 
     dataset = load_dataset_from_args(args)
     split = split_from_args(args, dataset)
