@@ -137,6 +137,17 @@ def test_flv_hand_computed():
     assert expected == pytest.approx(-99.99994, abs=1e-4)
 
 
+def test_flv_segment_length_is_round_l_times_n_like_neuralhydrology():
+    # n = 5, l = 0.3: l*n = 1.5 -> np.round -> 2 values (1.0, 2.0); (1 - l)*n = 3.4999999999999996 would start at 3 or 4
+    obs = np.array([5.0, 4.0, 3.0, 2.0, 1.0])
+    sim = np.array([5.0, 4.0, 3.0, 4.0, 1.0])  # low segment of the sim FDC: 3, 1 -> QSL = ln3 ; QOL = ln2
+    expected = -100 * (math.log(3) - math.log(2)) / (math.log(2) + 1e-6)
+    assert M.flv(obs, sim) == pytest.approx(expected)
+    assert expected == pytest.approx(-58.496, abs=1e-3)
+    # a segment that rounds to no value is NaN (neuralhydrology's obs[-0:] would use the whole curve)
+    assert math.isnan(M.flv(np.arange(1.0, 4.0), np.arange(1.0, 4.0), l=0.1))  # round(0.3) = 0
+
+
 def test_flv_zero_handling():
     # zeros (and negative simulations) are replaced by 1e-6 before the log
     obs = np.arange(0.0, 10.0)  # low segment 2, 1, 0 -> 2, 1, 1e-6

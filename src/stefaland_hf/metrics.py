@@ -217,24 +217,27 @@ def flv(obs, sim, l: float = 0.3) -> float:  # noqa: E741 (name from Yilmaz 2008
        series before the log (neuralhydrology does this for ``sim <= 0`` and
        ``obs == 0``; we also clip negative observations instead of producing
        NaN);
-    2. both series are sorted in descending order and the lowest segment
-       ``[round((1 - l) * n):]`` is kept (``np.round``);
+    2. both series are sorted in descending order and their last ``round(l * n)``
+       values are kept (``np.round``, half to even: n = 5, l = 0.3 keeps 2, where
+       ``[round((1 - l) * n):]`` would keep 1 or 2 depending on float rounding);
     3. with ``QSL = Σ(log sim - min log sim)`` and
        ``QOL = Σ(log obs - min log obs)`` over that segment,
        ``FLV = -100 * (QSL - QOL) / (QOL + 1e-6)``.
 
     The ``+1e-6`` in the denominator is kept for parity with neuralhydrology;
     when all low observed flows are equal (``QOL == 0``) the value is therefore
-    huge rather than NaN. NaN if the segment has fewer than one value.
+    huge rather than NaN. NaN if the segment has fewer than one value (neuralhydrology's
+    ``array[-0:]`` would then silently use the whole curve).
     """
     if not 0 < l < 1:
         raise ValueError("l must be in (0, 1)")
     o, s = _paired(obs, sim)
     if not _enough(o):
         return float("nan")
-    start = int(np.round((1.0 - l) * o.size))
-    if start >= o.size:
+    k = int(np.round(l * o.size))
+    if k < 1:
         return float("nan")
+    start = o.size - k
     o = np.where(o <= 0, FLV_EPS, o)
     s = np.where(s <= 0, FLV_EPS, s)
     o_low = np.log(-np.sort(-o)[start:])
