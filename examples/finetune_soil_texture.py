@@ -66,6 +66,7 @@ def main() -> None:
     parser.add_argument("--rf-trees", type=int, default=300)
     parser.add_argument("--no-random-forest", action="store_true")
     parser.add_argument("--no-save-models", action="store_true", help="do not save each fold's model")
+    parser.add_argument("--overwrite", action="store_true", help="replace an earlier cross-validation in --output-dir")
     args = parser.parse_args()
 
     dataset = load_dataset_from_args(args)
@@ -93,6 +94,7 @@ def main() -> None:
             val_fraction=args.val_fraction,
             seed=args.seed,
             save_models=not args.no_save_models,
+            overwrite=args.overwrite,
         ),
         random_forest=not args.no_random_forest,
         rf_params={"n_estimators": args.rf_trees},

@@ -215,6 +215,14 @@ _TABLES = {
 }
 
 
+# raw values are 10 * (basin number) + column index, scaled where the variable is a fraction, a leaf
+# area index or a log permeability so that every value lies in its physical range
+_PLAUSIBLE_SCALE = {
+    "soil_porosity": 0.01, "carbonate_rocks_frac": 0.01, "geol_porostiy": 0.01, "frac_forest": 0.01,
+    "gvf_max": 0.01, "gvf_diff": 0.01, "frac_snow": 0.01, "lai_max": 0.1, "lai_diff": 0.1, "geol_permeability": -0.5,
+}
+
+
 def _forcing_lines(basin: str, n_days: int = N_DAYS) -> list[str]:
     lines = ["  44.82\n", " 133.00\n", f" {AREA_M2[basin]:.0f}\n",
              "Year Mnth Day Hr dayl(s) prcp(mm/day) srad(W/m2) swe(mm) tmax(C) tmin(C) vp(Pa)\n"]
@@ -251,7 +259,7 @@ def make_camels(root: Path, n_days: int = N_DAYS) -> Path:
                 elif c.startswith("root_depth"):
                     vals.append("NA")
                 else:
-                    vals.append(f"{10.0 * (k + 1) + j:.3f}")
+                    vals.append(f"{(10.0 * (k + 1) + j) * _PLAUSIBLE_SCALE.get(c, 1.0):.3f}")
             lines.append(";".join([basin] + vals))
         (attr / f"camels_{table}.txt").write_text("\n".join(lines) + "\n")
     (attr / "camels_hydro.txt").write_text("gauge_id;q_mean\n01000001;1.0\n03000002;2.0\n")
@@ -442,3 +450,23 @@ def test_data_format_error_is_value_error():
 
     e2 = pickle.loads(pickle.dumps(e))
     assert (e2.path, e2.line, str(e2)) == (e.path, e.line, str(e))
+
+
+def test_empty_basins_is_a_clear_error(tmp_path):
+    root = make_camels(tmp_path / "raw")
+    with pytest.raises(ValueError, match=r"^basins: empty list; pass gauge ids"):
+        CamelsUS(data_dir=str(root), cache_dir=str(tmp_path), basins=[])
+    (root / "basin_list.txt").write_text("\n\n")
+    with pytest.raises(DataFormatError, match="basin list is empty") as info:
+        CamelsUS(data_dir=str(root), cache_dir=str(tmp_path))
+    assert info.value.path == str(root / "basin_list.txt")
+    empty = tmp_path / "none.txt"
+    empty.write_text("")
+    with pytest.raises(DataFormatError, match="basins= argument") as info:
+        CamelsUS(data_dir=str(root), cache_dir=str(tmp_path), basins=str(empty))
+    assert info.value.path == str(empty)
+
+
+def test_missing_data_dir_is_refused_up_front(tmp_path):
+    with pytest.raises(ValueError, match="CamelsUS needs data_dir="):
+        CamelsUS(cache_dir=str(tmp_path))

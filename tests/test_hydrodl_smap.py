@@ -49,8 +49,9 @@ def test_412_pixels_float32(smap):
     assert f["dynamic"].dtype == "float32" and f["targets"].dtype == "float32" and f["static"].feature.dtype == "float32"
     row = ds.with_format("numpy")[0]
     assert row["dynamic"].dtype == np.float32 and row["static"].dtype == np.float32
-    assert row["dynamic"].shape == (1096, len(DYNAMIC_VARIABLES))
-    assert str(row["dates"][0]) == "2015-04-01" and str(row["dates"][-1]) == "2018-03-31"
+    # years=None selects the year folders with SMAP_AM.csv: 2015 and 2016, not 2017
+    assert row["dynamic"].shape == (731, len(DYNAMIC_VARIABLES))
+    assert str(row["dates"][0]) == "2015-04-01" and str(row["dates"][-1]) == "2017-03-31"
     assert list(row["dynamic_variables"]) == list(DYNAMIC_VARIABLES)
     assert list(row["static_variables"]) == list(STATIC_VARIABLES)
     assert list(row["target_variables"]) == ["soil_moisture"]
@@ -84,8 +85,7 @@ def test_soil_moisture_target_and_gaps(smap):
             assert np.isnan(sm[day])
         else:
             assert sm[day] == pytest.approx(v, rel=1e-6)
-    assert np.isnan(sm[731:]).all()  # no SMAP_AM.csv for the 2017 year
-    assert 0.3 < np.isfinite(sm[:731]).mean() < 0.6
+    assert 0.3 < np.isfinite(sm).mean() < 0.6
 
 
 @needs_data
@@ -119,7 +119,7 @@ def test_year_selection_and_cache_key(tmp_path):
 N_PIX = 3
 
 
-def make_smap(root: Path, years=((2015, "2015-04-01", 4), (2016, "2015-04-05", 3)), smap_years=(2015,)) -> Path:
+def make_smap(root: Path, years=((2015, "2015-04-01", 4), (2016, "2015-04-05", 3)), smap_years=(2015, 2016)) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     (root / "crd.csv").write_text("45.5,-120.25\n35.0,-95.0\n31.0,-81.5\n")
     (root / "const").mkdir()
@@ -135,6 +135,8 @@ def make_smap(root: Path, years=((2015, "2015-04-01", 4), (2016, "2015-04-05", 3
             m = np.arange(N_PIX * n, dtype=float).reshape(N_PIX, n) + 10 * k
             if stem == "TMP_2_FORA":
                 m += 273.15
+            if stem == "SPFH_2_FORA":
+                m *= 1e-3  # kg/kg
             m[1, 1] = -9999
             (d / f"{stem}.csv").write_text("\n".join(",".join(f"{v:g}" for v in r) for r in m) + "\n")
         if year in smap_years:
@@ -151,8 +153,8 @@ def _build(root: Path, cache: Path, **kw):
 
 
 def test_synthetic_layout_builds(tmp_path):
-    root = make_smap(tmp_path / "raw")
-    _, ds = _build(root, tmp_path / "cache")
+    root = make_smap(tmp_path / "raw", smap_years=(2015,))
+    _, ds = _build(root, tmp_path / "cache", missing_targets="nan")
     assert ds.num_rows == N_PIX and ds["site_id"] == ["pixel_0000", "pixel_0001", "pixel_0002"]
     assert ds["region"] == ["lat40_lon-130", "lat30_lon-100", "lat30_lon-90"]
     rows = ds.with_format("numpy")[:]
@@ -163,7 +165,7 @@ def test_synthetic_layout_builds(tmp_path):
     assert np.isnan(dyn[1, 1]).all()  # -9999 in every forcing file
     assert dyn[0, 0, list(DYNAMIC_VARIABLES).index("temperature_mean")] == pytest.approx(10.0, abs=1e-4)
     assert np.isnan(tgt[:, 0, 0]).all() and tgt[0, 1, 0] == pytest.approx(0.25)
-    assert np.isnan(tgt[:, 4:, 0]).all()  # second year has no SMAP_AM.csv
+    assert np.isnan(tgt[:, 4:, 0]).all()  # second year has no SMAP_AM.csv, accepted by missing_targets="nan"
     assert stat[0, 0] == pytest.approx(0.5) and np.isnan(stat[2, :5]).all() and stat[2, 5] == pytest.approx(0.6)
     assert stat[1, -2:].tolist() == [35.0, -95.0]
 

@@ -126,3 +126,13 @@ def test_direct_mode_fits_input_normalization(tmp_path, synthland, pretrained):
     assert result["models"] == ["stefaland"]
     for fold in result["folds"]:
         assert fold["normalization"]["inputs"]["n_sites"] == len(fold["train_sites"]) and fold["artifact"] is None
+
+
+def test_cross_validation_folder_is_not_reused_silently(cv, synthland, pretrained):
+    from stefaland_hf.training.run_folder import RunFolderError
+
+    _, out = cv
+    with pytest.raises(RunFolderError, match=r"arguments\.cv_seed: 3 in the folder, 4 now"):
+        cross_validate_static(pretrained, synthland, TARGETS, folds=2, seed=4, args=_args(out, hidden_variables=["silt_fraction"]))
+    with pytest.raises(ValueError, match=r"StaticRegressionArguments\.max_steps=0: expected"):
+        _args(out, max_steps=0)

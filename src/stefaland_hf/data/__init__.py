@@ -24,7 +24,13 @@ def get_builder_class(name: str):
 
 
 def load_site_dataset(name: str, config_name: str | None = None, data_dir: str | None = None, cache_dir: str | None = None, **config_kwargs):
-    """Build (cached) and open a site dataset: one example per site, all sites in one ``Dataset``."""
+    """Build (cached) and open a site dataset: one example per site, all sites in one ``Dataset``.
+
+    The cache lives in ``cache_dir`` (default ``$HF_DATASETS_CACHE``, i.e.
+    ``~/.cache/huggingface/datasets``) under ``<name>/``; the raw-file builders key it by the size
+    and modification time of every file they read, so edited data is rebuilt. Delete that folder
+    to clear it.
+    """
     builder_class = get_builder_class(name)
     if name != "synthland" and data_dir is None:
         raise ValueError(f"dataset {name!r} reads raw files: pass data_dir (the folder of the raw release)")

@@ -13,7 +13,7 @@ Layout read (``data_dir`` is the folder holding these):
   then rows ``Year Mnth Day Hr dayl prcp srad swe tmax tmin vp``. Rows are parsed **by column
   position**, never by the column line (a few original files have a malformed one).
 - ``usgs_streamflow/<HUC02>/<gauge_id>_streamflow_qc.txt``: ``gauge_id year month day Q flag``, Q in
-  ft³/s, ``-999`` = missing.
+  ft³/s, ``-999`` = missing (flag ``M``).
 - ``camels_attributes_v2.0/camels_{topo,soil,geol,vege,clim}.txt``: ``;``-separated statics.
 - ``basin_list.txt``: default basin list.
 
@@ -31,7 +31,7 @@ Documented choices:
   area from the forcing-file header (``area_source="forcing_header"``, the convention of the
   original CAMELS/NeuralHydrology/hydroDL loaders); ``area_source="area_gages2"`` uses the GAGES-II
   area (km²) from ``camels_topo.txt`` instead. ``-999`` → NaN; the record is reindexed onto the full
-  daily period, dates absent from the file are NaN. Negative values other than -999 are errors.
+  daily period, dates absent from the file are NaN.
 - **Static attributes** (``ATTRIBUTE_SOURCES``): percentages (sand/silt/clay) become fractions 0–1;
   other units are the canonical ones already (slope m/km, area km², depths m, conductivity cm/h,
   permeability log10 m²). ``soil_depth`` comes from ``soil_depth_statsgo`` by default (m, 0–1.5 m,
@@ -42,11 +42,29 @@ Documented choices:
   high/low_prec_timing) are left out (the schema's statics are numeric), and ``camels_hydro.txt``
   (streamflow signatures, derived from the target) is never read.
 - ``region`` is the two-digit HUC-02 of the folder holding the forcing file.
+- **Missing values and physical ranges**: ``-999``, the release's missing-value code (documented for
+  streamflow), is read as missing (NaN) in the streamflow and in the forcing columns: no forcing can
+  be -999 and taking it as a number gave -999 mm/day or -999 °C. ``NA`` attribute cells are NaN.
+  Every other value, after conversion to canonical units, must lie in its variable's physical range
+  (``Variable.valid_min/valid_max`` in :mod:`stefaland_hf.variables`, e.g. daylength 0–86,400 s,
+  precipitation 0–1,825 mm/day, air temperature −90–60 °C, fractions 0–1, discharge ≥ 0); one that
+  does not is a :class:`~stefaland_hf.data.errors.DataFormatError` naming the file, line, column,
+  variable and value. ``out_of_range="nan"`` reads such values as missing instead and logs, with
+  ``logging.warning``, how many of each variable and where the first was.
 
 Every format problem raises :class:`~stefaland_hf.data.errors.DataFormatError` naming the file and
-line. With ``skip_bad_basins=True`` a basin with such a problem is left out, logged with
-``logging.warning`` and listed in ``builder.skipped_basins`` as ``(gauge_id, reason)`` (filled only
-when the dataset is generated, not when it is loaded from the cache).
+line. With ``skip_bad_basins=True`` a basin with such a problem in its forcing or streamflow file, or
+one absent from an attribute table, is left out, logged with ``logging.warning`` and listed in
+``builder.skipped_basins`` as ``(gauge_id, reason)`` (filled only when the dataset is generated, not
+when it is loaded from the cache).
+
+Cache: the built dataset is stored under ``<cache_dir>/camels_us/<config>/<version>/<fingerprint>/``
+(``cache_dir`` defaults to ``$HF_DATASETS_CACHE``, itself ``~/.cache/huggingface/datasets``;
+``builder.cache_dir`` is the exact folder). The config part holds every config field; the
+fingerprint holds the path, size and modification time of every raw file the build reads and the
+basin ids the basin list resolved to, so editing or replacing a raw file or changing the basin list
+builds a new cache instead of serving the old one. Old caches are never reused and never removed:
+delete ``<cache_dir>/camels_us`` (or ``builder.cache_dir``) to reclaim the space.
 """
 
 from __future__ import annotations
@@ -63,7 +81,8 @@ import numpy as np
 import pandas as pd
 
 from ..variables import DYNAMIC, STATIC, TARGET, validate_names
-from .errors import DataFormatError, read_text_table, unwrap_data_format_error
+from .cache_key import raw_files_fingerprint
+from .errors import DataFormatError, PhysicalRangeCheck, read_text_table, unwrap_data_format_error
 from .schema import site_features
 
 logger = logging.getLogger(__name__)
@@ -76,6 +95,7 @@ __all__ = [
     "DYNAMIC_VARIABLES",
     "FORCING_PRODUCTS",
     "ForcingHeader",
+    "MISSING",
     "PAPER_ATTRIBUTES",
     "TARGET_VARIABLES",
     "cfs_to_mm_per_day",
@@ -89,6 +109,7 @@ __all__ = [
 ]
 
 CFS_TO_M3S = 0.0283168  # 1 ft³/s in m³/s
+MISSING = -999.0  # the release's missing-value code
 
 
 @dataclass(frozen=True)
@@ -107,6 +128,8 @@ FORCING_PRODUCTS: dict[str, ForcingProduct] = {
 
 FORCING_COLUMNS = ("Year", "Mnth", "Day", "Hr", "dayl", "prcp", "srad", "swe", "tmax", "tmin", "vp")
 _FC = {name: i for i, name in enumerate(FORCING_COLUMNS)}
+_FORCING_FIRST_LINE = 5  # 3 header lines and the column line come first
+_STREAMFLOW_FIRST_LINE = 1  # no header
 
 DYNAMIC_VARIABLES: tuple[str, ...] = (
     "precipitation",
@@ -118,6 +141,15 @@ DYNAMIC_VARIABLES: tuple[str, ...] = (
     "daylength",
 )
 TARGET_VARIABLES: tuple[str, ...] = ("streamflow",)
+# forcing column of each dynamic variable; temperature_mean is computed from tmax and tmin
+_FORCING_SOURCES = {
+    "precipitation": "prcp",
+    "temperature_max": "tmax",
+    "temperature_min": "tmin",
+    "shortwave_radiation": "srad",
+    "vapor_pressure": "vp",
+    "daylength": "dayl",
+}
 
 # canonical name -> (table, column, scale). soil_depth's column depends on soil_depth_source.
 ATTRIBUTE_SOURCES: dict[str, tuple[str, str, float]] = {
@@ -227,7 +259,9 @@ def read_forcing_file(path: str | os.PathLike) -> tuple[ForcingHeader, np.ndarra
     """Read one CAMELS basin-mean forcing file.
 
     Returns ``(header, dates, values)``: ``dates`` datetime64[D] [T] (checked to be consecutive
-    days) and ``values`` float64 [T, 11] in the column order of ``FORCING_COLUMNS``.
+    days) and ``values`` float64 [T, 11] in the column order of ``FORCING_COLUMNS``, with ``-999``
+    in the data columns (``dayl`` … ``vp``) as NaN. Row ``i`` is line ``5 + i`` of the file.
+    Physical ranges are checked by :func:`load_basin`, which knows the canonical variables.
     """
     path = Path(path)
     if not path.is_file():
@@ -249,7 +283,7 @@ def read_forcing_file(path: str | os.PathLike) -> tuple[ForcingHeader, np.ndarra
     if not np.isfinite(header.area) or header.area <= 0:
         raise DataFormatError(path, f"header: expected a positive basin area in m², found {header.area}", line=3)
     table = read_text_table(
-        path, sep=r"\s+", skiprows=4, n_columns=len(FORCING_COLUMNS),
+        path, sep=r"\s+", skiprows=_FORCING_FIRST_LINE - 1, n_columns=len(FORCING_COLUMNS),
         numeric_columns=range(len(FORCING_COLUMNS)), column_names=FORCING_COLUMNS,
     )
     values = table.numeric
@@ -265,6 +299,8 @@ def read_forcing_file(path: str | os.PathLike) -> tuple[ForcingHeader, np.ndarra
             f"{np.datetime64(int(days[row - 1]), 'D')}",
             line=table.line_of(row),
         )
+    data = values[:, _FC["dayl"] :]
+    data[data == MISSING] = np.nan
     return header, days.astype("datetime64[D]"), values
 
 
@@ -272,11 +308,12 @@ def read_streamflow_file(path: str | os.PathLike, basin: str | None = None) -> t
     """Read one ``<id>_streamflow_qc.txt``: ``(dates datetime64[D], Q float64 in ft³/s)``, -999 → NaN.
 
     Dates need not be contiguous but must be increasing (a repeated date is an error). The QC flag
-    column is optional (5 or 6 columns).
+    column is optional (5 or 6 columns). Row ``i`` is line ``1 + i`` of the file. Physical ranges
+    (discharge ≥ 0) are checked by :func:`load_basin`.
     """
     path = Path(path)
     table = read_text_table(
-        path, sep=r"\s+", skiprows=0, n_columns=(5, 6), numeric_columns=(1, 2, 3, 4), string_columns=(0,),
+        path, sep=r"\s+", skiprows=_STREAMFLOW_FIRST_LINE - 1, n_columns=(5, 6), numeric_columns=(1, 2, 3, 4), string_columns=(0,),
         column_names=("gauge_id", "year", "month", "day", "Q", "flag"),
     )
     if basin is not None:
@@ -292,12 +329,7 @@ def read_streamflow_file(path: str | os.PathLike, basin: str | None = None) -> t
         row = int(bad[0]) + 1
         raise DataFormatError(path, f"dates must increase: {np.datetime64(int(days[row]), 'D')} after {np.datetime64(int(days[row - 1]), 'D')}", line=table.line_of(row))
     q = v[:, 3].copy()
-    missing = q == -999.0
-    bad = np.flatnonzero((q < 0) & ~missing)
-    if len(bad):
-        row = int(bad[0])
-        raise DataFormatError(path, f"discharge must be >= 0 or the missing-value sentinel -999, found {q[row]}", line=table.line_of(row))
-    q[missing] = np.nan
+    q[q == MISSING] = np.nan
     return days.astype("datetime64[D]"), q
 
 
@@ -358,7 +390,10 @@ def read_basin_list(path: str | os.PathLike) -> list[str]:
         seen[token] = i
         out.append(token)
     if not out:
-        raise DataFormatError(path, "basin list is empty")
+        raise DataFormatError(
+            path, "basin list is empty: expected one 8-digit gauge id per line (this is the file the builder's "
+            "basins= argument names, or basin_list.txt in data_dir when basins is None)"
+        )
     return out
 
 
@@ -393,41 +428,62 @@ def _read_attribute_table(path: Path, columns: Sequence[str]) -> pd.DataFrame:
     return out
 
 
-def read_camels_attributes(
-    data_dir: str | os.PathLike,
-    basins: Sequence[str],
-    attributes: Sequence[str] = PAPER_ATTRIBUTES,
-    soil_depth_source: str = "statsgo",
-) -> pd.DataFrame:
-    """Static attributes (canonical names and units) for ``basins``: DataFrame indexed by gauge_id.
-
-    A basin absent from a table is a ``DataFormatError``; ``NA`` cells are NaN.
-    """
+def _attribute_sources(attributes: Sequence[str], soil_depth_source: str) -> dict[str, tuple[str, str, float]]:
+    """``(table, column, scale)`` of each canonical attribute, after checking the names."""
     attributes = validate_names(attributes, "attributes", kinds=[STATIC])
     unknown = [a for a in attributes if a not in ATTRIBUTE_SOURCES]
     if unknown:
         raise ValueError(f"attributes: {unknown} have no CAMELS-US source; available: {sorted(ATTRIBUTE_SOURCES)}")
     if soil_depth_source not in _SOIL_DEPTH_COLUMNS:
         raise ValueError(f"soil_depth_source must be one of {sorted(_SOIL_DEPTH_COLUMNS)}, got {soil_depth_source!r}")
-    sources = dict(ATTRIBUTE_SOURCES)
-    sources["soil_depth"] = ("soil", _SOIL_DEPTH_COLUMNS[soil_depth_source], 1.0)
-    by_table: dict[str, list[str]] = {}
-    for a in attributes:
-        table, column, _ = sources[a]
-        assert table not in _FORBIDDEN_TABLES
-        by_table.setdefault(table, []).append(column)
-    out = pd.DataFrame(index=pd.Index(list(basins), name="gauge_id"), columns=list(attributes), dtype=np.float64)
-    for table, columns in by_table.items():
-        path = Path(data_dir) / _ATTRIBUTE_DIR / f"camels_{table}.txt"
-        df = _read_attribute_table(path, columns)
+    sources = {a: ATTRIBUTE_SOURCES[a] for a in attributes}
+    if "soil_depth" in sources:
+        sources["soil_depth"] = ("soil", _SOIL_DEPTH_COLUMNS[soil_depth_source], 1.0)
+    assert not any(table in _FORBIDDEN_TABLES for table, _, _ in sources.values())
+    return sources
+
+
+def _attribute_table_path(data_dir: str | os.PathLike, table: str) -> Path:
+    return Path(data_dir) / _ATTRIBUTE_DIR / f"camels_{table}.txt"
+
+
+def read_camels_attributes(
+    data_dir: str | os.PathLike,
+    basins: Sequence[str],
+    attributes: Sequence[str] = PAPER_ATTRIBUTES,
+    soil_depth_source: str = "statsgo",
+    ranges: PhysicalRangeCheck | None = None,
+) -> pd.DataFrame:
+    """Static attributes (canonical names and units) for ``basins``: DataFrame indexed by gauge_id.
+
+    A basin absent from a table is a ``DataFormatError``; ``NA`` cells are NaN; values outside
+    their variable's physical range are handled by ``ranges`` (default: an error).
+    """
+    sources = _attribute_sources(attributes, soil_depth_source)
+    ranges = ranges if ranges is not None else PhysicalRangeCheck()
+    basins = list(basins)
+    tables: dict[str, tuple[Path, pd.DataFrame]] = {}
+    for table in dict.fromkeys(t for t, _, _ in sources.values()):
+        path = _attribute_table_path(data_dir, table)
+        df = _read_attribute_table(path, [c for t, c, _ in sources.values() if t == table])
         absent = [b for b in basins if b not in df.index]
         if absent:
             raise DataFormatError(path, f"no row for basin(s) {absent}")
-        sub = df.loc[list(basins)]
-        for a in attributes:
-            t, column, scale = sources[a]
-            if t == table:
-                out[a] = sub[column].to_numpy() * scale
+        tables[table] = (path, df)
+    # every table is read before any value is range-checked, so a basin missing from a table fails
+    # before anything is counted (CamelsUS retries such builds basin by basin)
+    out = pd.DataFrame(index=pd.Index(basins, name="gauge_id"), columns=list(sources), dtype=np.float64)
+    for a, (table, column, scale) in sources.items():
+        path, df = tables[table]
+        rows = df.index.get_indexer(basins)
+        values = df[column].to_numpy(dtype=np.float64)[rows] * scale
+
+        def locate(index, rows=rows, column=column):
+            # line 1 is the header; a basin's row follows in file order
+            return int(rows[index[0]]) + 2, f"column {column} (basin {basins[index[0]]})"
+
+        ranges(values, a, path, locate)
+        out[a] = values
     return out
 
 
@@ -447,13 +503,16 @@ def load_basin(
     area_m2: float | None = None,
     forcing_file: str | os.PathLike | None = None,
     streamflow_file: str | os.PathLike | None = None,
+    ranges: PhysicalRangeCheck | None = None,
 ) -> dict:
     """One basin's dynamic inputs and streamflow over ``start..end`` (defaults: the product's period).
 
     Returns ``{"region", "header", "dates", "dynamic" [T, 7] float32, "targets" [T, 1] float32}``.
     ``area_m2`` overrides the forcing-header area used for the mm/day conversion;
-    ``forcing_file``/``streamflow_file`` skip the search in the standard layout.
+    ``forcing_file``/``streamflow_file`` skip the search in the standard layout. Values of the
+    period outside their variable's physical range are handled by ``ranges`` (default: an error).
     """
+    ranges = ranges if ranges is not None else PhysicalRangeCheck()
     product = _product(forcing)
     start_d, end_d = _day(start or product.start), _day(end or product.end)
     ffile = Path(forcing_file) if forcing_file is not None else find_forcing_file(data_dir, forcing, basin)
@@ -465,21 +524,28 @@ def load_basin(
         )
     i0 = int((start_d - fdates[0]).astype(np.int64))
     n = int((end_d - start_d).astype(np.int64)) + 1
-    v = values[i0 : i0 + n]
-    tmax, tmin = v[:, _FC["tmax"]], v[:, _FC["tmin"]]
-    dynamic = np.stack(
-        [v[:, _FC["prcp"]], tmax, tmin, 0.5 * (tmax + tmin), v[:, _FC["srad"]], v[:, _FC["vp"]], v[:, _FC["dayl"]]],
-        axis=1,
-    ).astype(np.float32)
+    columns = {}
+    for name, column in _FORCING_SOURCES.items():
+        x = values[i0 : i0 + n, _FC[column]].copy()
+        ranges(x, name, ffile, lambda index, column=column: (_FORCING_FIRST_LINE + i0 + index[0], f"column {column}"))
+        columns[name] = x
+    # within range whenever tmax and tmin are
+    columns["temperature_mean"] = 0.5 * (columns["temperature_max"] + columns["temperature_min"])
+    dynamic = np.stack([columns[name] for name in DYNAMIC_VARIABLES], axis=1).astype(np.float32)
 
-    qdates, q = read_streamflow_file(
-        streamflow_file if streamflow_file is not None else find_streamflow_file(data_dir, basin), basin
-    )
-    q_mm = cfs_to_mm_per_day(q, header.area if area_m2 is None else area_m2)
-    targets = np.full((n, 1), np.nan, dtype=np.float32)
+    qfile = Path(streamflow_file) if streamflow_file is not None else find_streamflow_file(data_dir, basin)
+    qdates, q = read_streamflow_file(qfile, basin)
     pos = (qdates - start_d).astype(np.int64)
-    keep = (pos >= 0) & (pos < n)
-    targets[pos[keep], 0] = q_mm[keep]
+    rows = np.flatnonzero((pos >= 0) & (pos < n))
+    q_mm = cfs_to_mm_per_day(q[rows], header.area if area_m2 is None else area_m2)
+
+    def locate(index):
+        row = int(rows[index[0]])
+        return _STREAMFLOW_FIRST_LINE + row, f"column Q ({q[row]:g} ft3/s)"
+
+    ranges(q_mm, "streamflow", qfile, locate)
+    targets = np.full((n, 1), np.nan, dtype=np.float32)
+    targets[pos[rows], 0] = q_mm
     dates = np.arange(start_d, end_d + np.timedelta64(1, "D"), dtype="datetime64[D]")
     return {"region": ffile.parent.name, "header": header, "dates": dates, "dynamic": dynamic, "targets": targets}
 
@@ -501,7 +567,12 @@ class CamelsUSConfig(datasets.BuilderConfig):
         attributes: canonical static names (keys of ``ATTRIBUTE_SOURCES``); default ``PAPER_ATTRIBUTES``.
         soil_depth_source: ``"statsgo"`` (default) or ``"pelletier"``.
         area_source: ``"forcing_header"`` (default) or ``"area_gages2"`` for the cfs → mm/day conversion.
-        skip_bad_basins: leave out (and report) basins whose files are bad instead of raising.
+        skip_bad_basins: leave out (and report) basins whose forcing or streamflow files are bad, or
+            that an attribute table lacks, instead of raising.
+        out_of_range: ``"error"`` (default): a value outside its variable's physical range is a
+            ``DataFormatError`` naming file, line, variable and value; ``"nan"``: such values are
+            read as missing and their count per variable is logged (``logging.warning``) and kept
+            in ``builder.range_check.counts``. Documented sentinels (``-999``) are NaN either way.
     """
 
     forcing: str = "daymet"
@@ -512,10 +583,12 @@ class CamelsUSConfig(datasets.BuilderConfig):
     soil_depth_source: str = "statsgo"
     area_source: str = "forcing_header"
     skip_bad_basins: bool = False
+    out_of_range: str = "error"
 
 
 class CamelsUS(datasets.GeneratorBasedBuilder):
-    """CAMELS-US builder: one example per basin (see the module docstring).
+    """CAMELS-US builder: one example per basin (see the module docstring, also for where the cache
+    lives and how to clear it).
 
     ``as_dataset(split="all")`` returns every basin. ``datasets`` reserves the name "all" for the
     union of splits, so the one stored split is called "train"; splitting into train/val/test by
@@ -526,7 +599,7 @@ class CamelsUS(datasets.GeneratorBasedBuilder):
     DEFAULT_WRITER_BATCH_SIZE = 16
     BUILDER_CONFIG_CLASS = CamelsUSConfig
     BUILDER_CONFIGS = [
-        CamelsUSConfig(name=name, forcing=name, version=datasets.Version("1.0.0"), description=f"CAMELS-US with {name} forcings")
+        CamelsUSConfig(name=name, forcing=name, version=datasets.Version("1.1.0"), description=f"CAMELS-US with {name} forcings")
         for name in FORCING_PRODUCTS
     ]
     DEFAULT_CONFIG_NAME = "daymet"
@@ -543,7 +616,30 @@ class CamelsUS(datasets.GeneratorBasedBuilder):
             kwargs["attributes"] = list(kwargs["attributes"])
         super().__init__(*args, **kwargs)
         self.skipped_basins: list[tuple[str, str]] = []
+        self.range_check = PhysicalRangeCheck(self.config.out_of_range)
+
+    def _build_cache_dir(self):
+        # ``datasets`` calls this once the config is resolved and before it looks for a cached copy:
+        # the place to check the config and to key the cache by the raw files (see cache_key)
         self._validate_config()
+        self.hash = raw_files_fingerprint(*self._raw_files())
+        return super()._build_cache_dir()
+
+    def _raw_files(self) -> tuple[list[Path], list[str]]:
+        """Every file the build reads, and the basin ids (the basin list's contents)."""
+        data_dir = self._data_dir()
+        basins = self.basin_ids()
+        listing = self._basin_list_file()
+        files = [] if listing is None else [listing]
+        extra = list(basins)
+        for basin in basins:
+            try:
+                files += [find_forcing_file(data_dir, self.config.forcing, basin), find_streamflow_file(data_dir, basin)]
+            except DataFormatError as exc:  # reported (or skipped) by the build itself
+                extra.append(str(exc))
+        sources = _attribute_sources(self._attributes_read(), self.config.soil_depth_source)
+        files += [_attribute_table_path(data_dir, table) for table in dict.fromkeys(t for t, _, _ in sources.values())]
+        return files, extra
 
     def download_and_prepare(self, *args, **kwargs):
         """As in ``datasets``, but a bad raw file surfaces as :class:`DataFormatError` itself, not
@@ -560,10 +656,12 @@ class CamelsUS(datasets.GeneratorBasedBuilder):
             raise ValueError(f"soil_depth_source must be one of {sorted(_SOIL_DEPTH_COLUMNS)}, got {c.soil_depth_source!r}")
         if c.area_source not in ("forcing_header", "area_gages2"):
             raise ValueError(f"area_source must be 'forcing_header' or 'area_gages2', got {c.area_source!r}")
-        attrs = validate_names(self.attributes, "attributes", kinds=[STATIC])
-        unknown = [a for a in attrs if a not in ATTRIBUTE_SOURCES]
-        if unknown:
-            raise ValueError(f"attributes: {unknown} have no CAMELS-US source; available: {sorted(ATTRIBUTE_SOURCES)}")
+        PhysicalRangeCheck(c.out_of_range)  # checks the value
+        _attribute_sources(self.attributes, c.soil_depth_source)
+        if isinstance(c.basins, list) and not c.basins:
+            raise ValueError(
+                "basins: empty list; pass gauge ids, a basin-list file, or None for basin_list.txt in data_dir"
+            )
         start, end = _day(c.start_date or product.start), _day(c.end_date or product.end)
         if end < start:
             raise ValueError(f"end_date {end} is before start_date {start}")
@@ -573,6 +671,10 @@ class CamelsUS(datasets.GeneratorBasedBuilder):
     @property
     def attributes(self) -> list[str]:
         return list(self.config.attributes) if self.config.attributes is not None else list(PAPER_ATTRIBUTES)
+
+    def _attributes_read(self) -> list[str]:
+        """The requested attributes plus the location and area every build needs."""
+        return list(dict.fromkeys(self.attributes + ["latitude", "longitude", "area"]))
 
     @property
     def period(self) -> tuple[np.datetime64, np.datetime64]:
@@ -584,22 +686,24 @@ class CamelsUS(datasets.GeneratorBasedBuilder):
             raise ValueError("CamelsUS needs data_dir= (the folder holding basin_mean_forcing/, usgs_streamflow/, camels_attributes_v2.0/)")
         return Path(self.config.data_dir)
 
-    def basin_ids(self) -> list[str]:
+    def _basin_list_file(self) -> Path | None:
+        """The basin-list file ``basins`` refers to (``None`` when it is a list of ids)."""
         basins = self.config.basins
-        data_dir = self._data_dir()
         if basins is None:
-            return read_basin_list(data_dir / "basin_list.txt")
+            return self._data_dir() / "basin_list.txt"
         if isinstance(basins, (str, os.PathLike)):
             p = Path(basins)
-            if not p.is_absolute() and not p.exists():
-                p = data_dir / p
-            return read_basin_list(p)
-        ids = [_normalize_basin(b) for b in basins]
+            return p if p.is_absolute() or p.exists() else self._data_dir() / p
+        return None
+
+    def basin_ids(self) -> list[str]:
+        path = self._basin_list_file()
+        if path is not None:
+            return read_basin_list(path)
+        ids = [_normalize_basin(b) for b in self.config.basins]
         dup = {b for b in ids if ids.count(b) > 1}
         if dup:
             raise ValueError(f"basins: {sorted(dup)} listed more than once")
-        if not ids:
-            raise ValueError("basins: empty list")
         return ids
 
     # -- datasets API ---------------------------------------------------------------------------
@@ -629,6 +733,7 @@ class CamelsUS(datasets.GeneratorBasedBuilder):
         attributes = self.attributes
         start, end = self.period
         self.skipped_basins = []
+        self.range_check = PhysicalRangeCheck(self.config.out_of_range)
         # 1) locate every basin's files first, so an unknown basin is reported as such
         files: dict[str, tuple[Path, Path]] = {}
         for basin in basins:
@@ -649,7 +754,7 @@ class CamelsUS(datasets.GeneratorBasedBuilder):
                 area_m2 = gages_area[basin] * 1e6 if self.config.area_source == "area_gages2" else None
                 rec = load_basin(
                     data_dir, basin, self.config.forcing, str(start), str(end), area_m2=area_m2,
-                    forcing_file=files[basin][0], streamflow_file=files[basin][1],
+                    forcing_file=files[basin][0], streamflow_file=files[basin][1], ranges=self.range_check,
                 )
             except DataFormatError as exc:
                 self._skip(basin, exc)
@@ -670,25 +775,33 @@ class CamelsUS(datasets.GeneratorBasedBuilder):
             }
         if n_written == 0:
             raise DataFormatError(data_dir, f"no basin could be read; skipped: {self.skipped_basins}")
+        if self.range_check.counts:
+            logger.warning("CamelsUS: out_of_range='nan' read values outside their physical range as missing: %s", self.range_check.summary())
 
     def _attributes(self, data_dir: Path, basins: list[str], attributes: list[str]):
         """Attributes for all basins at once; with skip_bad_basins, basins absent from a table are
         recorded per basin instead of failing the whole build."""
-        wanted = list(dict.fromkeys(list(attributes) + ["latitude", "longitude", "area"]))
+        wanted = self._attributes_read()
         try:
-            frame = read_camels_attributes(data_dir, basins, wanted, self.config.soil_depth_source)
+            frame = read_camels_attributes(data_dir, basins, wanted, self.config.soil_depth_source, self.range_check)
             errors = {}
         except DataFormatError as exc:
             if not self.config.skip_bad_basins or "no row for basin" not in exc.reason:
                 raise
-            # find which basins are readable: retry one by one (rare path)
+            # find which basins are readable: retry one by one (rare path). A missing row fails before
+            # any value is range-checked; the probes only look for missing rows, so they read out-of-range
+            # values as NaN, uncounted, and the final read applies the build's check once
             good, errors = [], {}
             for b in basins:
                 try:
-                    read_camels_attributes(data_dir, [b], wanted, self.config.soil_depth_source)
+                    read_camels_attributes(data_dir, [b], wanted, self.config.soil_depth_source, PhysicalRangeCheck("nan"))
                     good.append(b)
                 except DataFormatError as e:
                     errors[b] = e
-            frame = read_camels_attributes(data_dir, good, wanted, self.config.soil_depth_source) if good else pd.DataFrame(columns=wanted)
+            frame = (
+                read_camels_attributes(data_dir, good, wanted, self.config.soil_depth_source, self.range_check)
+                if good
+                else pd.DataFrame(columns=wanted)
+            )
         location = {"latitude": frame["latitude"], "longitude": frame["longitude"], "errors": errors}
         return frame[list(attributes)], location, frame["area"]

@@ -1,9 +1,10 @@
-"""``DataFormatError`` and a validating reader for the plain-text tables of the raw data releases.
+"""``DataFormatError``, a validating reader for the plain-text tables of the raw data releases, and
+the physical-range check every builder applies to the values it reads.
 
 Every problem with a raw file (missing file, truncated file, wrong column count, non-numeric value,
-dates that do not cover the requested period, ...) is raised as :class:`DataFormatError`, which
-names the file, the 1-based line number where one applies, and what was expected. Nothing is
-dropped silently.
+dates that do not cover the requested period, a value outside its variable's physical range, ...)
+is raised as :class:`DataFormatError`, which names the file, the 1-based line number where one
+applies, and what was expected. Nothing is dropped silently.
 """
 
 from __future__ import annotations
@@ -12,12 +13,21 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["DataFormatError", "TextTable", "read_text_table", "unwrap_data_format_error"]
+from ..variables import get_variable
+
+__all__ = [
+    "OUT_OF_RANGE_POLICIES",
+    "DataFormatError",
+    "PhysicalRangeCheck",
+    "TextTable",
+    "read_text_table",
+    "unwrap_data_format_error",
+]
 
 
 class DataFormatError(ValueError):
@@ -200,3 +210,64 @@ def unwrap_data_format_error(fn, *args, **kwargs):
         if cause is None:
             raise
         raise cause from None
+
+
+OUT_OF_RANGE_POLICIES = ("error", "nan")
+
+
+class PhysicalRangeCheck:
+    """Checks values in canonical units against their variable's physical range
+    (``Variable.valid_min``/``valid_max`` in :mod:`stefaland_hf.variables`); ±inf is always out.
+
+    With ``policy="error"`` (the builders' default) the first value outside the range raises
+    :class:`DataFormatError` naming the file, line, variable, value and range. With
+    ``policy="nan"`` such values become NaN and are counted per variable in ``counts`` (with the
+    first place each was found in ``first_seen``), for the builder to report.
+    Documented missing-value sentinels are the readers' business and never reach this check.
+    """
+
+    def __init__(self, policy: str = "error", argument: str = "out_of_range"):
+        if policy not in OUT_OF_RANGE_POLICIES:
+            raise ValueError(f"{argument} must be one of {list(OUT_OF_RANGE_POLICIES)}, got {policy!r}")
+        self.policy = policy
+        self.argument = argument
+        self.counts: dict[str, int] = {}
+        self.first_seen: dict[str, str] = {}
+
+    def __call__(
+        self,
+        values: np.ndarray,
+        name: str,
+        path: str | os.PathLike,
+        locate: Callable[[tuple[int, ...]], tuple[int, str]],
+    ) -> None:
+        """Check ``values`` (any shape, float, modified in place under ``"nan"``) of variable ``name``
+        read from ``path``; ``locate(index)`` gives the 1-based line of ``values[index]`` and a
+        description of where on that line it is (e.g. ``"column prcp"``)."""
+        var = get_variable(name)
+        unit = "" if var.unit == "1" else f" {var.unit}"  # dimensionless
+        with np.errstate(invalid="ignore"):
+            bad = np.isinf(values) | (values < var.valid_min) | (values > var.valid_max)
+        if not bad.any():
+            return
+        if self.policy == "nan":
+            n = int(bad.sum())
+            if name not in self.first_seen:
+                line, where = locate(tuple(int(i) for i in np.argwhere(bad)[0]))
+                self.first_seen[name] = f"{path}, line {line}, {where}: {values[bad].flat[0]:g}{unit}"
+            self.counts[name] = self.counts.get(name, 0) + n
+            values[bad] = np.nan
+            return
+        index = tuple(int(i) for i in np.argwhere(bad)[0])
+        line, where = locate(index)
+        raise DataFormatError(
+            path,
+            f"{where}: {name} = {values[index]:g}{unit} is outside its physical range "
+            f"{var.valid_min:g}..{var.valid_max:g}{unit} ({var.range_reason}); "
+            f"{self.argument}='nan' reads such values as missing",
+            line=line,
+        )
+
+    def summary(self) -> str:
+        """One line: how many values of each variable were read as missing, and where the first was."""
+        return "; ".join(f"{name}: {n} value(s), first at {self.first_seen[name]}" for name, n in sorted(self.counts.items()))

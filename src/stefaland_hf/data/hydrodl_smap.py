@@ -20,14 +20,24 @@ Documented choices:
   (°C); DSWRF_FORA → shortwave_radiation and DLWRF_FORA → longwave_radiation (W/m²); SPFH_2_FORA →
   specific_humidity (kg/kg); UGRD_10_FORA / VGRD_10_FORA → wind_u / wind_v (m/s).
 - **Target**: SMAP_AM → soil_moisture (m³/m³). It is sparse (satellite revisit, about 42 % of days
-  valid). A year folder without ``SMAP_AM.csv`` (2017 in the example data) gives NaN targets for that
-  year (logged); a year folder without a forcing file is an error.
+  valid). A selected year folder without ``SMAP_AM.csv`` is an error naming the file, like a missing
+  forcing file: an absent file must not pass for days without observations. ``years=None`` therefore
+  selects the year folders that hold ``SMAP_AM.csv`` (2015 and 2016 in the example data; the others
+  are named in a ``logging.warning``). ``missing_targets="nan"`` accepts year folders without it
+  (``years=None`` then selects every folder) and gives their days NaN targets, with a warning naming
+  the absent files: use it to pretrain on the forcings of years without SMAP.
 - **Statics** (``STATIC_VARIABLES``): Sand/Silt/Clay are stored in percent (21–70 in the data, despite
   the data README calling them fractions) → /100 → sand/silt/clay_fraction; Capa (field capacity, in
   volumetric percent, 7–32) → /100 → field_capacity; Bulk → bulk_density (g/cm³); NDVI → ndvi;
   plus latitude/longitude from ``crd.csv``. The ``flag_*`` quality masks are not inputs.
-- ``-9999`` (any variable) → NaN. One pixel of the example data has ``-9999`` statics; it is kept
-  (its statics are NaN).
+- ``-9999`` (any variable), the format's documented missing value, → NaN. One pixel of the example
+  data has ``-9999`` statics; it is kept (its statics are NaN).
+- **Physical ranges**: every other value, after conversion to canonical units, must lie in its
+  variable's physical range (``Variable.valid_min/valid_max`` in :mod:`stefaland_hf.variables`, e.g.
+  soil moisture 0–1 m³/m³, air temperature −90–60 °C, precipitation 0–1,825 mm/day); one that does
+  not (such as ``-999`` K, i.e. −1272 °C) is a :class:`~stefaland_hf.data.errors.DataFormatError`
+  naming the file, line (pixel row + 1), column (day) and value. ``out_of_range="nan"`` reads such
+  values as missing instead and logs how many of each variable, and where the first was.
 - **Years**: ``years=None`` takes every ``<year>/`` folder; the selected folders must join into one
   contiguous daily record (a gap is an error naming the ``timeStr.csv``).
 - **region**: with ``region_grid_deg=g`` (default 10) the label of the g°×g° cell holding the pixel,
@@ -35,6 +45,13 @@ Documented choices:
   CONUS, for spatial hold-out tests); ``region_grid_deg="conus"`` (or ``None``) labels every pixel
   ``"conus"``.
 - ``site_id`` is ``"pixel_NNNN"``, the 0-based row in ``crd.csv``.
+
+Cache: the built dataset is stored under ``<cache_dir>/hydrodl_smap/<config>/<version>/<fingerprint>/``
+(``cache_dir`` defaults to ``$HF_DATASETS_CACHE``, itself ``~/.cache/huggingface/datasets``;
+``builder.cache_dir`` is the exact folder). The fingerprint holds the path, size and modification
+time of every file the build reads (and whether each expected file exists), so an edited, replaced
+or added file builds a new cache. Old caches are never reused and never removed: delete
+``<cache_dir>/hydrodl_smap`` (or ``builder.cache_dir``) to reclaim the space.
 
 Licence: the data ship with hydroDL under a non-commercial licence (``LICENSE-hydroDL.txt``, which
 must travel with redistributions); SMAP and NLDAS are NASA open data.
@@ -52,7 +69,8 @@ import numpy as np
 import pandas as pd
 
 from ..variables import DYNAMIC, STATIC, TARGET, validate_names
-from .errors import DataFormatError, read_text_table, unwrap_data_format_error
+from .cache_key import raw_files_fingerprint
+from .errors import DataFormatError, PhysicalRangeCheck, read_text_table, unwrap_data_format_error
 from .schema import site_features
 
 logger = logging.getLogger(__name__)
@@ -74,7 +92,8 @@ __all__ = [
     "region_label",
 ]
 
-MISSING = -9999.0
+MISSING = -9999.0  # the format's missing value
+MISSING_TARGETS_POLICIES = ("error", "nan")
 
 # canonical name -> (file stem, scale, offset): value = raw * scale + offset
 DYNAMIC_SOURCES: dict[str, tuple[str, float, float]] = {
@@ -197,18 +216,28 @@ class HydroDLSmapConfig(datasets.BuilderConfig):
     """Configuration of :class:`HydroDLSmap`; every field is part of the cache key.
 
     Args:
-        years: year folders to read (each April 1 → March 31); ``None`` = all found. They must join
-            into one contiguous record.
+        years: year folders to read (each April 1 → March 31); ``None`` = every folder holding
+            ``SMAP_AM.csv`` (every folder with ``missing_targets="nan"``). They must join into one
+            contiguous record.
         region_grid_deg: size of the lat/lon cells used as ``region`` labels; ``"conus"`` (or ``None``,
             stored as ``"conus"``) labels every pixel ``"conus"``.
+        out_of_range: ``"error"`` (default): a value outside its variable's physical range is a
+            ``DataFormatError`` naming file, line, column, variable and value; ``"nan"``: such values
+            are read as missing and their count per variable is logged (``logging.warning``) and
+            kept in ``builder.range_check.counts``. ``-9999`` is NaN either way.
+        missing_targets: ``"error"`` (default): a selected year folder without ``SMAP_AM.csv`` is a
+            ``DataFormatError`` naming the file; ``"nan"``: its days get NaN targets (logged).
     """
 
     years: list[int] | None = None
     region_grid_deg: float | str = 10.0
+    out_of_range: str = "error"
+    missing_targets: str = "error"
 
 
 class HydroDLSmap(datasets.GeneratorBasedBuilder):
-    """hydroDL CONUS SMAP builder: one example per pixel (see the module docstring).
+    """hydroDL CONUS SMAP builder: one example per pixel (see the module docstring, also for where the
+    cache lives and how to clear it).
 
     ``as_dataset(split="all")`` returns every pixel; the one stored split is named "train" because
     ``datasets`` reserves "all" for the union of splits.
@@ -217,7 +246,7 @@ class HydroDLSmap(datasets.GeneratorBasedBuilder):
     # a few sites per Arrow record batch: the build holds only that many sites in memory
     DEFAULT_WRITER_BATCH_SIZE = 16
     BUILDER_CONFIG_CLASS = HydroDLSmapConfig
-    BUILDER_CONFIGS = [HydroDLSmapConfig(name="conus", version=datasets.Version("1.0.0"), description="hydroDL CONUSv4f1 SMAP pixels")]
+    BUILDER_CONFIGS = [HydroDLSmapConfig(name="conus", version=datasets.Version("1.1.0"), description="hydroDL CONUSv4f1 SMAP pixels")]
     DEFAULT_CONFIG_NAME = "conus"
 
     def __init__(self, *args, **kwargs):
@@ -228,14 +257,38 @@ class HydroDLSmap(datasets.GeneratorBasedBuilder):
         if "region_grid_deg" in kwargs and kwargs["region_grid_deg"] is None:
             kwargs["region_grid_deg"] = "conus"  # datasets ignores None overrides of a named config
         super().__init__(*args, **kwargs)
+        self.range_check = PhysicalRangeCheck(self.config.out_of_range)
+
+    def _build_cache_dir(self):
+        # ``datasets`` calls this once the config is resolved and before it looks for a cached copy:
+        # the place to check the config and to key the cache by the raw files (see cache_key)
+        self._validate_config()
+        years = self.years()
+        self.hash = raw_files_fingerprint(self._raw_files(years), extra=[str(y) for y in years])
+        return super()._build_cache_dir()
+
+    def _validate_config(self) -> None:
         c = self.config
         if c.years is not None and (not c.years or len(set(c.years)) != len(c.years)):
             raise ValueError(f"years must be a non-empty list of distinct years, got {c.years!r}")
         if c.region_grid_deg != "conus" and not (isinstance(c.region_grid_deg, (int, float)) and c.region_grid_deg > 0):
             raise ValueError(f"region_grid_deg must be a positive number of degrees or 'conus', got {c.region_grid_deg!r}")
+        PhysicalRangeCheck(c.out_of_range)  # checks the value
+        if c.missing_targets not in MISSING_TARGETS_POLICIES:
+            raise ValueError(f"missing_targets must be one of {list(MISSING_TARGETS_POLICIES)}, got {c.missing_targets!r}")
         validate_names(DYNAMIC_VARIABLES, "dynamic variables", kinds=[DYNAMIC])
         validate_names(STATIC_VARIABLES, "static variables", kinds=[STATIC])
         validate_names(TARGET_VARIABLES, "target variables", kinds=[TARGET])
+
+    def _raw_files(self, years: list[int]) -> list[Path]:
+        """Every file the build of ``years`` reads (expected ones that are absent count as absent)."""
+        data_dir = self._data_dir()
+        files = [data_dir / "crd.csv"] + [data_dir / "const" / f"{name}.csv" for name, _ in STATIC_SOURCES.values()]
+        for year in years:
+            folder = data_dir / str(year)
+            files += [folder / "timeStr.csv", folder / f"{TARGET_SOURCE}.csv"]
+            files += [folder / f"{stem}.csv" for stem, _, _ in DYNAMIC_SOURCES.values()]
+        return files
 
     def download_and_prepare(self, *args, **kwargs):
         """As in ``datasets``, but a bad raw file surfaces as :class:`DataFormatError` itself."""
@@ -247,12 +300,26 @@ class HydroDLSmap(datasets.GeneratorBasedBuilder):
         return Path(self.config.data_dir)
 
     def years(self) -> list[int]:
+        """The selected year folders (see ``HydroDLSmapConfig.years``)."""
         data_dir = self._data_dir()
         if self.config.years is None:
             years = available_years(data_dir)
             if not years:
                 raise DataFormatError(data_dir, "no <year>/ folders found")
-            return years
+            if self.config.missing_targets == "nan":
+                return years
+            without = [y for y in years if not (data_dir / str(y) / f"{TARGET_SOURCE}.csv").is_file()]
+            if without == years:
+                raise DataFormatError(
+                    data_dir, f"no <year>/ folder holds {TARGET_SOURCE}.csv (the soil-moisture target); "
+                    "missing_targets='nan' builds the forcings alone"
+                )
+            if without:
+                logger.warning(
+                    "HydroDLSmap: years=None leaves out the year folder(s) %s, which have no %s.csv "
+                    "(missing_targets='nan' keeps them, with NaN targets)", without, TARGET_SOURCE,
+                )
+            return [y for y in years if y not in without]
         years = sorted(int(y) for y in self.config.years)
         for y in years:
             if not (data_dir / str(y)).is_dir():
@@ -273,8 +340,10 @@ class HydroDLSmap(datasets.GeneratorBasedBuilder):
 
     def load_arrays(self) -> dict:
         """Everything as arrays: ``dates`` [T], ``dynamic`` [P, T, F], ``targets`` [P, T, 1],
-        ``static`` [P, C] (float32), ``crd`` [P, 2]."""
+        ``static`` [P, C] (float32), ``crd`` [P, 2]. Out-of-range values are handled by
+        ``self.range_check`` (reset here)."""
         data_dir = self._data_dir()
+        self.range_check = ranges = PhysicalRangeCheck(self.config.out_of_range)
         crd = read_coordinates(data_dir)
         n_pix = len(crd)
         dates, dyn_blocks, tgt_blocks = [], [], []
@@ -288,22 +357,39 @@ class HydroDLSmap(datasets.GeneratorBasedBuilder):
                     line=1,
                 )
             n_t = len(days)
+
+            def locate(index, days=days):  # a matrix row is a pixel, a column a day
+                return index[0] + 1, f"column {index[1] + 1} ({days[index[1]]})"
+
             block = np.empty((n_pix, n_t, len(DYNAMIC_VARIABLES)), dtype=np.float32)
-            for j, (stem, scale, offset) in enumerate(DYNAMIC_SOURCES.values()):
-                block[:, :, j] = read_matrix(folder / f"{stem}.csv", n_pix, n_t) * scale + offset
+            for j, (name, (stem, scale, offset)) in enumerate(DYNAMIC_SOURCES.items()):
+                path = folder / f"{stem}.csv"
+                values = read_matrix(path, n_pix, n_t) * scale + offset
+                ranges(values, name, path, locate)
+                block[:, :, j] = values
             target_file = folder / f"{TARGET_SOURCE}.csv"
             if target_file.is_file():
-                tgt = read_matrix(target_file, n_pix, n_t).astype(np.float32)
+                tgt = read_matrix(target_file, n_pix, n_t)
+                ranges(tgt, TARGET_VARIABLES[0], target_file, locate)
+            elif self.config.missing_targets == "nan":
+                logger.warning("HydroDLSmap: %s absent: soil_moisture is NaN for %s..%s (missing_targets='nan')", target_file, days[0], days[-1])
+                tgt = np.full((n_pix, n_t), np.nan)
             else:
-                logger.info("HydroDLSmap: %s absent, soil_moisture is NaN for %s..%s", target_file, days[0], days[-1])
-                tgt = np.full((n_pix, n_t), np.nan, dtype=np.float32)
+                raise DataFormatError(
+                    target_file, f"file not found: the soil-moisture target of year {year} ({days[0]}..{days[-1]}); "
+                    "select years that have it, or pass missing_targets='nan' to keep this year's forcings with NaN targets"
+                )
             dates.append(days)
             dyn_blocks.append(block)
-            tgt_blocks.append(tgt[:, :, None])
+            tgt_blocks.append(tgt[:, :, None].astype(np.float32))
         static = np.empty((n_pix, len(STATIC_VARIABLES)), dtype=np.float32)
-        for j, (name, scale) in enumerate(STATIC_SOURCES.values()):
-            static[:, j] = read_static(data_dir, name, n_pix) * scale
-        static[:, -2:] = crd
+        for j, (name, (stem, scale)) in enumerate(STATIC_SOURCES.items()):
+            values = read_static(data_dir, stem, n_pix) * scale
+            ranges(values, name, data_dir / "const" / f"{stem}.csv", lambda index: (index[0] + 1, "column 1"))
+            static[:, j] = values
+        static[:, -2:] = crd  # checked by read_coordinates
+        if ranges.counts:
+            logger.warning("HydroDLSmap: out_of_range='nan' read values outside their physical range as missing: %s", ranges.summary())
         return {
             "dates": np.concatenate(dates),
             "dynamic": np.concatenate(dyn_blocks, axis=1),

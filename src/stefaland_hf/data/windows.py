@@ -161,7 +161,11 @@ class _ColumnView:
 
 def _column_map(source: Sequence[str], target: Sequence[str], argument: str) -> np.ndarray:
     """Source column of each target name (``-1`` = missing), with exactly ``align_variables``' rules."""
-    probe = align_variables(np.arange(len(source), dtype=np.float32)[None, :], source, target, argument)[0]
+    # ``target`` is the model's variable list: dataset variables the model has no embedding for
+    # cannot be used, so dropping them is intended (names are canonical on both sides, so a
+    # dropped column is never a misspelt one)
+    unused = [name for name in source if name not in target]
+    probe = align_variables(np.arange(len(source), dtype=np.float32)[None, :], source, target, argument, ignore=unused)[0]
     return np.where(np.isnan(probe), -1, probe).astype(np.int64)
 
 
@@ -305,7 +309,9 @@ class SiteArrays:
             if names is None:
                 out = self.static
             else:
-                out = align_variables(self.static, self.static_variables, names, "static_variables")
+                # statics the model has no embedding for cannot be used (see _column_map)
+                unused = [n for n in self.static_variables if n not in names]
+                out = align_variables(self.static, self.static_variables, names, "static_variables", ignore=unused)
                 for j, name in enumerate(names):
                     if name not in self.static_variables and name in ("latitude", "longitude"):
                         out[:, j] = self.latitude if name == "latitude" else self.longitude

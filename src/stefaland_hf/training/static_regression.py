@@ -47,7 +47,9 @@ from ..data.splits import pub_folds
 from ..data.windows import SiteArrays, collate_windows
 from ..metrics import nse, pearson_r, standard_error
 from ..modeling_stefaland import StefaLandForStaticRegression
+from .argument_checks import require_at_least, require_positive
 from .finetune import trainer_arguments
+from .run_folder import build_manifest, dataset_fingerprint, prepare_run_folder
 from .trainer import ObservedLabelTrainer
 
 logger = logging.getLogger(__name__)
@@ -94,7 +96,13 @@ class StaticRegressionArguments:
     eval_batch_size: int = 64
     save_models: bool = True
     disable_tqdm: bool | None = None
+    overwrite: bool = False  # replace an earlier cross-validation in output_dir
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self):
+        require_at_least(self, 1, "seq_len", "samples_per_site", "eval_windows", "batch_size", "max_steps", "eval_steps", "patience", "head_hidden_size", "eval_batch_size")
+        require_at_least(self, 0, "weight_decay", "head_dropout")
+        require_positive(self, "learning_rate", "val_fraction")
 
 
 def _collate(batch) -> dict:
@@ -438,7 +446,11 @@ def cross_validate_static(
     args = args or StaticRegressionArguments()
     targets = list(targets)
     out = Path(args.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    settings = {k: v for k, v in asdict(args).items() if k not in ("output_dir", "overwrite", "disable_tqdm")}
+    arguments = {**settings, "targets": targets, "folds": folds, "cv_seed": seed, "random_forest": random_forest, "rf_params": rf_params, "run_model": run_model}
+    identity = dataset_fingerprint(dataset) if hasattr(dataset, "info") else {"site_ids": list(SiteArrays.wrap(dataset).site_ids)}
+    base_identity = {"config": base.to_dict()} if isinstance(base, StefaLandConfig) else {"name": str(base)}
+    prepare_run_folder(out, build_manifest("static_regression_cv", arguments, data=identity, base_model=base_identity), overwrite=args.overwrite)
     a = SiteArrays.wrap(dataset)
     reference = base if isinstance(base, StefaLandConfig) else StefaLandConfig.from_pretrained(base)
     labels = target_matrix(a, targets)
@@ -474,7 +486,7 @@ def cross_validate_static(
             "scores": {},
         }
         if run_model:
-            fold_args = StaticRegressionArguments(**{**asdict(args), "seed": args.seed + k})
+            fold_args = StaticRegressionArguments(**{**asdict(args), "seed": args.seed + k, "overwrite": False})
             model, info = train_static_regression(base, a, train, val, targets, fold_args, output_dir=out / f"fold{k}")
             result = predict_static(model, a, test, args.period, args.seq_len, args.eval_windows, args.hidden_variables, args.eval_batch_size)
             pred[MODEL_KEY][test] = result["predictions"]
