@@ -61,6 +61,7 @@ from torch import nn
 
 from stefaland_hf import StefaLandConfig
 from stefaland_hf.masking import CrossVariableGroupMasking
+from stefaland_hf.training.acceleration import bf16_supported
 from stefaland_hf.modeling_stefaland import (
     StefaLandForPretraining,
     StefaLandForTimeSeriesRegression,
@@ -244,9 +245,9 @@ class PeakMemory:
 
 
 def _autocast(device: torch.device, dtype: str):
-    if device.type != "cuda" or dtype == "fp32":
+    if dtype == "fp32":
         return contextlib.nullcontext()
-    return torch.autocast("cuda", dtype={"bf16": torch.bfloat16, "fp16": torch.float16}[dtype])
+    return torch.autocast(device.type, dtype={"bf16": torch.bfloat16, "fp16": torch.float16}[dtype])
 
 
 def time_steps(step, batches, warmup: int, steps: int, device: torch.device) -> list[float]:
@@ -403,7 +404,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=None, help="untimed warm-up steps (default 2; 1 for base-sized models on CPU)")
     parser.add_argument("--embedding-reps", type=int, default=10, help="timed forward+backward repetitions per embedding")
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
-    parser.add_argument("--dtype", choices=["fp32", "bf16", "fp16"], default="fp32", help="autocast dtype on CUDA (CPU always runs fp32)")
+    parser.add_argument("--dtype", choices=["fp32", "bf16", "fp16"], default="fp32", help="autocast dtype (CPU: fp32 or bf16, the latter where the CPU has bf16 arithmetic)")
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads on CPU (default: torch's choice)")
     parser.add_argument("--json", metavar="OUT", help="write all results as JSON here")
     args = parser.parse_args(argv)
@@ -411,9 +412,10 @@ def main(argv: list[str] | None = None) -> int:
     device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else ("cpu" if args.device == "auto" else args.device))
     if device.type == "cuda" and not torch.cuda.is_available():
         raise SystemExit("--device cuda: CUDA is not available")
-    if device.type == "cpu" and args.dtype != "fp32":
-        print(f"note: --dtype {args.dtype} applies to CUDA autocast only; the CPU run is fp32")
-        args.dtype = "fp32"
+    if device.type == "cpu" and args.dtype == "fp16":
+        raise SystemExit("--dtype fp16: CPU autocast is measured in fp32 or bf16 only (fp16 has no fast CPU kernels)")
+    if device.type == "cpu" and args.dtype == "bf16" and not bf16_supported("cpu"):
+        raise SystemExit("--dtype bf16: this CPU has no native bf16 arithmetic (AVX512-BF16 or AMX); use fp32")
     if args.threads:
         torch.set_num_threads(args.threads)
     if device.type == "cuda":
