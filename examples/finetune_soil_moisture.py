@@ -23,8 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
+from stefaland_hf.configuration_stefaland import FROZEN_BACKBONE_MODES
 from stefaland_hf.experiments.plots import plot_metric_cdf
-from stefaland_hf.hub import finish_artifact, resolve_model_name
+from stefaland_hf.hub import check_artifact_push, finish_artifact, resolve_model_name
 from stefaland_hf.training.cli_args import (
     add_data_arguments,
     add_finetune_arguments,
@@ -66,6 +67,7 @@ def main() -> None:
     add_split_arguments(parser)
     parser.set_defaults(dataset="hydrodl_smap")
     args = parser.parse_args()
+    check_artifact_push(args.push_to_hub, args.base, adapter=args.head_mode in FROZEN_BACKBONE_MODES)  # fail now, not after training
     resolve_finetune_scale(args)
 
     dataset = load_dataset_from_args(args)

@@ -12,8 +12,9 @@ adapter (or model, for `scratch`/`direct`) with its card.
 import argparse
 from pathlib import Path
 
+from stefaland_hf.configuration_stefaland import FROZEN_BACKBONE_MODES
 from stefaland_hf.experiments.plots import plot_hydrographs, plot_metric_cdf
-from stefaland_hf.hub import finish_artifact, resolve_model_name
+from stefaland_hf.hub import check_artifact_push, finish_artifact, resolve_model_name
 from stefaland_hf.training.cli_args import (
     add_data_arguments,
     add_finetune_arguments,
@@ -31,6 +32,7 @@ def main() -> None:
     add_data_arguments(parser)
     add_split_arguments(parser)
     args = parser.parse_args()
+    check_artifact_push(args.push_to_hub, args.base, adapter=args.head_mode in FROZEN_BACKBONE_MODES)  # fail now, not after training
 
     dataset = load_dataset_from_args(args)
     split = split_from_args(args, dataset)

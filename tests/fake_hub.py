@@ -38,7 +38,15 @@ Semantics:
 * Unchanged files are skipped by the client (preupload returns the remote oid),
   so re-pushing identical content makes no commit.
 * Failure injection: ``hub.fail_next("PUT", r"/__lfs__/", times=1, status=500)``
-  makes the next matching request(s) fail *after* their body has been read.
+  makes the next matching request(s) fail *after* their body has been read and
+  before they are handled. ``drop=True`` closes the connection without any
+  response instead (the client sees a disconnect); ``after=True`` handles the
+  request first (a commit is applied) and only then fails or drops, like a
+  connection lost after the server did the work.
+* Authentication: by default every request is accepted. With
+  ``hub.valid_tokens = {"hf_fake"}`` a write request (POST/PUT/DELETE/PATCH, except
+  the pre-signed LFS upload) or ``whoami`` without ``Authorization: Bearer <token>``
+  for one of those tokens gets 401, as on the real Hub.
   Note that ``huggingface_hub`` retries 408/429/5xx responses with exponential
   backoff (5 retries, 1+2+4+8+8 s) for preupload, LFS batch/PUT and downloads,
   but not for ``POST .../commit`` (unless ``retry_on_error``).
@@ -194,6 +202,8 @@ class _FailRule:
     pattern: re.Pattern
     times: int
     status: int
+    drop: bool = False
+    after: bool = False
 
 
 class FakeHub:
@@ -210,7 +220,8 @@ class FakeHub:
         self.user = user
         self.repos: dict[tuple[str, str], _Repo] = {}
         self.lfs_objects: set[str] = set()
-        self.requests: list[tuple[str, str, int]] = []  # (method, path, status)
+        self.requests: list[tuple[str, str, int]] = []  # (method, path, status); status 0 = dropped, no response
+        self.valid_tokens: set[str] | None = None  # None: no authentication (see the module docstring)
         self.unhandled: list[tuple[str, str]] = []
         self._rules: list[_FailRule] = []
         self._lock = threading.RLock()
@@ -248,11 +259,16 @@ class FakeHub:
         self.stop()
 
     # ------------------------------------------------------------------ test helpers
-    def fail_next(self, method: str, path_regex: str, times: int = 1, status: int = 500) -> None:
+    def fail_next(self, method: str, path_regex: str, times: int = 1, status: int = 500, *,
+                  drop: bool = False, after: bool = False) -> None:
         """Fail the next ``times`` requests whose method is ``method`` (``"*"`` = any)
-        and whose path (without query) matches ``re.search(path_regex)`` with ``status``."""
+        and whose path (without query) matches ``re.search(path_regex)`` with ``status``.
+
+        ``drop``: close the connection without a response instead. ``after``: handle the
+        request normally first (e.g. apply the commit), then fail or drop its response.
+        """
         with self._lock:
-            self._rules.append(_FailRule(method.upper(), re.compile(path_regex), times, status))
+            self._rules.append(_FailRule(method.upper(), re.compile(path_regex), times, status, drop, after))
 
     def clear_failures(self) -> None:
         with self._lock:
@@ -349,13 +365,23 @@ class FakeHub:
         return ClientResult(proc.returncode, proc.stdout, proc.stderr, data)
 
     # ------------------------------------------------------------------ internals
-    def _check_failure(self, method: str, path: str) -> int | None:
+    def _take_failure(self, method: str, path: str) -> _FailRule | None:
         with self._lock:
             for rule in self._rules:
                 if rule.times > 0 and rule.method in ("*", method) and rule.pattern.search(path):
                     rule.times -= 1
-                    return rule.status
+                    return rule
         return None
+
+    def _authorized(self, method: str, path: str, authorization: str | None) -> bool:
+        if self.valid_tokens is None:
+            return True
+        needs_token = (method in ("POST", "PUT", "DELETE", "PATCH") and not path.startswith("/__lfs__/")) \
+            or path == "/api/whoami-v2"
+        if not needs_token:
+            return True
+        scheme, _, token = (authorization or "").partition(" ")
+        return scheme.lower() == "bearer" and token in self.valid_tokens
 
     def _new_commit_id(self, *parts: str) -> str:
         with self._lock:
@@ -523,6 +549,7 @@ class FakeHub:
 
 class _Handler(BaseHTTPRequestHandler):
     fake_hub: FakeHub
+    _after_rule: _FailRule | None = None
     protocol_version = "HTTP/1.1"
     server_version = "FakeHub/1.0"
 
@@ -548,6 +575,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _send(self, status: int, body: bytes = b"", headers: dict[str, str] | None = None,
               content_type: str = "application/json") -> None:
+        rule, self._after_rule = self._after_rule, None
+        if rule is not None:  # the request was handled; its response is replaced by the injected failure
+            if rule.drop:
+                self._drop()
+            else:
+                self._error(rule.status, "Injected failure after handling the request (fake hub)")
+            return
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
@@ -567,13 +601,26 @@ class _Handler(BaseHTTPRequestHandler):
             headers["X-Error-Code"] = error_code
         self._json({"error": message}, status, headers)
 
+    def _drop(self) -> None:
+        """Close the connection without a response (the client sees a disconnect)."""
+        self.close_connection = True
+        self.fake_hub.requests.append((self.command, self.path, 0))
+
     def _handle(self) -> None:
         hub = self.fake_hub
+        self._after_rule = None
         body = self._read_body() if self.command in ("POST", "PUT", "PATCH", "DELETE") else b""
         split = urlsplit(self.path)
-        status = hub._check_failure(self.command, split.path)
-        if status is not None:
-            self._error(status, "Injected failure (fake hub)")
+        rule = hub._take_failure(self.command, split.path)
+        if rule is not None and not rule.after:
+            if rule.drop:
+                self._drop()
+            else:
+                self._error(rule.status, "Injected failure (fake hub)")
+            return
+        self._after_rule = rule
+        if not hub._authorized(self.command, split.path, self.headers.get("Authorization")):
+            self._error(401, "Invalid credentials in Authorization header")
             return
         segs = [unquote(s) for s in split.path.split("/")[1:]]
         query = parse_qs(split.query)

@@ -103,6 +103,43 @@ def test_raw_protocol_and_atomic_commits(hub):
     assert status == 404 and hub.list_files(repo) == [".gitattributes", "a.txt", "w.bin"]
 
 
+def test_failures_after_handling_and_token_check(hub):
+    """``after=True`` applies the commit before failing/dropping; ``drop=True`` sends no response; tokens are checked."""
+    import http.client
+
+    repo = hub.create_repo("raw/after").repo_id
+    url = f"{hub.url}/api/models/{repo}/commit/main"
+    payload = lambda name: _ndjson(  # noqa: E731
+        {"key": "header", "value": {"summary": name}},
+        {"key": "file", "value": {"path": f"{name}.txt", "content": base64.b64encode(b"x").decode(), "encoding": "base64"}},
+    )
+    ndjson = {"Content-Type": "application/x-ndjson"}
+
+    hub.fail_next("POST", r"/commit/", drop=True)  # dropped before handling: no commit, no response
+    with pytest.raises((http.client.RemoteDisconnected, urllib.error.URLError, ConnectionError)):
+        _http("POST", url, payload("dropped"), ndjson)
+    assert len(hub.commits(repo)) == 1 and hub.requests[-1][2] == 0
+
+    hub.fail_next("POST", r"/commit/", drop=True, after=True)  # applied, then the connection drops
+    with pytest.raises((http.client.RemoteDisconnected, urllib.error.URLError, ConnectionError)):
+        _http("POST", url, payload("applied"), ndjson)
+    assert len(hub.commits(repo)) == 2 and "applied.txt" in hub.list_files(repo)
+
+    hub.fail_next("POST", r"/commit/", status=502, after=True)  # applied, then a gateway error
+    status, _, _ = _http("POST", url, payload("gateway"), ndjson)
+    assert status == 502 and len(hub.commits(repo)) == 3 and "gateway.txt" in hub.list_files(repo)
+
+    hub.valid_tokens = {"hf_good"}
+    try:
+        assert _http("POST", url, payload("anonymous"), ndjson)[0] == 401
+        assert _http("POST", url, payload("wrong"), {**ndjson, "Authorization": "Bearer hf_bad"})[0] == 401
+        assert _http("GET", f"{hub.url}/api/models/{repo}")[0] == 200  # reads stay anonymous
+        assert _http("POST", url, payload("good"), {**ndjson, "Authorization": "Bearer hf_good"})[0] == 200
+    finally:
+        hub.valid_tokens = None
+    assert hub.list_files(repo) == [".gitattributes", "applied.txt", "gateway.txt", "good.txt"]
+
+
 def test_hfapi_round_trip(hub, tmp_path):
     src = tmp_path / "src"
     (src / "sub").mkdir(parents=True)

@@ -225,15 +225,19 @@ def test_push_adapter_and_cli_push_model(hub, saved, tmp_path):
 def test_push_dataset_load_dataset_array2d(hub, tmp_path):
     out = _client(hub, f"""
         import numpy as np
-        from datasets import load_dataset
-        from huggingface_hub import DatasetCard
+        from datasets import DatasetDict, load_dataset
+        from huggingface_hub import DatasetCard, HfApi
         from stefaland_hf.data.synthland import SynthLand
         from stefaland_hf.hub import push_dataset
         builder = SynthLand(config_name="tiny", cache_dir={str(tmp_path / "build")!r})
         builder.download_and_prepare()
         ds = builder.as_dataset(split="all")
         info = push_dataset(ds, "org/synthland", config_name="tiny", name="synthland")
-        # a second config in the same repo keeps the first one loadable
+        # a second config in the same repo keeps the first one loadable; re-pushing it without its
+        # test split removes that split's shards (the config's folder mirrors the push)
+        push_dataset(DatasetDict(train=ds.select(range(4)), test=ds.select(range(4, 6))), "org/synthland",
+                     config_name="small", name="synthland")
+        after_two = sorted(HfApi().list_repo_files("org/synthland", repo_type="dataset"))
         push_dataset(ds.select(range(4)), "org/synthland", config_name="small", name="synthland")
         back = load_dataset("org/synthland", "tiny", split="train")
         small = load_dataset("org/synthland", "small", split="train")
@@ -243,15 +247,19 @@ def test_push_dataset_load_dataset_array2d(hub, tmp_path):
         card = DatasetCard.load("org/synthland", repo_type="dataset")
         emit({{"same": same, "n": len(back), "n_small": len(small), "sites": back["site_id"] == ds["site_id"],
                "feature": repr(back.features["dynamic"]), "features_equal": back.features == ds.features,
-               "configs": sorted(c["config_name"] for c in card.data.configs), "license": card.data.license}})
+               "configs": sorted(c["config_name"] for c in card.data.configs), "license": card.data.license,
+               "after_two": after_two, "small_splits": [s["name"] for i in card.data.dataset_info
+                                                        if i["config_name"] == "small" for s in i["splits"]]}})
     """, tmp_path, "hf")
     d = out.data
     assert d["same"] and d["sites"] and d["n"] == 16 and d["n_small"] == 4
     assert "Array2D" in d["feature"] and d["features_equal"], d
     assert d["configs"] == ["small", "tiny"] and d["license"] == "apache-2.0"
-    assert len(hub.commits("org/synthland", repo_type="dataset")) == 3  # create + one commit per push
+    assert len(hub.commits("org/synthland", repo_type="dataset")) == 4  # create + one commit per push
+    assert "small/test-00000-of-00001.parquet" in d["after_two"]
     files = hub.list_files("org/synthland", repo_type="dataset")
-    assert "README.md" in files and "tiny/train-00000-of-00001.parquet" in files and "small/train-00000-of-00001.parquet" in files
+    assert files == [".gitattributes", "README.md", "small/train-00000-of-00001.parquet", "tiny/train-00000-of-00001.parquet"]
+    assert d["small_splits"] == ["train"]
     readme = hub.read_file("org/synthland", "README.md", repo_type="dataset").decode()
     assert "`precipitation` | mm/day" in readme and "array2_d" in readme
 
@@ -267,7 +275,8 @@ def test_failed_push_leaves_no_commit_and_names_the_operation(hub, saved, tmp_pa
             try:
                 return {{"raised": None, "url": push_model({str(tmp_path / "model")!r}, "org/interrupted").commit_url}}
             except HubPushError as e:
-                return {{"raised": str(e), "operation": e.operation, "repo": e.repo_id, "cause": type(e.__cause__).__name__}}
+                return {{"raised": str(e), "operation": e.operation, "repo": e.repo_id, "cause": type(e.__cause__).__name__,
+                         "committed": e.committed}}
     """)
     hub.fail_next("PUT", r"^/__lfs__/", times=100)  # every LFS upload attempt fails (5xx: retried, then given up)
     try:
@@ -285,9 +294,132 @@ def test_failed_push_leaves_no_commit_and_names_the_operation(hub, saved, tmp_pa
     failed, retried = out.data
     assert failed["operation"] == "creating the commit" and failed["cause"] == "HfHubHTTPError"
     assert "push model to model repository 'org/interrupted' failed while creating the commit" in failed["raised"]
+    assert f"No commit was made: 'main' is still at {before[-1]}" in failed["raised"] and failed["committed"] is False
     assert retried["raised"] is None
     after = hub.commits("org/interrupted")
     assert after[:-1] == before and len(after) == len(before) + 1 and after[-1] in retried["url"]
+
+
+def test_repush_mirrors_the_folder_in_one_commit(hub, saved, tmp_path):
+    """Files dropped from the folder disappear from the repo in the re-push's single commit; dot-files and --keep stay."""
+    import shutil
+
+    folder = tmp_path / "model"
+    shutil.copytree(saved / "model", folder)
+    (folder / "B.txt").write_text("only in the first push")
+    (folder / "old").mkdir()
+    (folder / "old" / "weights.safetensors").write_bytes(b"stale weights")
+    out = _client(hub, f"""
+        from huggingface_hub import HfApi
+        from stefaland_hf.hub import push_model
+        push_model({str(folder)!r}, "org/mirror")
+        api = HfApi()  # files added by other means: one the user keeps, one dot-file of the Hub
+        api.upload_file(path_or_fileobj=b"{{}}", path_in_repo="eval/results.json", repo_id="org/mirror")
+        api.upload_file(path_or_fileobj=b"x: 1", path_in_repo=".eval_results/nse.yaml", repo_id="org/mirror")
+        emit(sorted(api.list_repo_files("org/mirror")))
+    """, tmp_path, "hf1")
+    first = out.data
+    assert {"B.txt", "old/weights.safetensors", "eval/results.json", "model.safetensors"} <= set(first)
+    before = hub.commits("org/mirror")
+
+    (folder / "B.txt").unlink()
+    shutil.rmtree(folder / "old")
+    _client(hub, f"""
+        from stefaland_hf.cli import main
+        main(["push", "model", {str(folder)!r}, "org/mirror", "--keep", "eval/*"])
+    """, tmp_path, "hf2")
+    after = hub.commits("org/mirror")
+    assert after[:-1] == before and len(after) == len(before) + 1  # one commit for the whole re-push
+    files = hub.list_files("org/mirror")
+    assert set(first) - set(files) == {"B.txt", "old/weights.safetensors"}
+    assert {".gitattributes", ".eval_results/nse.yaml", "eval/results.json"} <= set(files)
+    with hub._lock:
+        description = hub.repos[("model", "org/mirror")].commits[after[-1]].message
+    assert "B.txt" in description and "old/weights.safetensors" in description  # the commit says what it deleted
+
+
+def test_push_refuses_missing_token_and_namespace_up_front(hub, saved, tmp_path):
+    """No token / no namespace: one clear ValueError before any request; a rejected token names the 401 and the fix."""
+    hub.valid_tokens = {"hf_fake"}
+    n_requests = len(hub.requests)
+    try:
+        out = _client(hub, f"""
+            import os
+            os.environ.pop("HF_TOKEN")  # and HF_HOME is fresh: no stored token either
+            from stefaland_hf.hub import HubPushError, push_model
+            def attempt(repo_id, **kw):
+                try:
+                    push_model({str(saved / "model")!r}, repo_id, **kw)
+                except (ValueError, HubPushError) as e:
+                    return {{"type": type(e).__name__, "message": str(e)}}
+            emit({{"no_token": attempt("org/no-token"), "no_namespace": attempt("stefaland-tiny", token="hf_fake"),
+                   "too_deep": attempt("org/team/model", token="hf_fake")}})
+        """, tmp_path, "hf1")
+        requests_without_token = hub.requests[n_requests:]
+        rejected = _client(hub, f"""
+            from stefaland_hf.hub import HubPushError, push_model
+            try:
+                push_model({str(saved / "model")!r}, "org/bad-token", token="hf_revoked")
+            except HubPushError as e:
+                emit({{"message": str(e), "operation": e.operation, "committed": e.committed}})
+        """, tmp_path, "hf2").data
+    finally:
+        hub.valid_tokens = None
+    d = out.data
+    assert d["no_token"]["type"] == "ValueError"
+    assert "'org/no-token'" in d["no_token"]["message"] and "hf auth login" in d["no_token"]["message"]
+    assert "HF_TOKEN" in d["no_token"]["message"]
+    for case in ("no_namespace", "too_deep"):
+        assert d[case]["type"] == "ValueError" and "'namespace/name'" in d[case]["message"], d[case]
+    assert "'stefaland-tiny'" in d["no_namespace"]["message"] and "'my-user/stefaland-tiny'" in d["no_namespace"]["message"]
+    assert requests_without_token == []  # refused before any request
+    assert not hub.repo_exists("org/no-token") and not hub.repo_exists(f"{hub.user}/stefaland-tiny")
+    assert rejected["operation"] == "creating the repository" and rejected["committed"] is False
+    assert "rejected the token (401)" in rejected["message"] and "hf auth login" in rejected["message"]
+    assert "'org/bad-token'" in rejected["message"] and not hub.repo_exists("org/bad-token")
+
+
+def test_connection_drop_reports_what_the_hub_holds(hub, saved, tmp_path):
+    """A drop after the commit was applied says so (with its id); a drop before it says it is unknown, with the URL."""
+    import shutil
+
+    folder = tmp_path / "model"
+    shutil.copytree(saved / "model", folder)
+    hub.create_repo("org/dropped")
+    commit = r"^/api/models/org/dropped/commit/"
+    hub.fail_next("POST", commit, drop=True, after=True)  # first push: applied, then the connection drops
+    hub.fail_next("POST", commit, drop=True)  # second push: dropped before the Hub handled it
+    try:
+        out = _client(hub, f"""
+            from pathlib import Path
+            from huggingface_hub import HfApi
+            from stefaland_hf.hub import HubPushError, push_model
+            def push():
+                try:
+                    return {{"url": push_model({str(folder)!r}, "org/dropped").commit_url}}
+                except HubPushError as e:
+                    return {{"message": str(e), "committed": e.committed, "oid": e.commit_oid, "operation": e.operation,
+                            "cause": type(e.__cause__).__name__}}
+            applied = push()
+            head = HfApi().repo_info("org/dropped").sha
+            Path({str(folder / "notes.txt")!r}).write_text("a change, so that the next push commits")
+            unknown = push()
+            retried = push()
+            emit({{"applied": applied, "unknown": unknown, "retried": retried, "head": head}})
+        """, tmp_path, "hf1")
+    finally:
+        hub.clear_failures()
+    d = out.data
+    commits = hub.commits("org/dropped")
+    applied, unknown = d["applied"], d["unknown"]
+    assert applied["operation"] == "creating the commit" and applied["cause"] == "RemoteProtocolError", applied
+    assert applied["committed"] is True and applied["oid"] == commits[1] == d["head"]
+    assert f"is now at commit {commits[1]}" in applied["message"] and "no commit" not in applied["message"].lower()
+    assert unknown["committed"] is None and unknown["oid"] is None
+    assert unknown["message"].count("Unknown whether a commit was made") == 1 and f"still at {commits[1]}" in unknown["message"]
+    assert f"{hub.url}/org/dropped/commits/main" in unknown["message"]
+    assert len(commits) == 3 and commits[-1] in d["retried"]["url"]  # the retry made the one missing commit
+    assert "notes.txt" in hub.list_files("org/dropped")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -333,3 +465,87 @@ def test_offline_automodel_short_name_from_hand_made_cache(saved, tmp_path):
     (tmp_path / "elsewhere").mkdir()
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path / "elsewhere")
     assert "OFFLINE-OK StefaLandModel" in result.stdout, result.stderr[-3000:]
+
+
+def test_missing_local_base_is_no_such_folder(tmp_path, monkeypatch):
+    """A path-like name that is not a folder says "no such folder", never "invalid Hub id"."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "weights.safetensors").write_bytes(b"")
+    for name in ("./runs/nothere", "runs/pretrain/model", str(tmp_path / "gone"), "runs/model"):
+        with pytest.raises(FileNotFoundError, match="no such folder") as raised:
+            hubmod.from_pretrained(name)
+        message = str(raised.value)
+        assert repr(name) in message and "Hub id" not in message and "repo id" not in message
+        assert f"the nearest existing folder is {str(tmp_path)!r}" in message or "runs" in name
+    with pytest.raises(FileNotFoundError, match="no such folder: '~/no-such-stefaland-run'"):
+        hubmod.from_pretrained("~/no-such-stefaland-run")
+    with pytest.raises(FileNotFoundError, match="because the folder 'runs' exists here"):
+        hubmod.resolve_model_name("runs/model")  # one slash, but runs/ is a local folder
+    with pytest.raises(NotADirectoryError, match="'weights.safetensors' is a file"):
+        hubmod.from_pretrained("weights.safetensors")
+    assert hubmod.resolve_model_name("org/model") == "org/model"  # no local 'org/': a Hub id
+
+
+def test_name_found_nowhere_lists_what_was_tried(hub, tmp_path, monkeypatch):
+    """Offline (HF cache) and online (fake Hub) misses name every place that was tried."""
+    import huggingface_hub.constants
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setenv("STEFALAND_WEIGHTS", str(tmp_path / "weights"))
+    monkeypatch.setenv("STEFALAND_HUB_ORG", "org")
+    with pytest.raises(FileNotFoundError) as raised:
+        hubmod.from_pretrained("stefaland-nowhere")
+    message = str(raised.value)
+    assert message.startswith("model 'stefaland-nowhere' not found; tried ")
+    assert f"the folder {str(tmp_path / 'stefaland-nowhere')!r}: does not exist" in message
+    assert f"$STEFALAND_WEIGHTS/stefaland-nowhere: {str(tmp_path / 'weights' / 'stefaland-nowhere')!r} does not exist" in message
+    assert "the Hub repo 'org/stefaland-nowhere': not (completely) in the HF cache" in message
+    assert "HF_HUB_OFFLINE is set" in message
+
+    out = _client(hub, """
+        import stefaland_hf.hub as h
+        try:
+            h.from_pretrained("org/never-pushed")
+        except FileNotFoundError as e:
+            emit(str(e))
+    """, tmp_path, "hf1", cwd=tmp_path)
+    assert out.data.startswith("model 'org/never-pushed' not found; tried ")
+    assert f"the Hub repo 'org/never-pushed': not found on {hub.url}" in out.data
+
+
+def test_card_base_model_is_a_hub_id_or_omitted(saved, tmp_path, monkeypatch):
+    """A local base folder never goes into a card's ``base_model`` (or an adapter's pushed config); a Hub id does."""
+    from huggingface_hub import ModelCard
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("STEFALAND_WEIGHTS", raising=False)
+    monkeypatch.delenv("STEFALAND_HUB_ORG", raising=False)
+    local = str(saved / "model")
+    for base in (local, "runs/deleted/base"):  # an existing and a missing local folder
+        card = hubmod.render_model_card(saved / "model", base_model=base, repo_id="org/m")
+        assert ModelCard(str(card)).data.base_model is None
+        assert f"finetuned from the local checkpoint `{base}` (not on the Hub)" in str(card)
+        adapter = hubmod.render_adapter_card(saved / "adapter", REPORT, base, repo_id="org/a")
+        data = ModelCard(str(adapter)).data
+        assert data.base_model is None and not any(t.startswith("base_model:") for t in data.tags)
+        assert f"`{base}`" in str(adapter)
+    assert ModelCard(str(hubmod.render_model_card(saved / "model", base_model="org/base"))).data.base_model == "org/base"
+    short = hubmod.render_adapter_card(saved / "adapter", REPORT, "stefaland-base", repo_id="org/a")
+    assert ModelCard(str(short)).data.base_model == "stefaland/stefaland-base"
+    with pytest.raises(ValueError, match="is a local folder, not a Hub repo id") as raised:
+        hubmod.push_adapter(saved / "adapter", "org/a", base_model=local, token="hf_unused")
+    assert f"stefaland push model {local}" in str(raised.value)
+
+
+def test_finetuning_push_is_checked_before_training(tmp_path, monkeypatch):
+    from stefaland_hf.hub import check_artifact_push
+
+    monkeypatch.setenv("HF_TOKEN", "hf_test")
+    check_artifact_push(None, str(tmp_path), adapter=True)  # no push, nothing to check
+    check_artifact_push("org/model", str(tmp_path), adapter=False)  # a full model carries no base link
+    with pytest.raises(ValueError, match="needs its base on the Hub"):
+        check_artifact_push("org/adapter", str(tmp_path), adapter=True)
+    with pytest.raises(ValueError, match="not a Hub repo id"):
+        check_artifact_push("adapter", "org/base", adapter=True)

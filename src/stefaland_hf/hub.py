@@ -11,9 +11,20 @@ Pushes (exactly one commit each; the Hub applies a commit atomically)
     :func:`push_model` (weights, config, remote code so ``trust_remote_code=True`` works without this package,
     and the card as README.md), :func:`push_adapter` (PEFT resConn adapter + card) and :func:`push_dataset`
     (parquet shards + a card whose YAML carries ``configs``/``dataset_info``, so ``load_dataset(repo, config)``
-    gives back the same data with ``Array2D`` features). Every push runs create repository -> upload LFS
-    files -> commit; a failure raises :class:`HubPushError` naming the operation and the repository, and
-    since the commit is the last step, a failed push leaves no partial commit.
+    gives back the same data with ``Array2D`` features).
+
+    A push *mirrors*: after it the repository (a dataset repository: the pushed config's data folder) holds
+    exactly what was pushed. Remote files that are not in the push are deleted in the same commit, except
+    ``.gitattributes`` and other dot-files (the Hub's own; pushes never upload dot-files) and paths matching
+    ``keep`` (fnmatch patterns, ``--keep`` on the command line). The commit is made on top of the head read
+    at the start (``parent_commit``), so a concurrent push makes it fail instead of mixing the two.
+
+    Before any network call :func:`check_push_target` refuses a repo id without a namespace and a missing
+    token. Every push runs create repository -> read the head and files -> upload LFS files -> commit; a
+    failure raises :class:`HubPushError` naming the operation and the repository. A failure of the commit
+    request itself (an error answer, a dropped connection) is followed by a look at the branch, and the error
+    says what it found: the push was applied (``committed=True``), no commit was made (``False``), or that
+    is unknown (``None``, with the URL to check).
 
 Names
     :func:`resolve_model_name` maps ``stefaland-base`` / ``stefaland-tiny`` (any ``stefaland-*`` name without a
@@ -26,7 +37,9 @@ from __future__ import annotations
 
 import argparse
 import fnmatch
+import functools
 import json
+import logging
 import math
 import os
 import re
@@ -43,12 +56,26 @@ from huggingface_hub import (
     HfApi,
     ModelCard,
     ModelCardData,
+    RepoFile,
+    get_token,
 )
+from huggingface_hub.errors import (
+    GatedRepoError,
+    HFValidationError,
+    LocalEntryNotFoundError,
+    RepositoryNotFoundError,
+    RevisionNotFoundError,
+)
+from huggingface_hub.utils import validate_repo_id
+from huggingface_hub.utils.sha import git_hash
 
 from .variables import VARIABLES
 
+logger = logging.getLogger(__name__)
+
 __all__ = [
     "HubPushError",
+    "check_push_target",
     "KNOWN_MODELS",
     "DEFAULT_HUB_ORG",
     "template_path",
@@ -129,19 +156,42 @@ HEAD_DESCRIPTIONS = {
 # ================================================================================================
 # Errors
 # ================================================================================================
-class HubPushError(RuntimeError):
-    """A push to the Hub failed. ``operation`` is what failed, ``repo_id``/``repo_type`` where."""
+_NO_COMMIT = "The repository may have been created, but this push made no commit (it stopped before committing); re-run it to retry."
 
-    def __init__(self, kind: str, repo_id: str, repo_type: str, operation: str, error: BaseException, committed: bool = False):
+
+class HubPushError(RuntimeError):
+    """A push to the Hub failed. ``operation`` is what failed, ``repo_id``/``repo_type`` where.
+
+    ``committed`` is what the Hub showed afterwards: True (the branch holds this push, at ``commit_oid``),
+    False (no commit was made) or None (unknown; ``state`` says where to check).
+    """
+
+    def __init__(self, kind: str, repo_id: str, repo_type: str, operation: str, error: BaseException, *,
+                 committed: bool | None = False, state: str = _NO_COMMIT, commit_oid: str | None = None):
         self.kind, self.repo_id, self.repo_type, self.operation = kind, repo_id, repo_type, operation
-        detail = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        self.committed, self.commit_oid, self.state = committed, commit_oid, state
+        detail = str(error).strip().splitlines()[0].rstrip(".") if str(error).strip() else "(no message)"
         where = f"{repo_type} repository {repo_id!r}"
-        state = (
-            "The repository may have been created, but this push made no commit (nothing partial was committed); re-run it to retry."
-            if not committed
-            else ""
-        )
-        super().__init__(f"push {kind} to {where} failed while {operation}: {type(error).__name__}: {detail}. {state}".strip())
+        hint = _http_hint(error, repo_id)
+        super().__init__(f"push {kind} to {where} failed while {operation}: {type(error).__name__}: {detail}"
+                         f"{'. ' + hint if hint else ''}. {state}")
+
+
+def _http_status(error: BaseException) -> int | None:
+    """The HTTP status the Hub answered with, or None when no answer came (connection error, timeout)."""
+    return getattr(getattr(error, "response", None), "status_code", None)
+
+
+def _http_hint(error: BaseException, repo_id: str) -> str:
+    """What to do about an authentication or permission answer."""
+    status, namespace = _http_status(error), repo_id.split("/")[0]
+    if status == 401:
+        return ("The Hub rejected the token (401): log in again with `hf auth login`, or set HF_TOKEN to a valid token "
+                "with write access")
+    if status == 403:
+        return (f"The token may not write to the namespace {namespace!r} (403): use a token with write access to it, "
+                "or push to your own namespace")
+    return ""
 
 
 def _hub_step(kind: str, repo_id: str, repo_type: str, operation: str, fn, /, *args, **kwargs):
@@ -151,6 +201,35 @@ def _hub_step(kind: str, repo_id: str, repo_type: str, operation: str, fn, /, *a
         raise
     except Exception as error:  # HfHubHTTPError, connection errors, ...: say what failed, where
         raise HubPushError(kind, repo_id, repo_type, operation, error) from error
+
+
+def check_push_target(repo_id: str, token: str | None = None) -> str:
+    """Refuse a push that can only fail, before any work or network call; return the token to use.
+
+    A repo id needs a namespace (``namespace/name``: without one the Hub would create the repository under
+    the token's user and the commit URL would not exist), and a push needs a token (``token=``, HF_TOKEN or
+    ``hf auth login``). Call it at argument-parsing time to fail before a long run that ends with a push.
+    """
+    namespace, _, name = repo_id.partition("/") if isinstance(repo_id, str) else ("", "", "")
+    valid = bool(namespace and name)
+    example = (repo_id.strip("/").split("/")[-1] if isinstance(repo_id, str) else "") or "stefaland-model"
+    if valid:
+        try:
+            validate_repo_id(repo_id)
+        except HFValidationError:
+            valid = False
+    if not valid:
+        raise ValueError(
+            f"repo_id: {repo_id!r} is not a Hub repo id of the form 'namespace/name' (namespace = your user name, "
+            f"which `hf auth whoami` prints, or an organisation; name = letters, digits, '-', '_', '.'), e.g. 'my-user/{example}'"
+        )
+    token = token or get_token()
+    if not token:
+        raise ValueError(
+            f"token: pushing to {repo_id!r} needs a Hugging Face token with write access and none was found: run "
+            "`hf auth login`, or set HF_TOKEN, or pass token=..."
+        )
+    return token
 
 
 # ================================================================================================
@@ -423,9 +502,11 @@ def render_model_card(
     ``training``: free-form facts about how this checkpoint was trained, e.g. ``{"data": ..., "period": ...,
     "split": ..., "hyperparameters": {...}}`` (unknown keys become extra rows). ``results``: ``EvalResult`` s
     (see :func:`results_from_report`) that go to the ``model-index``. ``report``: a finetuning report that
-    fills training rows not given. ``base_model``: the checkpoint this one was finetuned from.
+    fills training rows not given. ``base_model``: the checkpoint this one was finetuned from; the card's
+    YAML names it only if it is a Hub repo (a local folder is described in the summary instead).
     """
     config, n_params, folder, architecture = _config_and_params(model_or_config)
+    hub_base, local_base = _hub_base(base_model)
     report_data = _load_report(report)
     results = list(results or [])
     repo_id = repo_id or model_id or (Path(folder).name if folder else "stefaland-model")
@@ -444,7 +525,7 @@ def render_model_card(
         library_name="transformers",
         pipeline_tag=TASK_TYPE,
         tags=tags,
-        base_model=base_model,
+        base_model=hub_base,
         metrics=[m for m in CARD_METRICS if any(r.metric_type == m for r in results)] or None,
         model_name=model_id,
         eval_results=results or None,
@@ -467,7 +548,8 @@ def render_model_card(
         f"A StefaLand land-surface model (`{architecture}`) with {len(config.dynamic_variables)} daily forcings and "
         f"{len(config.static_variables)} static attributes"
         + (f", predicting {', '.join(config.target_variables)}" if config.target_variables and architecture != "StefaLandModel" else "")
-        + (f", finetuned from [`{base_model}`](https://huggingface.co/{base_model})" if base_model else "")
+        + (f", finetuned from [`{hub_base}`](https://huggingface.co/{hub_base})" if hub_base else "")
+        + (f", finetuned from the local checkpoint `{local_base}` (not on the Hub)" if local_base else "")
         + "."
     )
     return ModelCard.from_template(
@@ -522,7 +604,8 @@ def render_adapter_card(
 
     ``report`` (a finetuning ``report.json``) adds training rows and, with ``dataset_name``, the model-index
     results (unless ``results`` are given). ``base_model`` defaults to the adapter config's
-    ``base_model_name_or_path`` and is required if that is empty.
+    ``base_model_name_or_path`` and is required if that is empty; the card's YAML names it only if it is a
+    Hub repo (a local folder is named in the text only).
     """
     from .peft_adapters import ResConnConfig
 
@@ -535,6 +618,7 @@ def render_adapter_card(
     base_model = base_model or cfg.base_model_name_or_path
     if not base_model:
         raise ValueError("base_model: the adapter config has no base_model_name_or_path; pass the base model's Hub id")
+    hub_base, local_base = _hub_base(base_model)
     report_data = _load_report(report)
     if results is None:
         results = results_from_report(report_data, dataset_name) if report_data and dataset_name else []
@@ -550,8 +634,8 @@ def render_adapter_card(
         license=license,
         library_name="peft",
         pipeline_tag=TASK_TYPE,
-        base_model=base_model,
-        tags=["stefaland", "hydrology", "land-surface", "peft", "resconn", f"base_model:adapter:{base_model}"],
+        base_model=hub_base,
+        tags=["stefaland", "hydrology", "land-surface", "peft", "resconn"] + ([f"base_model:adapter:{hub_base}"] if hub_base else []),
         metrics=[m for m in CARD_METRICS if any(r.metric_type == m for r in results)] or None,
         model_name=model_id,
         eval_results=results or None,
@@ -562,8 +646,8 @@ def render_adapter_card(
         model_id=model_id,
         repo_id=repo_id,
         model_summary=f"Predicts {', '.join(targets)} from daily forcings and static attributes with a frozen StefaLand encoder.",
-        base_model=base_model,
-        base_model_url=base_model if Path(base_model).exists() else f"https://huggingface.co/{base_model}",
+        base_model=hub_base or local_base,
+        base_model_url=f"https://huggingface.co/{hub_base}" if hub_base else local_base,
         head_mode=cfg.head_mode,
         head_description=HEAD_DESCRIPTIONS.get(cfg.head_mode, cfg.head_mode),
         head_hidden_size=cfg.head_hidden_size,
@@ -739,6 +823,12 @@ def _folder_files(folder: Path) -> list[Path]:
     return out
 
 
+def _kept(path: str, keep: Sequence[str]) -> bool:
+    """Remote files a mirroring push leaves alone: dot-files (``.gitattributes``, ``.eval_results/``: the Hub's
+    own, and never uploaded since local dot-files are skipped) and ``keep`` patterns (fnmatch, case-sensitive)."""
+    return any(part.startswith(".") for part in path.split("/")) or any(fnmatch.fnmatchcase(path, p) for p in keep)
+
+
 def _commit(
     kind: str,
     repo_id: str,
@@ -747,22 +837,100 @@ def _commit(
     *,
     private: bool,
     commit_message: str,
-    token: str | None,
+    token: str,
     revision: str | None,
-    parent_commit_fn=None,
+    keep: Sequence[str] = (),
+    scope: str = "",
+    remote_fn=None,
 ):
-    """create repository -> upload LFS files -> one atomic commit, each step wrapped in :class:`HubPushError`."""
+    """create repository -> read head and files -> upload LFS files -> one atomic commit that mirrors the push.
+
+    Remote files under ``scope`` ("" = the whole repository) that are not pushed and not :func:`_kept` are
+    deleted in the same commit. ``remote_fn(api, head, files)`` adds operations computed from the remote
+    state (the dataset card). The commit's parent is the head read here, so a push in between makes it fail
+    rather than be overwritten; a failed commit request is followed by :func:`_commit_outcome`.
+    """
     api = HfApi(token=token)
-    _hub_step(kind, repo_id, repo_type, "creating the repository", api.create_repo,
-              repo_id, repo_type=repo_type, private=private, exist_ok=True)
-    if parent_commit_fn is not None:
-        operations = operations + parent_commit_fn(api)
+    step = functools.partial(_hub_step, kind, repo_id, repo_type)
+    step("creating the repository", api.create_repo, repo_id, repo_type=repo_type, private=private, exist_ok=True)
+    head = step("reading the repository head", api.repo_info, repo_id, repo_type=repo_type, revision=revision).sha
+    remote = step("listing the repository files", api.list_repo_files, repo_id, repo_type=repo_type, revision=head)
+    if remote_fn is not None:
+        operations = operations + remote_fn(api, head, remote)
+    pushed = {op.path_in_repo for op in operations}
+    stale = [f for f in remote if f.startswith(scope) and f not in pushed and not _kept(f, keep)]
+    operations = operations + [CommitOperationDelete(path_in_repo=f) for f in stale]
+    description = f"Deleted (not in this push): {', '.join(stale)}" if stale else ""
+    if stale:
+        logger.info("push %s to %r deletes %d remote file(s) not in the push: %s", kind, repo_id, len(stale), ", ".join(stale))
     additions = [op for op in operations if isinstance(op, CommitOperationAdd)]
     names = ", ".join(op.path_in_repo for op in additions[:4]) + (", ..." if len(additions) > 4 else "")
-    _hub_step(kind, repo_id, repo_type, f"uploading files ({names})", api.preupload_lfs_files,
-              repo_id, additions, repo_type=repo_type, revision=revision)
-    return _hub_step(kind, repo_id, repo_type, "creating the commit", api.create_commit,
-                     repo_id, operations, commit_message=commit_message, repo_type=repo_type, revision=revision)
+    step(f"uploading files ({names})", api.preupload_lfs_files, repo_id, additions, repo_type=repo_type, revision=revision)
+    try:
+        return api.create_commit(repo_id, operations, commit_message=commit_message, commit_description=description,
+                                 repo_type=repo_type, revision=revision, parent_commit=head)
+    except Exception as error:
+        committed, state, oid = _commit_outcome(api, repo_id, repo_type, revision, head, operations, error)
+        raise HubPushError(kind, repo_id, repo_type, "creating the commit", error,
+                           committed=committed, state=state, commit_oid=oid) from error
+
+
+_GATEWAY_STATUSES = (502, 503, 504)  # a proxy answered: the Hub behind it may still be applying the commit
+
+
+def _commit_outcome(api: HfApi, repo_id: str, repo_type: str, revision: str | None, before: str,
+                    operations: list, error: BaseException) -> tuple[bool | None, str, str | None]:
+    """(committed, what to tell the user, commit id) after a failed commit request, read from the branch now.
+
+    A lost answer does not mean a lost commit: the branch is compared with its head before the push, and a
+    new head counts as this push only if it holds every pushed file with the pushed content.
+    """
+    branch = revision or "main"
+    url = f"{api.endpoint}/{'' if repo_type == 'model' else repo_type + 's/'}{repo_id}/commits/{branch}"
+    try:
+        head = api.repo_info(repo_id, repo_type=repo_type, revision=branch).sha
+        holds = head != before and _holds(api, repo_id, repo_type, head, operations)
+    except Exception as check_error:
+        return None, (f"Unknown whether a commit was made: reading {branch!r} afterwards failed too "
+                      f"({type(check_error).__name__}); check {url}"), None
+    if holds:
+        return True, (f"The push was applied all the same: {branch!r} is now at commit {head}, which holds "
+                      "exactly the pushed files; nothing to re-run."), head
+    status = _http_status(error)
+    refused = status is not None and status not in _GATEWAY_STATUSES
+    if head == before and refused:
+        return False, f"No commit was made: {branch!r} is still at {before}; re-run the push to retry.", None
+    if head == before:
+        return None, (f"Unknown whether a commit was made: the Hub did not answer and {branch!r} is still at {before}, "
+                      f"but it may still apply the commit; check {url} (re-running the push is safe either way: it "
+                      "makes the repository mirror the push)."), None
+    if refused and status < 500:
+        return False, (f"No commit was made by this push: {branch!r} moved from {before} to {head} meanwhile "
+                       f"(another push?) and does not hold these files; check {url}, then re-run the push."), None
+    return None, (f"Unknown whether a commit was made: {branch!r} moved from {before} to {head} but does not hold "
+                  f"exactly the pushed files (another push?); check {url}."), None
+
+
+def _holds(api: HfApi, repo_id: str, repo_type: str, commit: str, operations: list) -> bool:
+    """Whether ``commit`` has every added file with the pushed content and none of the deleted ones."""
+    additions = {op.path_in_repo: op for op in operations if isinstance(op, CommitOperationAdd)}
+    deleted = [op.path_in_repo for op in operations if isinstance(op, CommitOperationDelete)]
+    infos = api.get_paths_info(repo_id, [*additions, *deleted], repo_type=repo_type, revision=commit)
+    found = {info.path: info for info in infos if isinstance(info, RepoFile)}
+    if any(path in found for path in deleted):
+        return False
+    for path, op in additions.items():
+        remote = found.get(path)
+        if remote is None:
+            return False
+        if remote.lfs is not None:
+            same = remote.lfs.sha256 == op.upload_info.sha256.hex()
+        else:
+            with op.as_file() as file:
+                same = remote.blob_id == git_hash(file.read())
+        if not same:
+            return False
+    return True
 
 
 def push_model(
@@ -774,8 +942,12 @@ def push_model(
     commit_message: str = "Upload StefaLand model",
     token: str | None = None,
     revision: str | None = None,
+    keep: Sequence[str] = (),
 ):
     """Push a saved StefaLand model folder (``save_pretrained`` output) and its card in **one** commit.
+
+    The repository then mirrors the push: remote files not in it are deleted, except dot-files and paths
+    matching a ``keep`` pattern (fnmatch, e.g. ``("eval/*",)``).
 
     ``card``: a ``ModelCard`` or a markdown file; None uses the folder's README.md (e.g. the card written by
     ``convert-original`` or :func:`finish_artifact`) and renders one with :func:`render_model_card` if there is none. Remote code (``configuration_stefaland.py``, ``modeling_stefaland.py``,
@@ -785,6 +957,7 @@ def push_model(
     """
     from .modeling_stefaland import StefaLandPreTrainedModel
 
+    token = check_push_target(repo_id, token)
     folder = Path(folder)
     config_path = folder / "config.json"
     if not config_path.is_file():
@@ -809,7 +982,8 @@ def push_model(
         if not (folder / name).is_file():
             operations.append(CommitOperationAdd(path_in_repo=name, path_or_fileobj=str(_PACKAGE_DIR / name)))
     operations.append(CommitOperationAdd(path_in_repo="README.md", path_or_fileobj=text.encode("utf-8")))
-    return _commit("model", repo_id, "model", operations, private=private, commit_message=commit_message, token=token, revision=revision)
+    return _commit("model", repo_id, "model", operations, private=private, commit_message=commit_message, token=token,
+                   revision=revision, keep=keep)
 
 
 def push_adapter(
@@ -824,13 +998,17 @@ def push_adapter(
     commit_message: str = "Upload StefaLand resConn adapter",
     token: str | None = None,
     revision: str | None = None,
+    keep: Sequence[str] = (),
 ):
-    """Push a PEFT resConn adapter folder and its card in **one** commit.
+    """Push a PEFT resConn adapter folder and its card in **one** commit (mirroring, as :func:`push_model`).
 
     PEFT's generic README is replaced by ``card`` or by :func:`render_adapter_card` (with ``report`` /
-    ``dataset_name`` for results). ``base_model`` (default: the adapter config's) is written into
-    the pushed ``adapter_config.json`` as ``base_model_name_or_path``. Returns the ``CommitInfo``; raises :class:`HubPushError`.
+    ``dataset_name`` for results). ``base_model`` (default: the adapter config's) must name a Hub repo (or a
+    short name such as ``stefaland-base``), since users of the pushed adapter load it from there; it is
+    written into the pushed ``adapter_config.json`` as ``base_model_name_or_path``. A local base folder is
+    refused. Returns the ``CommitInfo``; raises :class:`HubPushError`.
     """
+    token = check_push_target(repo_id, token)
     folder = Path(folder)
     config_path = folder / "adapter_config.json"
     if not config_path.is_file():
@@ -839,7 +1017,14 @@ def push_adapter(
     base_model = base_model or adapter_config.get("base_model_name_or_path")
     if not base_model:
         raise ValueError("base_model: pass the Hub id of the base model (the adapter config does not record it)")
-    adapter_config["base_model_name_or_path"] = base_model  # the Hub id, not the local path it was trained from
+    hub_base, local_base = _hub_base(base_model)
+    if hub_base is None:
+        raise ValueError(
+            f"base_model: {local_base!r} is a local folder, not a Hub repo id, and users of the adapter on the Hub "
+            f"could not load it: push the base model first (`stefaland push model {local_base} <namespace>/<name>`) "
+            "and pass that id (base_model=... or --base)"
+        )
+    adapter_config["base_model_name_or_path"] = hub_base  # the Hub id, not the local path it was trained from
     text = _card_text(card) or str(render_adapter_card(folder, report, base_model, dataset_name=dataset_name, repo_id=repo_id))
     operations = [
         CommitOperationAdd(path_in_repo=path.relative_to(folder).as_posix(), path_or_fileobj=str(path))
@@ -848,7 +1033,8 @@ def push_adapter(
     ]
     operations.append(CommitOperationAdd(path_in_repo="adapter_config.json", path_or_fileobj=(json.dumps(adapter_config, indent=2, sort_keys=True) + "\n").encode()))
     operations.append(CommitOperationAdd(path_in_repo="README.md", path_or_fileobj=text.encode("utf-8")))
-    return _commit("adapter", repo_id, "model", operations, private=private, commit_message=commit_message, token=token, revision=revision)
+    return _commit("adapter", repo_id, "model", operations, private=private, commit_message=commit_message, token=token,
+                   revision=revision, keep=keep)
 
 
 def finish_artifact(report: Mapping, dataset_name: str, base_model: str | None = None, push_to_hub: str | None = None) -> str | None:
@@ -866,6 +1052,19 @@ def finish_artifact(report: Mapping, dataset_name: str, base_model: str | None =
     return push_model(folder, push_to_hub, card=card).commit_url if push_to_hub else None
 
 
+def check_artifact_push(push_to_hub: str | None, base_model: str | os.PathLike | None, adapter: bool) -> None:
+    """Before a finetuning run that ends with ``finish_artifact(..., push_to_hub=...)``: refuse what that push
+    would refuse (no token, no namespace, an adapter whose base is not on the Hub), so no run is lost to it."""
+    if not push_to_hub:
+        return
+    check_push_target(push_to_hub)
+    if adapter and _hub_base(base_model)[0] is None:
+        raise ValueError(
+            f"--push-to-hub {push_to_hub}: an adapter on the Hub needs its base on the Hub, and {os.fspath(base_model)!r} "
+            "is a local folder; push it first (`stefaland push model <folder> <namespace>/<name>`) and pass that id as --base"
+        )
+
+
 def push_dataset(
     dataset_or_dict,
     repo_id: str,
@@ -878,14 +1077,16 @@ def push_dataset(
     max_shard_size: int = 500 * 1024 * 1024,
     token: str | None = None,
     revision: str | None = None,
+    keep: Sequence[str] = (),
 ):
     """Push a site dataset as parquet shards + card in **one** commit (unlike ``Dataset.push_to_hub`` + card).
 
     Layout as ``datasets`` writes it: ``{data_dir}/{split}-{i:05d}-of-{n:05d}.parquet`` with ``data_dir =
     config_name`` (``"data"`` for ``"default"``). The card's YAML gets ``configs`` (data files) and
     ``dataset_info`` (features incl. ``Array2D``, splits); entries of other configs already in the repo's card
-    are kept and stale shards of the pushed splits are deleted in the same commit, so
-    ``load_dataset(repo_id, config_name)`` returns exactly this data. ``card``: a ``DatasetCard`` or markdown
+    are kept. ``{data_dir}/`` mirrors the push: files in it that are not pushed now (old shards, splits no
+    longer pushed) are deleted in the same commit unless they match a ``keep`` pattern; other configs' folders
+    are left alone. So ``load_dataset(repo_id, config_name)`` returns exactly this data. ``card``: a ``DatasetCard`` or markdown
     file; None renders one with :func:`render_dataset_card` (``name`` = builder name, default the dataset's
     ``info.dataset_name``). Returns the ``CommitInfo``; raises :class:`HubPushError`.
     """
@@ -893,6 +1094,7 @@ def push_dataset(
     from datasets.splits import SplitDict, SplitInfo
     from datasets.utils.metadata import MetadataConfigs
 
+    token = check_push_target(repo_id, token)
     splits = _as_dict(dataset_or_dict)
     if not splits:
         raise ValueError("dataset: nothing to push (no splits)")
@@ -909,7 +1111,6 @@ def push_dataset(
     workdir = tempfile.TemporaryDirectory(prefix="stefaland_push_")
     try:
         operations: list = []
-        new_paths: list[str] = []
         info = DatasetInfo(config_name=config_name, features=features, splits=SplitDict(), download_size=0, dataset_size=0)
         for split, ds in splits.items():
             nbytes = ds._estimate_nbytes() if len(ds) else 0
@@ -921,19 +1122,16 @@ def push_dataset(
                 local.parent.mkdir(parents=True, exist_ok=True)
                 shard.to_parquet(str(local))
                 info.download_size += local.stat().st_size
-                new_paths.append(path_in_repo)
                 operations.append(CommitOperationAdd(path_in_repo=path_in_repo, path_or_fileobj=str(local)))
             info.splits.add(SplitInfo(name=split, num_bytes=nbytes, num_examples=len(ds)))
             info.dataset_size += nbytes
         info.size_in_bytes = info.download_size + info.dataset_size
 
-        def remote_state(api: HfApi) -> list:
-            """Merge the remote card's other configs and delete stale shards of the pushed splits."""
-            files = _hub_step("dataset", repo_id, "dataset", "listing the repository files", api.list_repo_files,
-                              repo_id, repo_type="dataset", revision=revision)
+        def card_with_other_configs(api: HfApi, head: str, files: list[str]) -> list:
+            """The card, with the other configs of the card at ``head`` merged in."""
             if "README.md" in files:
                 old_path = _hub_step("dataset", repo_id, "dataset", "reading the existing dataset card", api.hf_hub_download,
-                                     repo_id, "README.md", repo_type="dataset", revision=revision)
+                                     repo_id, "README.md", repo_type="dataset", revision=head)
                 old = DatasetCard(Path(old_path).read_text(encoding="utf-8")).data
                 for key in ("configs", "dataset_info"):
                     if old.get(key) is not None:
@@ -942,16 +1140,10 @@ def push_dataset(
                 {config_name: {"data_files": [{"split": s, "path": f"{data_dir}/{s}-*"} for s in splits]}}
             ).to_dataset_card_data(new_card.data)
             DatasetInfosDict({config_name: info}).to_dataset_card_data(new_card.data)
-            stale = [
-                f for f in files
-                if any(fnmatch.fnmatch(f, f"{data_dir}/{s}-*") for s in splits) and f not in new_paths
-            ]
-            return [CommitOperationDelete(path_in_repo=f) for f in stale] + [
-                CommitOperationAdd(path_in_repo="README.md", path_or_fileobj=str(new_card).encode("utf-8"))
-            ]
+            return [CommitOperationAdd(path_in_repo="README.md", path_or_fileobj=str(new_card).encode("utf-8"))]
 
         return _commit("dataset", repo_id, "dataset", operations, private=private, commit_message=commit_message,
-                       token=token, revision=revision, parent_commit_fn=remote_state)
+                       token=token, revision=revision, keep=keep, scope=f"{data_dir}/", remote_fn=card_with_other_configs)
     finally:
         workdir.cleanup()
 
@@ -963,19 +1155,45 @@ def _is_short_name(name: str) -> bool:
     return "/" not in name and (name in KNOWN_MODELS or name.startswith("stefaland-"))
 
 
+def _looks_like_path(name: str) -> bool:
+    """Whether ``name`` can only mean a local folder: absolute, ``.``/``~``, a backslash, more than one
+    ``/``, a trailing ``/``, or a first component that is an existing folder (``runs/model`` with ``runs/``)."""
+    if os.path.isabs(name) or name.startswith((".", "~")) or "\\" in name or name.endswith("/") or name.count("/") > 1:
+        return True
+    return "/" in name and os.path.isdir(name.split("/")[0])
+
+
+def _nearest_existing(path: str) -> str:
+    parent = Path(path).expanduser().absolute().parent
+    while not parent.is_dir():
+        parent = parent.parent
+    return str(parent)
+
+
 def resolve_model_name(name: str | os.PathLike) -> str:
     """What ``from_pretrained`` should load for ``name``.
 
     1. ``name`` is an existing folder (relative to the CWD, or absolute) -> that folder;
-    2. a short name (``stefaland-base``, ``stefaland-tiny``, any ``stefaland-*`` without ``/``) and
+    2. ``name`` looks like a path (see :func:`_looks_like_path`) -> ``FileNotFoundError("no such folder")``,
+       rather than a confusing "not a valid Hub id" from the Hub client;
+    3. a short name (``stefaland-base``, ``stefaland-tiny``, any ``stefaland-*`` without ``/``) and
        ``$STEFALAND_WEIGHTS/<name>`` is a folder -> that folder;
-    3. a short name -> the Hub repo ``$STEFALAND_HUB_ORG/<name>`` (default organisation ``stefaland``), which
+    4. a short name -> the Hub repo ``$STEFALAND_HUB_ORG/<name>`` (default organisation ``stefaland``), which
        transformers loads from the Hub or, offline (``HF_HUB_OFFLINE=1``), from the HF cache;
-    4. anything else (``org/repo`` ids) is returned unchanged.
+    5. anything else (``org/repo`` ids) is returned unchanged.
     """
     name = os.fspath(name)
     if os.path.isdir(name):
         return name
+    if os.path.exists(name):
+        raise NotADirectoryError(f"not a folder: {name!r} is a file; pass the model folder (the one with config.json)")
+    if _looks_like_path(name):
+        raise FileNotFoundError(
+            f"no such folder: {name!r} (looked for {str(Path(name).expanduser().absolute())!r}; the nearest existing "
+            f"folder is {_nearest_existing(name)!r})"
+            + (f"; it is read as a local path because the folder {name.split('/')[0]!r} exists here"
+               if name.count("/") == 1 and not os.path.isabs(name) and not name.startswith((".", "~")) else "")
+        )
     if not _is_short_name(name):
         return name
     weights = os.environ.get(WEIGHTS_ENV)
@@ -985,36 +1203,97 @@ def resolve_model_name(name: str | os.PathLike) -> str:
     return f"{org}/{name}"
 
 
+def _hub_base(base_model: str | os.PathLike | None) -> tuple[str | None, str | None]:
+    """(Hub repo id, local folder) of a base model as :func:`resolve_model_name` reads it; exactly one is set.
+
+    A card's ``base_model`` links the model to a Hub repo, so a local folder (existing or not) must never go
+    there; callers name it in prose instead.
+    """
+    if not base_model:
+        return None, None
+    name = os.fspath(base_model)
+    try:
+        target = resolve_model_name(name)
+        validate_repo_id(target)
+    except (OSError, HFValidationError):
+        return None, name
+    return (None, name) if os.path.isdir(target) else (target, None)
+
+
+def _not_found(error: BaseException) -> BaseException | None:
+    """The Hub client's "this repo is not there" error behind a transformers ``OSError``, if that is the cause."""
+    cause: BaseException | None = error
+    while cause is not None:
+        if isinstance(cause, GatedRepoError):  # it exists; the original message says how to get access
+            return None
+        if isinstance(cause, (RepositoryNotFoundError, RevisionNotFoundError, LocalEntryNotFoundError, HFValidationError)):
+            return cause
+        cause = cause.__cause__ or cause.__context__
+    return None
+
+
 def from_pretrained(name: str | os.PathLike, model_class=None, **kwargs):
-    """``model_class.from_pretrained(resolve_model_name(name), **kwargs)``; ``model_class`` defaults to ``AutoModel``."""
+    """``model_class.from_pretrained(resolve_model_name(name), **kwargs)``; ``model_class`` defaults to ``AutoModel``.
+
+    A name found nowhere raises ``FileNotFoundError`` listing every place that was tried (folder, the
+    ``$STEFALAND_WEIGHTS`` folder for short names, the Hub repo or the HF cache when offline).
+    """
     if model_class is None:
         from transformers import AutoModel as model_class
     import stefaland_hf  # noqa: F401  (registers the Auto classes)
 
-    return model_class.from_pretrained(resolve_model_name(name), **kwargs)
+    text = os.fspath(name)
+    target = resolve_model_name(text)
+    try:
+        return model_class.from_pretrained(target, **kwargs)
+    except OSError as error:
+        cause = _not_found(error)
+        if cause is None or os.path.isdir(target):
+            raise
+        from huggingface_hub import constants
+
+        tried = [f"the folder {str(Path(text).absolute())!r}: does not exist"]
+        if _is_short_name(text):
+            weights = os.environ.get(WEIGHTS_ENV)
+            tried.append(f"${WEIGHTS_ENV}/{text}: " + (f"{os.path.join(weights, text)!r} does not exist" if weights
+                                                       else f"${WEIGHTS_ENV} is not set"))
+        if isinstance(cause, LocalEntryNotFoundError):
+            hub = (f"the Hub repo {target!r}: not (completely) in the HF cache ({constants.HF_HUB_CACHE}) and the Hub was not "
+                   f"reached ({'HF_HUB_OFFLINE is set' if constants.is_offline_mode() else 'no connection'})")
+        elif isinstance(cause, RevisionNotFoundError):
+            hub = f"the Hub repo {target!r}: has no revision {kwargs.get('revision', 'main')!r}"
+        elif isinstance(cause, HFValidationError):
+            hub = f"the Hub repo {target!r}: not a valid repo id ('namespace/name')"
+        else:
+            hub = (f"the Hub repo {target!r}: not found on {constants.ENDPOINT} (or it is private: log in with "
+                   "`hf auth login` or set HF_TOKEN)")
+        tried.append(hub)
+        raise FileNotFoundError(f"model {text!r} not found; tried " + "; ".join(tried)) from error
 
 
 # ================================================================================================
 # CLI: stefaland push model|adapter|dataset
 # ================================================================================================
 def _cli_push(args: argparse.Namespace) -> int:
+    check_push_target(args.repo)  # before building a card or a dataset
     if args.what == "model":
         results = []
         if args.report:
             results = results_from_report(args.report, args.eval_dataset, args.eval_split)
         card = render_model_card(args.folder, results=results, report=args.report, base_model=args.base, repo_id=args.repo)
-        info = push_model(args.folder, args.repo, card=card, private=args.private, **_message(args))
+        info = push_model(args.folder, args.repo, card=card, private=args.private, keep=args.keep, **_message(args))
     elif args.what == "adapter":
         results = results_from_report(args.report, args.eval_dataset, args.eval_split) if args.report else []
         card = render_adapter_card(args.folder, args.report, args.base, results=results,
                                    dataset_name=args.eval_dataset if args.report else None, repo_id=args.repo)
-        info = push_adapter(args.folder, args.repo, base_model=args.base, card=card, private=args.private, **_message(args))
+        info = push_adapter(args.folder, args.repo, base_model=args.base, card=card, private=args.private, keep=args.keep,
+                            **_message(args))
     else:
         from .data import load_site_dataset
 
         ds = load_site_dataset(args.name, config_name=args.config_name, data_dir=args.data_dir, cache_dir=args.cache_dir)
         info = push_dataset(ds, args.repo, config_name=args.config_name or "default", name=args.name,
-                            private=args.private, **_message(args))
+                            private=args.private, keep=args.keep, **_message(args))
     print(getattr(info, "commit_url", None) or info)
     return 0
 
@@ -1025,12 +1304,16 @@ def _message(args) -> dict:
 
 def add_cli_parser(subparsers) -> None:
     """Register ``stefaland push model|adapter|dataset``."""
-    push = subparsers.add_parser("push", help="publish a model, adapter or dataset to the Hugging Face Hub (one commit)")
+    push = subparsers.add_parser(
+        "push", help="publish a model, adapter or dataset to the Hugging Face Hub (one commit; the repo then mirrors the push)")
     kinds = push.add_subparsers(dest="what", required=True)
 
     def common(p):
         p.add_argument("--private", action="store_true", help="create the repository as private")
         p.add_argument("--commit-message", default=None)
+        p.add_argument("--keep", action="append", default=[], metavar="PATTERN",
+                       help="keep remote files matching this fnmatch pattern (repeatable); other remote files that are "
+                            "not in the push are deleted in the same commit (dot-files such as .gitattributes are always kept)")
         p.set_defaults(func=_cli_push)
 
     m = kinds.add_parser("model", help="a save_pretrained folder: weights, config, remote code and model card")
@@ -1039,7 +1322,8 @@ def add_cli_parser(subparsers) -> None:
     m.add_argument("--report", help="finetuning report.json (results go to the card's model-index)")
     m.add_argument("--eval-dataset", default="SynthLand", help="dataset name for the card's results (default SynthLand)")
     m.add_argument("--eval-split", default=None, help="split name for the results (default: the report's split name)")
-    m.add_argument("--base", default=None, help="base model this checkpoint was finetuned from")
+    m.add_argument("--base", default=None,
+                   help="base model this checkpoint was finetuned from (a Hub id goes into the card's base_model; a local folder is only named in the text)")
     common(m)
 
     a = kinds.add_parser("adapter", help="a PEFT resConn adapter folder and its card")
