@@ -549,3 +549,31 @@ def test_finetuning_push_is_checked_before_training(tmp_path, monkeypatch):
         check_artifact_push("org/adapter", str(tmp_path), adapter=True)
     with pytest.raises(ValueError, match="not a Hub repo id"):
         check_artifact_push("adapter", "org/base", adapter=True)
+
+
+def test_short_names_resolve_to_weights_shipped_in_the_model_zoo(tmp_path, monkeypatch):
+    """Order: folder, $STEFALAND_WEIGHTS, the package's zoo (when it ships weights), the HF cache / Hub."""
+    import huggingface_hub.constants
+
+    import stefaland_hf
+    import stefaland_hf.zoo as zoo
+    from stefaland_hf import StefaLandModel
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.delenv("STEFALAND_WEIGHTS", raising=False)
+    fake_zoo = tmp_path / "zoo"
+    StefaLandModel(tiny_config()).save_pretrained(fake_zoo / "stefaland-shipped")
+    tiny_config().save_pretrained(fake_zoo / "stefaland-config-only")  # an architecture without weights
+    monkeypatch.setattr(zoo, "model_zoo_dir", lambda: fake_zoo)
+    model = stefaland_hf.from_pretrained("stefaland-shipped")
+    assert isinstance(model, StefaLandModel) and model.config.d_model == tiny_config().d_model
+    with pytest.raises(FileNotFoundError) as raised:
+        stefaland_hf.from_pretrained("stefaland-config-only")  # a config is no model
+    message = str(raised.value)
+    assert f"the package's model zoo ({fake_zoo}): ships no weights for 'stefaland-config-only'" in message
+    assert "zoo entries with weights: ['stefaland-shipped']" in message and "stefaland convert-original" in message
+    # $STEFALAND_WEIGHTS comes before the zoo
+    StefaLandModel(tiny_config(d_model=16, num_attention_heads=2)).save_pretrained(tmp_path / "w" / "stefaland-shipped")
+    monkeypatch.setenv("STEFALAND_WEIGHTS", str(tmp_path / "w"))
+    assert stefaland_hf.from_pretrained("stefaland-shipped").config.d_model == 16

@@ -14,6 +14,7 @@ from .modeling_stefaland import (
     StefaLandModel,
     StefaLandPreTrainedModel,
 )
+from .hub import from_pretrained
 from .peft_adapters import ResConnConfig
 from .variables import VARIABLES, align_variables, get_variable
 
@@ -39,6 +40,7 @@ __all__ = [
     "StefaLandForTimeSeriesRegression",
     "StefaLandForStaticRegression",
     "ResConnConfig",
+    "from_pretrained",
     "VARIABLES",
     "align_variables",
     "get_variable",

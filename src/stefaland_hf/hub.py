@@ -70,6 +70,7 @@ from huggingface_hub.utils import validate_repo_id
 from huggingface_hub.utils.sha import git_hash
 
 from .variables import VARIABLES
+from . import zoo
 
 logger = logging.getLogger(__name__)
 
@@ -1178,9 +1179,10 @@ def resolve_model_name(name: str | os.PathLike) -> str:
        rather than a confusing "not a valid Hub id" from the Hub client;
     3. a short name (``stefaland-base``, ``stefaland-tiny``, any ``stefaland-*`` without ``/``) and
        ``$STEFALAND_WEIGHTS/<name>`` is a folder -> that folder;
-    4. a short name -> the Hub repo ``$STEFALAND_HUB_ORG/<name>`` (default organisation ``stefaland``), which
-       transformers loads from the Hub or, offline (``HF_HUB_OFFLINE=1``), from the HF cache;
-    5. anything else (``org/repo`` ids) is returned unchanged.
+    4. a short name whose model-zoo folder ships weights (``model.safetensors``) -> that folder;
+    5. a short name -> the Hub repo ``$STEFALAND_HUB_ORG/<name>`` (default organisation ``stefaland``), which
+       transformers loads from the HF cache or the Hub (only the cache when ``HF_HUB_OFFLINE=1``);
+    6. anything else (``org/repo`` ids) is returned unchanged.
     """
     name = os.fspath(name)
     if os.path.isdir(name):
@@ -1199,6 +1201,9 @@ def resolve_model_name(name: str | os.PathLike) -> str:
     weights = os.environ.get(WEIGHTS_ENV)
     if weights and os.path.isdir(os.path.join(weights, name)):
         return os.path.join(weights, name)
+    shipped = zoo.shipped_weights(name)
+    if shipped is not None:
+        return str(shipped)
     org = os.environ.get(HUB_ORG_ENV) or DEFAULT_HUB_ORG
     return f"{org}/{name}"
 
@@ -1267,8 +1272,16 @@ def from_pretrained(name: str | os.PathLike, model_class=None, **kwargs):
         else:
             hub = (f"the Hub repo {target!r}: not found on {constants.ENDPOINT} (or it is private: log in with "
                    "`hf auth login` or set HF_TOKEN)")
+        if _is_short_name(text):
+            tried.append(f"the package's model zoo ({zoo.model_zoo_dir()}): ships no weights for {text!r}"
+                         f" (zoo entries with weights: {[n for n in zoo.zoo_names() if zoo.shipped_weights(n)] or 'none'})")
         tried.append(hub)
-        raise FileNotFoundError(f"model {text!r} not found; tried " + "; ".join(tried)) from error
+        raise FileNotFoundError(
+            f"model {text!r} not found; tried " + "; ".join(tried) + ". To get weights: pretrain one "
+            "(`python examples/pretrain.py`, or `stefaland demo` writes one to <out>/pretraining/model), convert the "
+            "authors' checkpoint (`stefaland convert-original CHECKPOINT.pt --out DIR`), or download a pushed model "
+            f"once online (it is then served from the HF cache); set ${WEIGHTS_ENV} to a folder of such models"
+        ) from error
 
 
 # ================================================================================================

@@ -26,16 +26,11 @@ from ..metrics import site_metrics, summarize
 from ..training.finetune import EVAL_METRICS, finetune, write_site_metrics
 from ..training.pretrain import pretrain
 from ..training.run_folder import build_manifest, prepare_run_folder
+from ..zoo import model_zoo_dir
 from .plots import plot_hydrographs, plot_metric_cdf
 from .recipe import Recipe
 
-def _model_zoo() -> Path:
-    """The top-level ``modeling/`` of a source checkout, or its copy ``stefaland_hf/model_zoo`` in a wheel."""
-    checkout = Path(__file__).resolve().parents[3] / "modeling"
-    return checkout if checkout.is_dir() else Path(__file__).resolve().parents[1] / "model_zoo"
-
-
-MODEL_ZOO = _model_zoo()
+MODEL_ZOO = model_zoo_dir()
 
 
 @dataclass
