@@ -205,3 +205,10 @@ def test_finetuning_logs_one_row_per_evaluation(tmp_path, synthland, split, pret
     assert log["step"].tolist() == [2, 4] and {"loss", "nse", "kge"} <= set(log.columns)
     out = capsys.readouterr().out
     assert "[direct] step 2/4: val loss" in out and "[direct] stopped at step 4/4" in out and "{'loss'" not in out
+
+
+def test_an_ungauged_site_in_a_finetuning_split_is_refused_by_name(tmp_path, synthland, split, pretrained):
+    ungauged = split.sites("test")[0]
+    marked = synthland.map(lambda row, i: {"gauged": i != ungauged}, with_indices=True, features=synthland.features)
+    with pytest.raises(ValueError, match=rf"test.*{synthland['site_id'][int(ungauged)]}"):
+        finetune(pretrained, marked, split, _finetune_args(tmp_path, "direct"))

@@ -27,6 +27,7 @@ def make(dyn, static, tgt):
         "dynamic": list(dyn),
         "static": static.tolist(),
         "targets": list(tgt),
+        "gauged": [True] * n,
         "dynamic_variables": [DYN] * n,
         "static_variables": [STAT] * n,
         "target_variables": [TGT] * n,

@@ -40,6 +40,7 @@ def make_data(n=6, t=60, seed=0, nan_frac=0.3):
         "dynamic": list(dyn),
         "static": static.tolist(),
         "targets": list(tgt),
+        "gauged": [True] * n,
         "dynamic_variables": [DYN] * n,
         "static_variables": [STAT] * n,
         "target_variables": [TGT] * n,

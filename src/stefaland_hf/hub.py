@@ -676,6 +676,7 @@ _COLUMN_DESCRIPTIONS = {
     "static": "static attributes [C], columns = `static_variables`",
     "targets": "daily targets [T, K], columns = `target_variables`, NaN where unobserved",
     "oracle": "noise-free targets from the true-parameter model run [T, K] (SynthLand only)",
+    "gauged": "whether the site has target observations (false: ungauged, targets all NaN)",
     "dynamic_variables": "names of the `dynamic` columns",
     "static_variables": "names of the `static` columns",
     "target_variables": "names of the `targets` columns",

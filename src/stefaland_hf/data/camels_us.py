@@ -58,12 +58,38 @@ one absent from an attribute table, is left out, logged with ``logging.warning``
 ``builder.skipped_basins`` as ``(gauge_id, reason)`` (filled only when the dataset is generated, not
 when it is loaded from the cache).
 
+**Ungauged basins** (no streamflow record) and **several folders**:
+
+- ``ungauged=`` declares the basins that have no streamflow: gauge ids, or a basin-list file such
+  as ``camels_us_ungauged/basin_list.txt``. A declared basin is built from its forcings and
+  attributes alone: ``targets`` all NaN and ``gauged=False`` (the schema column; true for every
+  other basin). The build logs (``logging.warning``) ``N of M basins are ungauged (no streamflow
+  file): ...`` and lists them in ``builder.ungauged_basins`` (filled when the dataset is generated).
+  The declaration is explicit and per basin on purpose: a basin that is not declared and has no
+  streamflow file stays a ``DataFormatError`` naming it and the folders searched, so a gauged basin
+  whose file went missing never passes as ungauged; a declared basin that has a streamflow file is
+  an error too (the declaration would throw its observations away).
+- ``extra_data_dirs=`` adds folders in the same raw layout whose ``basin_mean_forcing/`` and
+  ``usgs_streamflow/`` (either may be absent) are searched together with ``data_dir``'s; a basin
+  with files in two folders is an error. Attributes are read from ``data_dir`` only (the CAMELS
+  tables cover all 671 basins). With ``basins=None`` the basins are those of ``basin_list.txt`` in
+  ``data_dir`` and in every extra folder, in that order (one listed twice is an error).
+
+The 670 basins of the shared data (67 gauged, 603 forcings-only; see its README)::
+
+    mkdir -p DIR && tar -xJf camels_us_ungauged.tar.xz -C DIR      # -> DIR/camels_us_ungauged/
+    b = CamelsUS(data_dir="camels_us", extra_data_dirs=["DIR/camels_us_ungauged"],
+                 ungauged="DIR/camels_us_ungauged/basin_list.txt", cache_dir=tmp)
+
+Do not unpack the archive over ``camels_us/`` itself: its ``basin_list.txt`` would replace the
+67-basin list.
+
 Cache: the built dataset is stored under ``<cache_dir>/camels_us/<config>/<version>/<fingerprint>/``
 (``cache_dir`` defaults to ``$HF_DATASETS_CACHE``, itself ``~/.cache/huggingface/datasets``;
 ``builder.cache_dir`` is the exact folder). The config part holds every config field; the
-fingerprint holds the path, size and modification time of every raw file the build reads and the
-basin ids the basin list resolved to, so editing or replacing a raw file or changing the basin list
-builds a new cache instead of serving the old one. Old caches are never reused and never removed:
+fingerprint holds the path, size and modification time of every raw file the build reads (basin
+lists and the ``ungauged`` list included) and the basin ids the basin list resolved to, so editing
+or replacing a raw file or changing the basin list builds a new cache instead of serving the old one. Old caches are never reused and never removed:
 delete ``<cache_dir>/camels_us`` (or ``builder.cache_dir``) to reclaim the space.
 """
 
@@ -338,37 +364,57 @@ def cfs_to_mm_per_day(q_cfs, area_m2: float) -> np.ndarray:
     return np.asarray(q_cfs, dtype=np.float64) * CFS_TO_M3S * 86400.0 * 1000.0 / float(area_m2)
 
 
-def _find_one(root: Path, pattern: str, what: str, basin: str) -> Path:
-    matches = sorted(root.glob(pattern))
+def _as_dirs(data_dir: str | os.PathLike | Sequence[str | os.PathLike]) -> list[Path]:
+    return [Path(data_dir)] if isinstance(data_dir, (str, os.PathLike)) else [Path(d) for d in data_dir]
+
+
+def _matches(roots: Sequence[Path], pattern: str) -> list[Path]:
+    """Files matching ``pattern`` under every existing folder of ``roots``."""
+    return sorted(m for root in roots if root.is_dir() for m in root.glob(pattern))
+
+
+def _searched(roots: Sequence[Path]) -> str:
+    return "any HUC-02 folder" if len(roots) == 1 else f"any HUC-02 folder of {', '.join(map(str, roots))}"
+
+
+def _find_one(roots: Sequence[Path], pattern: str, what: str, basin: str, matches: list[Path] | None = None) -> Path:
+    """The one file matching ``pattern`` under ``roots`` (``matches``: the search already made)."""
+    matches = _matches(roots, pattern) if matches is None else matches
     if not matches:
-        raise DataFormatError(root / pattern, f"no {what} file for basin {basin} in any HUC-02 folder")
+        raise DataFormatError(roots[0] / pattern, f"no {what} file for basin {basin} in {_searched(roots)}")
     if len(matches) > 1:
         raise DataFormatError(matches[1], f"more than one {what} file for basin {basin}: {[str(m) for m in matches]}")
     return matches[0]
 
 
-def find_forcing_file(data_dir: str | os.PathLike, forcing: str, basin: str) -> Path:
-    """``basin_mean_forcing/<product>/<HUC02>/<basin>_lump_<tag>_forcing_leap.txt`` (glob over HUC folders)."""
+def _existing_roots(roots: list[Path], what: str) -> list[Path]:
+    if not any(r.is_dir() for r in roots):
+        also = "" if len(roots) == 1 else f" (nor {', '.join(map(str, roots[1:]))})"
+        raise DataFormatError(roots[0], f"{what} not found{also}")
+    return roots
+
+
+def find_forcing_file(data_dir: str | os.PathLike | Sequence[str | os.PathLike], forcing: str, basin: str) -> Path:
+    """``basin_mean_forcing/<product>/<HUC02>/<basin>_lump_<tag>_forcing_leap.txt`` (glob over HUC
+    folders). ``data_dir`` may be a list of folders, searched together: a basin with a file in two
+    of them is an error."""
     product = _product(forcing)
-    root = Path(data_dir) / "basin_mean_forcing" / product.folder
-    if not root.is_dir():
-        raise DataFormatError(root, f"forcing folder for product {forcing!r} not found")
-    return _find_one(root, f"*/{basin}_lump_{product.file_tag}_forcing_leap.txt", f"{forcing} forcing", basin)
+    roots = _existing_roots([d / "basin_mean_forcing" / product.folder for d in _as_dirs(data_dir)], f"forcing folder for product {forcing!r}")
+    return _find_one(roots, f"*/{basin}_lump_{product.file_tag}_forcing_leap.txt", f"{forcing} forcing", basin)
 
 
-def find_streamflow_file(data_dir: str | os.PathLike, basin: str) -> Path:
-    root = Path(data_dir) / "usgs_streamflow"
-    if not root.is_dir():
-        raise DataFormatError(root, "streamflow folder not found")
-    return _find_one(root, f"*/{basin}_streamflow_qc.txt", "streamflow", basin)
+def find_streamflow_file(data_dir: str | os.PathLike | Sequence[str | os.PathLike], basin: str) -> Path:
+    """``usgs_streamflow/<HUC02>/<basin>_streamflow_qc.txt``; ``data_dir`` as in :func:`find_forcing_file`."""
+    roots = _existing_roots([d / "usgs_streamflow" for d in _as_dirs(data_dir)], "streamflow folder")
+    return _find_one(roots, f"*/{basin}_streamflow_qc.txt", "streamflow", basin)
 
 
-def _normalize_basin(b) -> str:
+def _normalize_basin(b, argument: str = "basins") -> str:
     if isinstance(b, (int, np.integer)):
         b = f"{int(b):08d}"
     b = str(b).strip()
     if not _BASIN_ID.match(b):
-        raise ValueError(f"basins: {b!r} is not a CAMELS gauge id (8 digits, as a string with leading zeros)")
+        raise ValueError(f"{argument}: {b!r} is not a CAMELS gauge id (8 digits, as a string with leading zeros)")
     return b
 
 
@@ -495,7 +541,7 @@ def _product(forcing: str) -> ForcingProduct:
 
 
 def load_basin(
-    data_dir: str | os.PathLike,
+    data_dir: str | os.PathLike | Sequence[str | os.PathLike],
     basin: str,
     forcing: str = "daymet",
     start: str | None = None,
@@ -504,12 +550,15 @@ def load_basin(
     forcing_file: str | os.PathLike | None = None,
     streamflow_file: str | os.PathLike | None = None,
     ranges: PhysicalRangeCheck | None = None,
+    gauged: bool = True,
 ) -> dict:
     """One basin's dynamic inputs and streamflow over ``start..end`` (defaults: the product's period).
 
     Returns ``{"region", "header", "dates", "dynamic" [T, 7] float32, "targets" [T, 1] float32}``.
     ``area_m2`` overrides the forcing-header area used for the mm/day conversion;
-    ``forcing_file``/``streamflow_file`` skip the search in the standard layout. Values of the
+    ``forcing_file``/``streamflow_file`` skip the search in the standard layout of ``data_dir`` (one
+    folder or a list, see :func:`find_forcing_file`). ``gauged=False``
+    reads no streamflow (an ungauged basin): ``targets`` are all NaN. Values of the
     period outside their variable's physical range are handled by ``ranges`` (default: an error).
     """
     ranges = ranges if ranges is not None else PhysicalRangeCheck()
@@ -532,6 +581,10 @@ def load_basin(
     # within range whenever tmax and tmin are
     columns["temperature_mean"] = 0.5 * (columns["temperature_max"] + columns["temperature_min"])
     dynamic = np.stack([columns[name] for name in DYNAMIC_VARIABLES], axis=1).astype(np.float32)
+    dates = np.arange(start_d, end_d + np.timedelta64(1, "D"), dtype="datetime64[D]")
+    targets = np.full((n, 1), np.nan, dtype=np.float32)
+    if not gauged:
+        return {"region": ffile.parent.name, "header": header, "dates": dates, "dynamic": dynamic, "targets": targets}
 
     qfile = Path(streamflow_file) if streamflow_file is not None else find_streamflow_file(data_dir, basin)
     qdates, q = read_streamflow_file(qfile, basin)
@@ -544,9 +597,7 @@ def load_basin(
         return _STREAMFLOW_FIRST_LINE + row, f"column Q ({q[row]:g} ft3/s)"
 
     ranges(q_mm, "streamflow", qfile, locate)
-    targets = np.full((n, 1), np.nan, dtype=np.float32)
     targets[pos[rows], 0] = q_mm
-    dates = np.arange(start_d, end_d + np.timedelta64(1, "D"), dtype="datetime64[D]")
     return {"region": ffile.parent.name, "header": header, "dates": dates, "dynamic": dynamic, "targets": targets}
 
 
@@ -573,6 +624,17 @@ class CamelsUSConfig(datasets.BuilderConfig):
             ``DataFormatError`` naming file, line, variable and value; ``"nan"``: such values are
             read as missing and their count per variable is logged (``logging.warning``) and kept
             in ``builder.range_check.counts``. Documented sentinels (``-999``) are NaN either way.
+        ungauged: basins declared to have no streamflow record: ``None`` (default, none), a list
+            of gauge ids, or a basin-list file (resolved like ``basins``), e.g.
+            ``camels_us_ungauged/basin_list.txt``. Each declared basin that is built must have no
+            streamflow file and gets all-NaN targets and ``gauged=False``; the count is logged.
+            Ids not among ``basins`` are ignored (the list may be a catalogue). Every other basin
+            must have a streamflow file: a missing one is an error (or, with ``skip_bad_basins``,
+            the basin is skipped), never an ungauged basin by default.
+        extra_data_dirs: further folders in the raw layout (e.g. the unpacked
+            ``camels_us_ungauged/``) searched for forcing and streamflow files beside ``data_dir``;
+            with ``basins=None`` their ``basin_list.txt`` files are added to ``data_dir``'s.
+            Attributes always come from ``data_dir``.
     """
 
     forcing: str = "daymet"
@@ -584,6 +646,8 @@ class CamelsUSConfig(datasets.BuilderConfig):
     area_source: str = "forcing_header"
     skip_bad_basins: bool = False
     out_of_range: str = "error"
+    ungauged: str | list[str] | None = None
+    extra_data_dirs: list[str] | None = None
 
 
 class CamelsUS(datasets.GeneratorBasedBuilder):
@@ -599,7 +663,8 @@ class CamelsUS(datasets.GeneratorBasedBuilder):
     DEFAULT_WRITER_BATCH_SIZE = 16
     BUILDER_CONFIG_CLASS = CamelsUSConfig
     BUILDER_CONFIGS = [
-        CamelsUSConfig(name=name, forcing=name, version=datasets.Version("1.1.0"), description=f"CAMELS-US with {name} forcings")
+        # 1.2.0: rows carry the schema's ``gauged`` column (old caches lack it and are not served)
+        CamelsUSConfig(name=name, forcing=name, version=datasets.Version("1.2.0"), description=f"CAMELS-US with {name} forcings")
         for name in FORCING_PRODUCTS
     ]
     DEFAULT_CONFIG_NAME = "daymet"
@@ -608,14 +673,19 @@ class CamelsUS(datasets.GeneratorBasedBuilder):
         # ``forcing=...`` selects the matching named config, so the cache folder is named after it
         if kwargs.get("config_name") is None and not args and kwargs.get("forcing") in FORCING_PRODUCTS:
             kwargs["config_name"] = kwargs.pop("forcing")
-        if isinstance(kwargs.get("basins"), (list, tuple)):
-            kwargs["basins"] = [_normalize_basin(b) for b in kwargs["basins"]]
-        elif isinstance(kwargs.get("basins"), os.PathLike):
-            kwargs["basins"] = os.fspath(kwargs["basins"])
+        for key in ("basins", "ungauged"):
+            if isinstance(kwargs.get(key), (list, tuple)):
+                kwargs[key] = [_normalize_basin(b, key) for b in kwargs[key]]
+            elif isinstance(kwargs.get(key), os.PathLike):
+                kwargs[key] = os.fspath(kwargs[key])
+        extra = kwargs.get("extra_data_dirs")
+        if extra is not None:
+            kwargs["extra_data_dirs"] = [os.fspath(d) for d in ([extra] if isinstance(extra, (str, os.PathLike)) else extra)]
         if isinstance(kwargs.get("attributes"), tuple):
             kwargs["attributes"] = list(kwargs["attributes"])
         super().__init__(*args, **kwargs)
         self.skipped_basins: list[tuple[str, str]] = []
+        self.ungauged_basins: list[str] = []
         self.range_check = PhysicalRangeCheck(self.config.out_of_range)
 
     def _build_cache_dir(self):
@@ -629,12 +699,14 @@ class CamelsUS(datasets.GeneratorBasedBuilder):
         """Every file the build reads, and the basin ids (the basin list's contents)."""
         data_dir = self._data_dir()
         basins = self.basin_ids()
-        listing = self._basin_list_file()
-        files = [] if listing is None else [listing]
+        declared = set(self.ungauged_ids())
+        ungauged_list = self._ungauged_list_file()
+        files = self._basin_list_files() + ([] if ungauged_list is None else [ungauged_list])
         extra = list(basins)
         for basin in basins:
             try:
-                files += [find_forcing_file(data_dir, self.config.forcing, basin), find_streamflow_file(data_dir, basin)]
+                forcing_file, streamflow_file = self._locate(basin, declared)
+                files += [forcing_file] + ([] if streamflow_file is None else [streamflow_file])
             except DataFormatError as exc:  # reported (or skipped) by the build itself
                 extra.append(str(exc))
         sources = _attribute_sources(self._attributes_read(), self.config.soil_depth_source)
@@ -662,6 +734,18 @@ class CamelsUS(datasets.GeneratorBasedBuilder):
             raise ValueError(
                 "basins: empty list; pass gauge ids, a basin-list file, or None for basin_list.txt in data_dir"
             )
+        if isinstance(c.ungauged, list):
+            dup = sorted({b for b in c.ungauged if c.ungauged.count(b) > 1})
+            if dup:
+                raise ValueError(f"ungauged: {dup} listed more than once")
+        elif c.ungauged is not None and not isinstance(c.ungauged, str):
+            raise ValueError(f"ungauged must be None, a list of gauge ids or a basin-list file, got {c.ungauged!r}")
+        for d in self._data_dirs()[1:]:
+            if not d.is_dir():
+                raise DataFormatError(d, "extra_data_dirs: folder not found (expected a folder in the raw CAMELS layout, e.g. the unpacked camels_us_ungauged/)")
+        dirs = [os.path.abspath(d) for d in self._data_dirs()]
+        if len(set(dirs)) != len(dirs):
+            raise ValueError(f"extra_data_dirs: {self.config.extra_data_dirs} repeats a folder or data_dir; every folder is searched once")
         start, end = _day(c.start_date or product.start), _day(c.end_date or product.end)
         if end < start:
             raise ValueError(f"end_date {end} is before start_date {start}")
@@ -686,25 +770,78 @@ class CamelsUS(datasets.GeneratorBasedBuilder):
             raise ValueError("CamelsUS needs data_dir= (the folder holding basin_mean_forcing/, usgs_streamflow/, camels_attributes_v2.0/)")
         return Path(self.config.data_dir)
 
-    def _basin_list_file(self) -> Path | None:
-        """The basin-list file ``basins`` refers to (``None`` when it is a list of ids)."""
+    def _data_dirs(self) -> list[Path]:
+        """``data_dir`` and then ``extra_data_dirs``: the folders searched for time-series files."""
+        return [self._data_dir()] + [Path(d) for d in self.config.extra_data_dirs or []]
+
+    def _list_file(self, name: str) -> Path:
+        """A basin-list path as given: absolute, or relative to the working directory, else to data_dir."""
+        p = Path(name)
+        return p if p.is_absolute() or p.exists() else self._data_dir() / p
+
+    def _basin_list_files(self) -> list[Path]:
+        """The basin-list files ``basins`` refers to (none when it is a list of ids)."""
         basins = self.config.basins
         if basins is None:
-            return self._data_dir() / "basin_list.txt"
+            return [d / "basin_list.txt" for d in self._data_dirs()]
         if isinstance(basins, (str, os.PathLike)):
-            p = Path(basins)
-            return p if p.is_absolute() or p.exists() else self._data_dir() / p
-        return None
+            return [self._list_file(basins)]
+        return []
 
     def basin_ids(self) -> list[str]:
-        path = self._basin_list_file()
+        """The basins to build, in order (``basins``; see :class:`CamelsUSConfig`)."""
+        files = self._basin_list_files()
+        if not files:
+            ids = [_normalize_basin(b) for b in self.config.basins]
+            dup = {b for b in ids if ids.count(b) > 1}
+            if dup:
+                raise ValueError(f"basins: {sorted(dup)} listed more than once")
+            return ids
+        listed_in: dict[str, Path] = {}
+        for path in files:
+            for basin in read_basin_list(path):
+                if basin in listed_in:
+                    raise DataFormatError(path, f"gauge id {basin} is also listed in {listed_in[basin]}: each basin is built once")
+                listed_in[basin] = path
+        return list(listed_in)
+
+    def _ungauged_list_file(self) -> Path | None:
+        u = self.config.ungauged
+        return self._list_file(u) if isinstance(u, str) else None
+
+    def ungauged_ids(self) -> list[str]:
+        """The basins declared ungauged by ``ungauged=`` (built or not)."""
+        path = self._ungauged_list_file()
         if path is not None:
             return read_basin_list(path)
-        ids = [_normalize_basin(b) for b in self.config.basins]
-        dup = {b for b in ids if ids.count(b) > 1}
-        if dup:
-            raise ValueError(f"basins: {sorted(dup)} listed more than once")
-        return ids
+        return list(self.config.ungauged or [])
+
+    def _describe_ungauged(self) -> str:
+        path = self._ungauged_list_file()
+        return f"ungauged={str(path)!r}" if path is not None else "the ungauged= list"
+
+    def _locate(self, basin: str, declared: set[str]) -> tuple[Path, Path | None]:
+        """The basin's forcing file and streamflow file; ``None`` for the latter when ``basin`` is in
+        ``declared`` (ungauged), which requires that it has none. An undeclared basin without a
+        streamflow file is an error: a missing file must not pass for an ungauged basin."""
+        dirs = self._data_dirs()
+        forcing_file = find_forcing_file(dirs, self.config.forcing, basin)
+        roots = [d / "usgs_streamflow" for d in dirs]
+        pattern = f"*/{basin}_streamflow_qc.txt"
+        found = _matches(roots, pattern)
+        if basin in declared:
+            if found:
+                raise DataFormatError(
+                    found[0], f"basin {basin} is declared ungauged by {self._describe_ungauged()} but has this streamflow "
+                    "file; take it out of ungauged= to use its observations, or remove the file"
+                )
+            return forcing_file, None
+        if not found:
+            raise DataFormatError(
+                roots[0] / pattern, f"no streamflow file for basin {basin} in {_searched(roots)}; if the basin has no "
+                "streamflow record, declare it with ungauged= (gauge ids or a basin-list file) to build it with NaN targets"
+            )
+        return forcing_file, _find_one(roots, pattern, "streamflow", basin, found)
 
     # -- datasets API ---------------------------------------------------------------------------
     def _info(self) -> datasets.DatasetInfo:
@@ -732,13 +869,14 @@ class CamelsUS(datasets.GeneratorBasedBuilder):
         basins = self.basin_ids()
         attributes = self.attributes
         start, end = self.period
-        self.skipped_basins = []
+        self.skipped_basins, self.ungauged_basins = [], []
         self.range_check = PhysicalRangeCheck(self.config.out_of_range)
         # 1) locate every basin's files first, so an unknown basin is reported as such
-        files: dict[str, tuple[Path, Path]] = {}
+        declared = set(self.ungauged_ids())
+        files: dict[str, tuple[Path, Path | None]] = {}
         for basin in basins:
             try:
-                files[basin] = (find_forcing_file(data_dir, self.config.forcing, basin), find_streamflow_file(data_dir, basin))
+                files[basin] = self._locate(basin, declared)
             except DataFormatError as exc:
                 self._skip(basin, exc)
         basins = [b for b in basins if b in files]
@@ -752,14 +890,17 @@ class CamelsUS(datasets.GeneratorBasedBuilder):
                 if basin in location["errors"]:
                     raise location["errors"][basin]
                 area_m2 = gages_area[basin] * 1e6 if self.config.area_source == "area_gages2" else None
+                gauged = files[basin][1] is not None
                 rec = load_basin(
                     data_dir, basin, self.config.forcing, str(start), str(end), area_m2=area_m2,
-                    forcing_file=files[basin][0], streamflow_file=files[basin][1], ranges=self.range_check,
+                    forcing_file=files[basin][0], streamflow_file=files[basin][1], ranges=self.range_check, gauged=gauged,
                 )
             except DataFormatError as exc:
                 self._skip(basin, exc)
                 continue
             n_written += 1
+            if not gauged:
+                self.ungauged_basins.append(basin)
             yield basin, {
                 "site_id": basin,
                 "region": rec["region"],
@@ -769,12 +910,19 @@ class CamelsUS(datasets.GeneratorBasedBuilder):
                 "dynamic": rec["dynamic"],
                 "static": attr_frame.loc[basin].to_numpy(dtype=np.float32),
                 "targets": rec["targets"],
+                "gauged": gauged,
                 "dynamic_variables": dyn_names,
                 "static_variables": stat_names,
                 "target_variables": tgt_names,
             }
         if n_written == 0:
             raise DataFormatError(data_dir, f"no basin could be read; skipped: {self.skipped_basins}")
+        if self.ungauged_basins:
+            shown = ", ".join(self.ungauged_basins[:10]) + (", ... (all in builder.ungauged_basins)" if len(self.ungauged_basins) > 10 else "")
+            logger.warning(
+                "CamelsUS: %d of %d basins are ungauged (no streamflow file; declared by %s): all-NaN targets, gauged=False: %s",
+                len(self.ungauged_basins), n_written, self._describe_ungauged(), shown,
+            )
         if self.range_check.counts:
             logger.warning("CamelsUS: out_of_range='nan' read values outside their physical range as missing: %s", self.range_check.summary())
 

@@ -25,7 +25,9 @@ Documented choices:
   selects the year folders that hold ``SMAP_AM.csv`` (2015 and 2016 in the example data; the others
   are named in a ``logging.warning``). ``missing_targets="nan"`` accepts year folders without it
   (``years=None`` then selects every folder) and gives their days NaN targets, with a warning naming
-  the absent files: use it to pretrain on the forcings of years without SMAP.
+  the absent files: use it to pretrain on the forcings of years without SMAP. Every pixel's
+  ``gauged`` is true when a selected year has ``SMAP_AM.csv`` and false when none has (all
+  targets NaN: usable for pretraining, refused by :func:`~stefaland_hf.data.splits.require_gauged`).
 - **Statics** (``STATIC_VARIABLES``): Sand/Silt/Clay are stored in percent (21–70 in the data, despite
   the data README calling them fractions) → /100 → sand/silt/clay_fraction; Capa (field capacity, in
   volumetric percent, 7–32) → /100 → field_capacity; Bulk → bulk_density (g/cm³); NDVI → ndvi;
@@ -246,7 +248,8 @@ class HydroDLSmap(datasets.GeneratorBasedBuilder):
     # a few sites per Arrow record batch: the build holds only that many sites in memory
     DEFAULT_WRITER_BATCH_SIZE = 16
     BUILDER_CONFIG_CLASS = HydroDLSmapConfig
-    BUILDER_CONFIGS = [HydroDLSmapConfig(name="conus", version=datasets.Version("1.1.0"), description="hydroDL CONUSv4f1 SMAP pixels")]
+    # 1.2.0: rows carry the schema's ``gauged`` column (old caches lack it and are not served)
+    BUILDER_CONFIGS = [HydroDLSmapConfig(name="conus", version=datasets.Version("1.2.0"), description="hydroDL CONUSv4f1 SMAP pixels")]
     DEFAULT_CONFIG_NAME = "conus"
 
     def __init__(self, *args, **kwargs):
@@ -340,13 +343,15 @@ class HydroDLSmap(datasets.GeneratorBasedBuilder):
 
     def load_arrays(self) -> dict:
         """Everything as arrays: ``dates`` [T], ``dynamic`` [P, T, F], ``targets`` [P, T, 1],
-        ``static`` [P, C] (float32), ``crd`` [P, 2]. Out-of-range values are handled by
+        ``static`` [P, C] (float32), ``crd`` [P, 2], ``gauged`` (bool: a selected year had the
+        target file, so the pixels have SMAP observations). Out-of-range values are handled by
         ``self.range_check`` (reset here)."""
         data_dir = self._data_dir()
         self.range_check = ranges = PhysicalRangeCheck(self.config.out_of_range)
         crd = read_coordinates(data_dir)
         n_pix = len(crd)
         dates, dyn_blocks, tgt_blocks = [], [], []
+        gauged = False
         for year in self.years():
             folder = data_dir / str(year)
             days = read_time_str(folder / "timeStr.csv")
@@ -371,6 +376,7 @@ class HydroDLSmap(datasets.GeneratorBasedBuilder):
             if target_file.is_file():
                 tgt = read_matrix(target_file, n_pix, n_t)
                 ranges(tgt, TARGET_VARIABLES[0], target_file, locate)
+                gauged = True
             elif self.config.missing_targets == "nan":
                 logger.warning("HydroDLSmap: %s absent: soil_moisture is NaN for %s..%s (missing_targets='nan')", target_file, days[0], days[-1])
                 tgt = np.full((n_pix, n_t), np.nan)
@@ -396,6 +402,7 @@ class HydroDLSmap(datasets.GeneratorBasedBuilder):
             "targets": np.concatenate(tgt_blocks, axis=1),
             "static": static,
             "crd": crd,
+            "gauged": gauged,
         }
 
     def _generate_examples(self):
@@ -417,6 +424,7 @@ class HydroDLSmap(datasets.GeneratorBasedBuilder):
                 "dynamic": arrays["dynamic"][i],
                 "static": arrays["static"][i],
                 "targets": arrays["targets"][i],
+                "gauged": arrays["gauged"],
                 "dynamic_variables": dyn_names,
                 "static_variables": stat_names,
                 "target_variables": tgt_names,

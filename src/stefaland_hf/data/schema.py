@@ -8,6 +8,10 @@ Each example is one site (basin or pixel) with its whole daily record:
 - ``dynamic`` (Array2D [T, F] float32, physical canonical units, NaN = missing)
 - ``static`` (list of C float32, physical canonical units, NaN = missing)
 - ``targets`` (Array2D [T, K] float32, NaN where unobserved)
+- ``gauged`` (bool): the build read a target-observation file for the site (a CAMELS streamflow
+  file, a SMAP target year; every SynthLand site). An ungauged site's targets are all NaN by
+  construction: it can feed pretraining and prediction, never finetuning or evaluation
+  (:func:`stefaland_hf.data.splits.require_gauged`). A gauged site may still have NaN days.
 - ``dynamic_variables`` / ``static_variables`` / ``target_variables`` (list of canonical names):
   the names travel with every row so a dataset pushed to the Hub stays self-describing.
 """
@@ -28,6 +32,7 @@ def site_features(n_dynamic: int, n_static: int, n_targets: int, extra_arrays: t
         "dynamic": Array2D(shape=(None, n_dynamic), dtype="float32"),
         "static": List(Value("float32"), length=n_static),
         "targets": Array2D(shape=(None, n_targets), dtype="float32"),
+        "gauged": Value("bool"),
         "dynamic_variables": List(Value("string")),
         "static_variables": List(Value("string")),
         "target_variables": List(Value("string")),

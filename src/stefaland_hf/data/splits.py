@@ -13,6 +13,9 @@ are **inclusive at both ends** (the hydrology convention, e.g. ``("1999-10-01", 
 A pair of Python/numpy integers is a **half-open** index range ``[i0, i1)`` into the dataset's
 dates. ``None`` means the whole record. :func:`period_to_index` turns any of these into a half-open
 index range for a given date axis.
+
+:func:`require_gauged` refuses a split that puts ungauged sites (``gauged`` false in the site
+schema) into its train, validation or test part.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import numpy as np
 __all__ = [
     "CAMELS_PUR_GROUPS",
     "Split",
+    "require_gauged",
     "temporal_split",
     "pub_folds",
     "pur_splits",
@@ -281,6 +285,50 @@ def _part(part: str) -> str:
     if part not in aliases:
         raise ValueError(f"unknown split part {part!r}; expected 'train', 'val' or 'test'")
     return aliases[part]
+
+
+_LISTED = 20  # site ids named per part in require_gauged's error
+
+
+def require_gauged(dataset, split: Split, parts: Sequence[str] = ("train", "val", "test")) -> None:
+    """Raise ``ValueError`` when a part of ``split`` used for finetuning or evaluation holds ungauged sites.
+
+    An ungauged site (``gauged`` false: its build read no target-observation file, so its targets
+    are all NaN) can feed pretraining and prediction, but in a train or validation part it adds no
+    label and in a test part it has no score, so the part would silently be smaller than it looks.
+    The error names the split, each offending part and its sites (the first 20, with the count).
+    ``dataset`` is the ``datasets.Dataset`` whose rows the split's indices refer to; a split that
+    carries ``site_ids`` must carry the dataset's, in order (else :meth:`Split.remap` it first).
+    """
+    if "gauged" not in dataset.column_names:
+        raise ValueError(
+            "require_gauged: the dataset has no 'gauged' column (the site schema's record of which sites have "
+            "target observations); rebuild it with this version of stefaland_hf"
+        )
+    columns = dataset.select_columns(["site_id", "gauged"]).with_format(None)[:]
+    site_ids = [str(x) for x in columns["site_id"]]
+    gauged = np.array([g is True for g in columns["gauged"]], dtype=bool)
+    if split.site_ids is not None and split.site_ids != site_ids:
+        raise ValueError(
+            f"require_gauged: split {split.name!r} carries site_ids that are not the dataset's ({len(split.site_ids)} vs "
+            f"{len(site_ids)} sites, or another order), so its indices would name other sites; use "
+            f"split.remap(dataset['site_id'])"
+        )
+    problems = []
+    for part in parts:
+        sites = split.sites(part)
+        if sites.size and sites.max() >= len(site_ids):
+            raise ValueError(f"require_gauged: split {split.name!r}, {_part(part)} part: site index {sites.max()} is out of range for a dataset of {len(site_ids)} sites")
+        bad = sites[~gauged[sites]]
+        if bad.size:
+            named = ", ".join(site_ids[i] for i in bad[:_LISTED]) + (", ..." if bad.size > _LISTED else "")
+            problems.append(f"{_part(part)}: {bad.size} of {sites.size} sites ({named})")
+    if problems:
+        raise ValueError(
+            f"split {split.name!r} puts ungauged sites (gauged=False: no target observations, all-NaN targets) into parts "
+            f"used for finetuning or evaluation: {'; '.join(problems)}. Ungauged sites serve pretraining and prediction "
+            "only; make the split from the gauged sites (np.flatnonzero(dataset['gauged']))"
+        )
 
 
 def save_splits(path, splits: Iterable[Split]) -> None:

@@ -128,7 +128,9 @@ import numpy as np
 from ..variables import VARIABLES, validate_names
 from .hbv import HBV_PARAMETER_RANGES, HBV_PARAMETERS, day_of_year, extraterrestrial_radiation, hargreaves_pet, run_hbv
 
-GENERATOR_VERSION = "1.0.0"
+# 1.1.0: rows carry the schema's ``gauged`` column (every SynthLand site is gauged); values as in 1.0.0.
+# It is the builder version too, so caches written without the column are not served.
+GENERATOR_VERSION = "1.1.0"
 SITE_BLOCK = 256  # sites simulated together; part of the seed contract (do not change casually)
 
 DYNAMIC_VARIABLES: list[str] = [
@@ -629,6 +631,7 @@ def block_to_table(block: dict, features: datasets.Features) -> pa.Table:
             pa.array(block["static"].ravel(), type=pa.float32()), block["static"].shape[1]
         ),
         "targets": _array2d(block["targets"], schema.field("targets").type),
+        "gauged": pa.array(np.ones(s, dtype=bool)),  # every site has (gappy) target observations
         "dynamic_variables": names(block["dynamic_variables"]),
         "static_variables": names(block["static_variables"]),
         "target_variables": names(block["target_variables"]),

@@ -26,6 +26,7 @@ from transformers import EarlyStoppingCallback, EvalPrediction, TrainingArgument
 
 from ..configuration_stefaland import FROZEN_BACKBONE_MODES, StefaLandConfig
 from ..data.normalization import Normalization, fit_normalization
+from ..data.splits import require_gauged
 from ..data.windows import WindowDataset, collate_windows, predict_sites
 from ..metrics import site_metrics, summarize
 from ..modeling_stefaland import StefaLandForTimeSeriesRegression
@@ -225,6 +226,7 @@ def finetune(
         "static_variables": reference.static_variables,
         "target_variables": list(args.target_variables),
     }
+    require_gauged(dataset, split)  # an ungauged site would train on nothing or be scored on nothing
     if len(split.sites("val")) == 0:
         raise ValueError(f"split {split.name!r} has no validation sites; early stopping needs some (e.g. val_fraction > 0)")
     normalization = fit_normalization(dataset, split.sites("train"), split.period("train"), **variables)
