@@ -98,3 +98,28 @@ def test_adapter_config_validation():
         ResConnConfig(target_mean=[1.0, 2.0], target_std=[1.0])
     with pytest.raises(ValueError, match="unknown variable 'flow'"):
         ResConnConfig(target_variables=["flow"])
+
+
+def test_an_adapter_saved_under_a_name_loads_under_any_name_with_its_weights(tmp_path):
+    model = get_peft_model(_base(), ResConnConfig(target_variables=["streamflow"], target_mean=[1.0], target_std=[1.5]), adapter_name="streamflow")
+    _train_a_little(model)
+    trained = {k.replace(".streamflow.", "."): v.detach().clone() for k, v in model.named_parameters() if ".streamflow." in k}
+    model.save_pretrained(tmp_path / "adapters")  # a named adapter goes to adapters/streamflow
+    assert not any(".streamflow." in key for key in load_file(tmp_path / "adapters" / "streamflow" / "adapter_model.safetensors"))
+    for name in (None, "streamflow", "flow"):
+        kwargs = {} if name is None else {"adapter_name": name}
+        loaded = PeftModel.from_pretrained(_base(), tmp_path / "adapters" / "streamflow", **kwargs)
+        tag = f".{name or 'default'}."
+        weights = {k.replace(tag, "."): v for k, v in loaded.named_parameters() if tag in k}
+        assert weights.keys() == trained.keys() and all(torch.equal(weights[k], trained[k]) for k in trained), name
+
+
+def test_an_adapter_checkpoint_missing_tensors_is_refused(tmp_path):
+    from safetensors.torch import save_file
+
+    model = get_peft_model(_base(), ResConnConfig(target_variables=["streamflow"], target_mean=[1.0], target_std=[1.5]))
+    model.save_pretrained(tmp_path)
+    tensors = load_file(tmp_path / "adapter_model.safetensors")
+    save_file({k: v for k, v in tensors.items() if "lstm" not in k}, tmp_path / "adapter_model.safetensors", metadata={"format": "pt"})
+    with pytest.raises(ValueError, match=r"resConn adapter 'default': the checkpoint lacks \d+ of its \d+ tensors"):
+        PeftModel.from_pretrained(_base(), tmp_path)

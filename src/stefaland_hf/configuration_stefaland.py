@@ -6,7 +6,10 @@ only) so that ``save_pretrained`` exports working remote code.
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import numbers
+import os
 
 from huggingface_hub.dataclasses import strict
 from transformers import PreTrainedConfig
@@ -171,6 +174,28 @@ class StefaLandConfig(PreTrainedConfig):
     adapter_dropout: float = 0.1
     embedding_scale_init: float = 0.1
 
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, **kwargs):
+        """Like ``PreTrainedConfig.from_pretrained``, but refuses a folder of another model type (its fields would
+        silently build a default StefaLand model), validates keyword overrides too, and names the file (and the
+        overrides) when a value is invalid."""
+        where = config_file_name(pretrained_model_name_or_path, kwargs.get("subfolder"))
+        config_dict, kwargs = cls.get_config_dict(pretrained_model_name_or_path, **kwargs)
+        model_type = config_dict.get("model_type", cls.model_type)
+        if model_type != cls.model_type:
+            raise ValueError(
+                f"{where}: model_type is {model_type!r}, expected {cls.model_type!r}; this folder holds another kind "
+                "of model and cannot be loaded as StefaLand"
+            )
+        try:
+            loaded = cls.from_dict(config_dict, **kwargs)
+            (loaded[0] if isinstance(loaded, tuple) else loaded)._validate()  # from_dict sets overrides unchecked
+            return loaded
+        except (TypeError, ValueError) as error:
+            overrides = sorted(set(kwargs) & {f.name for f in dataclasses.fields(cls)})
+            source = where + (f" with the keyword overrides {', '.join(overrides)}" if overrides else "")
+            raise ValueError(f"{source}: {error}") from error
+
     def __post_init__(self, **kwargs):
         paper_statics = self.static_variables is None
         if self.dynamic_variables is None:
@@ -188,6 +213,7 @@ class StefaLandConfig(PreTrainedConfig):
 
     # ------------------------------------------------------------------------------------------
     def _validate(self) -> None:
+        self._check_scalar_types()
         dyn = validate_names(self.dynamic_variables, "dynamic_variables", kinds=(DYNAMIC, TARGET))
         sta = validate_names(self.static_variables, "static_variables", kinds=(STATIC,))
         if not dyn:
@@ -219,8 +245,9 @@ class StefaLandConfig(PreTrainedConfig):
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
         if self.num_hidden_layers < 0:
             raise ValueError(f"num_hidden_layers must be >= 0, got {self.num_hidden_layers}")
-        if self.attention_dropout is not None and not 0.0 <= self.attention_dropout <= 1.0:
-            raise ValueError(f"attention_dropout must be in [0, 1], got {self.attention_dropout}")
+        attention_dropout = self.attention_dropout
+        if attention_dropout is not None and not (_is_number(attention_dropout) and 0.0 <= attention_dropout <= 1.0):
+            raise ValueError(f"attention_dropout must be in [0, 1], got {attention_dropout!r}")
         for name in ("dropout", "head_dropout", "adapter_dropout", "dynamic_mask_ratio", "static_mask_ratio"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
@@ -249,8 +276,32 @@ class StefaLandConfig(PreTrainedConfig):
             validate_names(self.target_variables, "target_variables")
             self._check_stats("target_mean", "target_std", len(self.target_variables))
 
+    def _check_scalar_types(self) -> None:
+        """Name the field of a wrongly typed value (e.g. ``"pre_norm": "yes"`` in a hand-edited config.json).
+
+        ``@strict`` does not check this module's string annotations, and would refuse an integer for a float
+        field; the expected type is that of the field's default.
+        """
+        for field in dataclasses.fields(StefaLandConfig):
+            if field.name not in vars(StefaLandConfig)["__annotations__"] or field.default is None:
+                continue
+            value, default = getattr(self, field.name), field.default
+            if isinstance(default, bool):
+                ok, expected = isinstance(value, bool), "true or false"
+            elif isinstance(default, int):
+                ok, expected = isinstance(value, numbers.Integral) and not isinstance(value, bool), "an integer"
+            elif isinstance(default, float):
+                ok, expected = _is_number(value), "a number"
+            else:
+                ok, expected = isinstance(value, str), "a string"
+            if not ok:
+                raise ValueError(f"{field.name} must be {expected}, got {value!r}")
+
     def _check_stats(self, mean_name: str, std_name: str, expected: int) -> None:
         mean, std = getattr(self, mean_name), getattr(self, std_name)
+        for name, values in ((mean_name, mean), (std_name, std)):
+            if values is not None and not (isinstance(values, (list, tuple)) and all(_is_number(v) for v in values)):
+                raise ValueError(f"{name} must be a list of numbers (one per variable), got {values!r}")
         if (mean is None) != (std is None):
             raise ValueError(f"{mean_name} and {std_name} must be given together")
         if mean is None:
@@ -278,6 +329,16 @@ class StefaLandConfig(PreTrainedConfig):
         units = [u for u in units if u]
         units += [[n] for n in self.static_variables if n not in grouped and n not in self.never_mask_variables]
         return units
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def config_file_name(pretrained_model_name_or_path, subfolder: str | None = None) -> str:
+    """The config.json that ``from_pretrained`` reads, for error messages (a local path, or the repo id's file)."""
+    path = str(pretrained_model_name_or_path)
+    return path if os.path.isfile(path) else os.path.join(path, subfolder or "", "config.json")
 
 
 __all__ = ["StefaLandConfig"]

@@ -8,18 +8,26 @@ Every model takes inputs in physical units and normalizes them with statistics f
 from __future__ import annotations
 
 import contextlib
+import json
+import logging
 import math
+import os
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
 from torch import nn
 from transformers import PreTrainedModel
 from transformers import initialization as init
 from transformers.modeling_layers import GradientCheckpointingLayer
-from transformers.utils import ModelOutput
+from transformers.utils import ModelOutput, cached_file
 
-from .configuration_stefaland import StefaLandConfig
+from .configuration_stefaland import StefaLandConfig, config_file_name
+
+logger = logging.getLogger(__name__)
 
 _ACTIVATIONS = {"relu": F.relu, "gelu": F.gelu}
 
@@ -70,7 +78,11 @@ class StefaLandRegressionOutput(ModelOutput):
 # Building blocks
 # ================================================================================================
 class StefaLandNormalizer(nn.Module):
-    """z-scores inputs with the statistics stored in the config (non-persistent: the config is the source)."""
+    """z-scores inputs with the statistics stored in the config (non-persistent: the config is the source).
+
+    Statistics and arithmetic stay float32 in a bf16/fp16 model: physical values (an elevation of 3,000 m) lose
+    digits in 16 bits, z-scores of order 1 do not, so values are normalized first and cast by the layers after.
+    """
 
     def __init__(self, mean: list[float] | None, std: list[float] | None, size: int):
         super().__init__()
@@ -78,19 +90,28 @@ class StefaLandNormalizer(nn.Module):
             [0.0] * size if mean is None else [float(v) for v in mean],
             [1.0] * size if std is None else [float(v) for v in std],
         )
-        self.register_buffer("mean", torch.tensor(self.statistics[0]), persistent=False)
-        self.register_buffer("std", torch.tensor(self.statistics[1]), persistent=False)
+        self.register_buffer("mean", torch.tensor(self.statistics[0], dtype=torch.float32), persistent=False)
+        self.register_buffer("std", torch.tensor(self.statistics[1], dtype=torch.float32), persistent=False)
 
     def reset_statistics(self) -> None:
         """Refill the buffers from the config values (transformers materializes models from the meta device)."""
-        init.copy_(self.mean, torch.tensor(self.statistics[0]))
-        init.copy_(self.std, torch.tensor(self.statistics[1]))
+        init.copy_(self.mean, torch.tensor(self.statistics[0], dtype=torch.float32))
+        init.copy_(self.std, torch.tensor(self.statistics[1], dtype=torch.float32))
+
+    def _apply(self, fn, recurse=True):
+        """``.half()`` / ``.to(torch.bfloat16)`` move the statistics but keep them float32 (rounded, they would shift
+        every z-score)."""
+        super()._apply(fn, recurse)
+        if self.mean.dtype in (torch.float16, torch.bfloat16):
+            self.mean = torch.tensor(self.statistics[0], dtype=torch.float32, device=self.mean.device)
+            self.std = torch.tensor(self.statistics[1], dtype=torch.float32, device=self.std.device)
+        return self
 
     def forward(self, values: torch.Tensor) -> torch.Tensor:
-        return (values - self.mean) / self.std
+        return (values.float() - self.mean) / self.std
 
     def denormalize(self, values: torch.Tensor) -> torch.Tensor:
-        return values * self.std + self.mean
+        return values.float() * self.std + self.mean
 
 
 class StefaLandDropout(nn.Module):
@@ -148,7 +169,8 @@ class StefaLandVariableEmbedding(nn.Module):
         self.dropout = StefaLandDropout(dropout)
 
     def forward(self, values: torch.Tensor, masked: torch.Tensor) -> torch.Tensor:
-        """values [..., V] (normalized, NaN already removed), masked [..., V] bool -> [..., D]."""
+        """values [..., V] (normalized, NaN already removed), masked [..., V] bool -> [..., D] in the weights' dtype."""
+        values = values.to(self.weight1.dtype)
         if self.mask_mode == "scalar":
             values = torch.where(masked, self.mask_token.to(values.dtype), values)
         hidden = self.dropout(self.activation(values.unsqueeze(-1) * self.weight1 + self.bias1))
@@ -169,6 +191,10 @@ class StefaLandSphericalHarmonics(nn.Module):
         self.projection = nn.Linear((degree + 1) ** 2, d_model)
 
     def forward(self, latitude: torch.Tensor, longitude: torch.Tensor) -> torch.Tensor:
+        return self.projection(self.harmonics(latitude, longitude).to(self.projection.weight.dtype))
+
+    def harmonics(self, latitude: torch.Tensor, longitude: torch.Tensor) -> torch.Tensor:
+        """[..., (degree + 1)**2] harmonics in the dtype of the coordinates (float32 in the model, whatever its dtype)."""
         x = torch.cos(torch.deg2rad(90.0 - latitude))  # cos(colatitude)
         phi = torch.deg2rad(longitude)
         sin_theta = torch.sqrt(torch.clamp(1 - x * x, min=0.0))
@@ -189,7 +215,7 @@ class StefaLandSphericalHarmonics(nn.Module):
                 else:
                     features.append(math.sqrt(2) * k * torch.cos(m * phi) * p_curr)
                     features.append(math.sqrt(2) * k * torch.sin(m * phi) * p_curr)
-        return self.projection(torch.stack(features, dim=-1))
+        return torch.stack(features, dim=-1)
 
 
 class StefaLandAttention(nn.Module):
@@ -212,7 +238,7 @@ class StefaLandAttention(nn.Module):
         query, key, value = (qkv.float() if narrow_cpu_bf16 else qkv).permute(2, 0, 3, 1, 4).unbind(0)
         with torch.autocast("cpu", enabled=False) if narrow_cpu_bf16 else contextlib.nullcontext():
             out = F.scaled_dot_product_attention(query, key, value, dropout_p=self.dropout if self.training else 0.0)
-        return self.out_proj(out.transpose(1, 2).reshape(batch, length, width))
+        return self.out_proj(out.transpose(1, 2).reshape(batch, length, width).to(qkv.dtype))
 
 
 class StefaLandLayer(GradientCheckpointingLayer):
@@ -262,6 +288,21 @@ def _nan_to_zero(values: torch.Tensor) -> torch.Tensor:
     return torch.nan_to_num(values, nan=0.0, posinf=0.0, neginf=0.0)
 
 
+def _as_tensors(device: torch.device, **inputs) -> list[torch.Tensor | None]:
+    """numpy arrays (and other array-likes) as tensors on the model's device; tensors and None pass unchanged."""
+    converted = []
+    for name, value in inputs.items():
+        if value is not None and not isinstance(value, torch.Tensor):
+            try:
+                value = torch.as_tensor(value, device=device)
+            except (TypeError, ValueError, RuntimeError) as error:
+                raise TypeError(
+                    f"{name}: expected a torch.Tensor or a numpy array, got {type(value).__name__} ({error})"
+                ) from None
+        converted.append(value)
+    return converted
+
+
 def _check_inputs(config: StefaLandConfig, x_dynamic, x_static, dynamic_mask, static_mask) -> None:
     """Clear errors for the mistakes users make: wrong rank, wrong variable count, too long windows."""
     num_dynamic, num_static = len(config.dynamic_variables), len(config.static_variables)
@@ -293,6 +334,7 @@ class StefaLandPreTrainedModel(PreTrainedModel):
     config: StefaLandConfig
     config_class = StefaLandConfig
     base_model_prefix = "stefaland"
+    _head_modules: tuple[str, ...] = ()  # top-level modules outside the ``stefaland`` backbone
     main_input_name = "x_dynamic"
     input_modalities = ("time",)
     supports_gradient_checkpointing = True
@@ -323,29 +365,289 @@ class StefaLandPreTrainedModel(PreTrainedModel):
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
-        """Load, then refuse a config whose variable lists differ from the checkpoint's.
+        """Load a checkpoint, refusing what would load but compute something else.
 
-        Per-variable weights are matched by position in the variable lists, so loading a checkpoint under
-        another variable list (via ``config=`` or keyword overrides) would silently copy weights by shape.
+        * Variables and normalization are bound to the weights by name: the config (config.json plus ``config=`` or
+          keyword overrides) must agree with the lists and statistics stored in model.safetensors' metadata (see
+          ``save_pretrained``). A checkpoint saved before that binding is checked against its config.json only.
+        * A missing or unexpected tensor is an error. Two loads are partial by design and run quietly: a task model
+          from a base encoder checkpoint (StefaLandModel / StefaLandForPretraining: the head is new, a decoder is
+          dropped), and StefaLandModel out of any StefaLand checkpoint (its heads are dropped).
+        * A folder of another model type, and an unreadable config.json or safetensors file, are errors naming the file.
         """
-        loaded = super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
-        model = loaded[0] if isinstance(loaded, tuple) else loaded  # output_loading_info=True returns a tuple
-        hub_kwargs = {k: kwargs[k] for k in ("cache_dir", "revision", "token", "local_files_only", "subfolder") if k in kwargs}
-        saved, _ = StefaLandConfig.get_config_dict(pretrained_model_name_or_path, **hub_kwargs)
-        for field in ("dynamic_variables", "static_variables"):
-            if saved.get(field) is not None and list(saved[field]) != list(getattr(model.config, field)):
-                raise ValueError(
-                    f"{field}: the checkpoint at {pretrained_model_name_or_path!r} was trained with {saved[field]}, "
-                    f"but the requested config has {getattr(model.config, field)}; per-variable weights cannot be "
-                    "re-mapped by shape. Align your data to the checkpoint's variables instead "
-                    "(stefaland_hf.align_variables fills missing ones with NaN, which the model masks)."
-                )
+        source = _CheckpointSource(str(pretrained_model_name_or_path))
+        if pretrained_model_name_or_path is not None and kwargs.get("state_dict") is None:
+            hub_kwargs = {k: kwargs[k] for k in _HUB_KWARGS if k in kwargs}
+            source.saved_config = cls.config_class.from_pretrained(pretrained_model_name_or_path, **hub_kwargs)
+            files = _weight_files(pretrained_model_name_or_path, kwargs.get("variant"), hub_kwargs)
+            source.weights_file = files[0] if files else None
+            source.binding, architecture = _read_binding(files)
+            source.architecture = architecture or (source.saved_config.architectures or [None])[0]
+        token = _LOADING.set(source)
+        try:
+            loaded = super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
+        finally:
+            _LOADING.reset(token)
+        if source.weights_file is not None and not source.checked:
+            raise RuntimeError(
+                "this transformers version loaded the weights without calling "
+                "PreTrainedModel._adjust_missing_and_unexpected_keys, where StefaLand checks the variable binding and "
+                "the tensors; install a transformers version this stefaland_hf supports (see pyproject.toml)"
+            )
+        if source.saved_config is not None and source.binding is None:
+            logger.warning(
+                "%s carries no StefaLand variable binding (saved before stefaland_hf stored variables and normalization "
+                "in the weights' metadata): its variables and statistics are checked against config.json only, which "
+                "cannot reveal an edited config.json. save_pretrained it again to bind them.",
+                source.weights_file or source.location,
+            )
         return loaded
 
-    def save_pretrained(self, save_directory, *args, **kwargs):
-        """Write every Auto class into ``auto_map`` so remote code serves all of them."""
+    def _adjust_missing_and_unexpected_keys(self, loading_info) -> None:
+        """transformers' hook before its load report: check the binding and the tensors here, so that an error
+        replaces the report and the expected gaps of a new task head are not reported at all."""
+        super()._adjust_missing_and_unexpected_keys(loading_info)
+        source = _LOADING.get()
+        if source is None:  # loaded by transformers' own from_pretrained, not through ours
+            return
+        source.checked = True
+        try:
+            self._check_binding(source)
+            self._check_tensors(source, loading_info)
+        except ValueError:
+            # The error names every problem: no report table as well, and no second error raised by the report.
+            loading_info.missing_keys.clear()
+            loading_info.unexpected_keys.clear()
+            loading_info.mismatched_keys.clear()
+            raise
+
+    def _check_binding(self, source: _CheckpointSource) -> None:
+        """Refuse a config whose variable lists, statistics or shape-less settings differ from the saved ones."""
+        reference = source.binding
+        if reference is None:  # saved before binding: config.json is the only record
+            if source.saved_config is None:
+                return
+            fields = _SHAPELESS_BINDING + _INPUT_BINDING + _TARGET_BINDING
+            reference = {f: getattr(source.saved_config, f) for f in fields}
+        fields = _SHAPELESS_BINDING + _INPUT_BINDING
+        if isinstance(self, StefaLandTaskModel) and source.architecture == type(self).__name__:
+            fields += _TARGET_BINDING  # the head comes from the checkpoint, so do its targets
+        weights = source.weights_file or source.location
+        for field in fields:
+            if field not in reference:
+                continue
+            saved, given = _binding_value(field, reference[field]), _binding_value(field, getattr(self.config, field))
+            if saved == given:
+                continue
+            in_config_json = _binding_value(field, getattr(source.saved_config, field)) != saved
+            origin = (
+                f"config.json ({config_file_name(source.location)})"
+                if in_config_json
+                else "the config passed to from_pretrained (config= or keyword arguments)"
+            )
+            raise ValueError(
+                f"{field}: the checkpoint {weights} was saved with {json.dumps(saved)}, but {origin} has "
+                f"{json.dumps(given)}; {_binding_hint(field)}"
+            )
+
+    def _check_tensors(self, source: _CheckpointSource, loading_info) -> None:
+        """Missing or unexpected tensors are an error, except the head/decoder gaps of the two partial loads."""
+        source_class = _ARCHITECTURES.get(source.architecture)
+        new_head = isinstance(self, StefaLandTaskModel) and source_class in (StefaLandModel, StefaLandForPretraining)
+        take_backbone = isinstance(self, StefaLandModel) and source_class is not None
+        may_be_new = self._head_modules if new_head else ()
+        may_be_dropped = source_class._head_modules if new_head or take_backbone else ()
+        missing = sorted(k for k in loading_info.missing_keys if k.split(".", 1)[0] not in may_be_new)
+        unexpected = sorted(k for k in loading_info.unexpected_keys if k.split(".", 1)[0] not in may_be_dropped)
+        if missing or unexpected:
+            problems = []
+            if missing:
+                problems.append(
+                    f"{len(missing)} tensor(s) the model needs are not in it and would stay random: {_preview(missing)}"
+                )
+            if unexpected:
+                problems.append(
+                    f"{len(unexpected)} tensor(s) in it have no place in the model and would be ignored: "
+                    f"{_preview(unexpected)}"
+                )
+            heads = self._head_modules + (source_class._head_modules if source_class is not None else ())
+            only_heads = all(k.split(".", 1)[0] in heads for k in missing + unexpected)
+            hint = (
+                "Only two loads may be partial: a task model from a base encoder checkpoint (StefaLandModel or "
+                "StefaLandForPretraining), and StefaLandModel out of any StefaLand checkpoint."
+                if only_heads and source_class not in (None, type(self))
+                else "The file is incomplete, or the config does not describe the architecture it was saved with."
+            )
+            raise ValueError(
+                f"{source.weights_file or source.location}: cannot load this {source.architecture or 'checkpoint'} as a "
+                f"{type(self).__name__}: " + "; ".join(problems) + ". " + hint
+            )
+        loading_info.missing_keys.clear()  # what remained was the new head and the dropped parts, as intended
+        loading_info.unexpected_keys.clear()
+
+    def _binding_metadata(self) -> dict[str, str]:
+        """Safetensors metadata binding the weights to their variables, normalization, a head's targets, and the
+        settings that change their computation without changing their shapes."""
+        fields = _SHAPELESS_BINDING + _INPUT_BINDING
+        if isinstance(self, StefaLandTaskModel):
+            fields += _TARGET_BINDING
+        return {
+            _BINDING_PREFIX + "architecture": json.dumps(type(self).__name__),
+            **{_BINDING_PREFIX + f: json.dumps(getattr(self.config, f)) for f in fields},
+        }
+
+    def save_pretrained(
+        self, save_directory, is_main_process: bool = True, state_dict=None, push_to_hub: bool = False, **kwargs
+    ):
+        """Write every Auto class into ``auto_map``, and the variable binding into model.safetensors' metadata.
+
+        ``push_to_hub=True`` goes through ``push_to_hub`` (which saves through this method), so no file is uploaded
+        before it is bound.
+        """
         self.config.auto_map = dict(self._AUTO_MAP)
-        return super().save_pretrained(save_directory, *args, **kwargs)
+        hub = {k: kwargs.pop(k) for k in ("repo_id", "commit_message", "create_pr", "private") if k in kwargs}
+        result = super().save_pretrained(save_directory, is_main_process=is_main_process, state_dict=state_dict, **kwargs)
+        if is_main_process:
+            for path in _saved_weight_files(save_directory, kwargs.get("variant")):
+                _write_binding(path, self._binding_metadata())
+        if push_to_hub:
+            repo_id = hub.pop("repo_id", os.path.basename(os.path.normpath(save_directory)))
+            self.push_to_hub(repo_id, token=kwargs.get("token"), **hub)
+        return result
+
+
+# ================================================================================================
+# Variable binding: safetensors metadata, and what from_pretrained knows about the checkpoint it loads
+# ================================================================================================
+_BINDING_PREFIX = "stefaland."
+_INPUT_BINDING = ("dynamic_variables", "static_variables", "dynamic_mean", "dynamic_std", "static_mean", "static_std")
+# Settings that change what the weights compute but not their shapes, so that no tensor check can catch them.
+_SHAPELESS_BINDING = (
+    "num_attention_heads", "activation", "embedding_activation", "pre_norm", "scale_embeddings", "layer_norm_eps"
+)
+_TARGET_BINDING = ("target_variables", "target_mean", "target_std")
+_HUB_KWARGS = ("cache_dir", "force_download", "proxies", "token", "revision", "local_files_only", "subfolder")
+_WEIGHTS_NAME, _WEIGHTS_INDEX_NAME = "model.safetensors", "model.safetensors.index.json"
+
+
+@dataclass
+class _CheckpointSource:
+    """What ``from_pretrained`` read about a checkpoint before transformers loads it (checked by the load hook)."""
+
+    location: str
+    weights_file: str | None = None
+    architecture: str | None = None
+    binding: dict | None = None  # from the safetensors metadata; None for a file saved before binding
+    saved_config: StefaLandConfig | None = None  # its config.json
+    checked: bool = False
+
+
+_LOADING: ContextVar[_CheckpointSource | None] = ContextVar("stefaland_loading", default=None)
+
+
+def _binding_hint(field: str) -> str:
+    """What a disagreement on ``field`` would break, and what to do instead."""
+    if field in _SHAPELESS_BINDING:
+        return "it changes what the weights compute, not their shapes, so the model would load and give other outputs."
+    if field == "target_variables":
+        return (
+            "this head predicts the saved targets; a head for other targets starts from a base encoder checkpoint "
+            "(StefaLandModel or StefaLandForPretraining)."
+        )
+    if field.endswith("_variables"):
+        return (
+            "per-variable weights are matched by position, so other names or another order would mislabel them. "
+            "Align your data to the checkpoint's variables instead (stefaland_hf.align_variables fills missing ones "
+            "with NaN, which the model masks)."
+        )
+    return (
+        "the weights were trained on values z-scored with the saved statistics (null: inputs already z-scored), "
+        "so other statistics would shift every value they see or return; restore them, or drop the override."
+    )
+
+
+def _binding_value(field: str, value):
+    """Comparable form of a bound field: names as a list, statistics as floats (1 and 1.0 are the same)."""
+    if value is None or field in _SHAPELESS_BINDING:
+        return value
+    return list(value) if field.endswith("_variables") else [float(v) for v in value]
+
+
+def _preview(keys: list[str], count: int = 5) -> str:
+    return ", ".join(keys[:count]) + (f", ... ({len(keys)} in all)" if len(keys) > count else "")
+
+
+def _with_variant(name: str, variant: str | None) -> str:
+    """``model.safetensors`` -> ``model.<variant>.safetensors``, as transformers names variants."""
+    if not variant:
+        return name
+    stem, extension = name.rsplit(".", 1)
+    return f"{stem}.{variant}.{extension}"
+
+
+def _weight_files(location, variant: str | None, hub_kwargs: dict) -> list[str]:
+    """The safetensors file(s) from_pretrained will read: one, or the shards of an index; [] if there are none."""
+    optional = dict(_raise_exceptions_for_missing_entries=False, **hub_kwargs)
+    single = cached_file(location, _with_variant(_WEIGHTS_NAME, variant), **optional)
+    if single:
+        return [single]
+    index = cached_file(location, _with_variant(_WEIGHTS_INDEX_NAME, variant), **optional)
+    if not index:
+        return []
+    try:
+        with open(index, encoding="utf-8") as handle:
+            shards = sorted(set(json.load(handle)["weight_map"].values()))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+        raise OSError(f"{index}: not a readable safetensors index ({type(error).__name__}: {error})") from error
+    return [cached_file(location, shard, **hub_kwargs) for shard in shards]
+
+
+def _saved_weight_files(save_directory, variant: str | None) -> list[str]:
+    """The safetensors file(s) ``save_pretrained`` just wrote into ``save_directory``."""
+    single = os.path.join(save_directory, _with_variant(_WEIGHTS_NAME, variant))
+    if os.path.isfile(single):
+        return [single]
+    index = os.path.join(save_directory, _with_variant(_WEIGHTS_INDEX_NAME, variant))
+    if not os.path.isfile(index):
+        return []
+    with open(index, encoding="utf-8") as handle:
+        return [os.path.join(save_directory, shard) for shard in sorted(set(json.load(handle)["weight_map"].values()))]
+
+
+def _read_binding(files: list[str]) -> tuple[dict | None, str | None]:
+    """(binding, architecture) from the metadata of the weight files; an unreadable file is an error naming it."""
+    bindings = []
+    for path in files:
+        try:
+            with safe_open(path, framework="pt") as handle:
+                metadata = handle.metadata() or {}
+        except (OSError, SafetensorError) as error:
+            raise OSError(f"{path}: not a readable safetensors file ({error}); it is truncated or corrupt") from error
+        try:
+            bindings.append(
+                {k[len(_BINDING_PREFIX):]: json.loads(v) for k, v in metadata.items() if k.startswith(_BINDING_PREFIX)}
+            )
+        except ValueError as error:
+            raise OSError(f"{path}: its StefaLand metadata is not valid JSON ({error})") from error
+        if bindings[-1] != bindings[0]:
+            raise OSError(
+                f"{path}: its variable binding differs from that of {files[0]}; the shards come from different models"
+            )
+    if not bindings or not bindings[0]:
+        return None, None
+    binding = dict(bindings[0])
+    return binding, binding.pop("architecture", None)
+
+
+def _write_binding(path: str, metadata: dict[str, str]) -> None:
+    """Rewrite one safetensors file with the binding in its metadata: same tensors, still ``format: pt``."""
+    with safe_open(path, framework="pt") as handle:
+        existing = handle.metadata() or {}
+        tensors = {name: handle.get_tensor(name) for name in handle.keys()}
+    kept = {k: v for k, v in existing.items() if not k.startswith(_BINDING_PREFIX)}
+    partial = path + ".partial"
+    save_file(tensors, partial, metadata={**kept, **metadata, "format": "pt"})
+    os.replace(partial, path)
 
 
 # ================================================================================================
@@ -393,7 +695,11 @@ class StefaLandModel(StefaLandPreTrainedModel):
         x_dynamic: [B, T, F] daily inputs in physical units, columns in ``config.dynamic_variables`` order; NaN = missing.
         x_static: [B, C] static attributes in physical units, ``config.static_variables`` order; NaN = missing.
         dynamic_mask / static_mask: optional bool tensors of the same shapes; True hides the value behind a mask token.
+        numpy arrays are accepted for every input; hidden states come back in the model's dtype.
         """
+        x_dynamic, x_static, dynamic_mask, static_mask = _as_tensors(
+            self.device, x_dynamic=x_dynamic, x_static=x_static, dynamic_mask=dynamic_mask, static_mask=static_mask
+        )
         _check_inputs(self.config, x_dynamic, x_static, dynamic_mask, static_mask)
         dynamic_norm, static_norm = self.normalize(x_dynamic.float(), x_static.float())
         dynamic_masked = ~torch.isfinite(dynamic_norm)  # NaN (and inf) inputs are missing
@@ -452,6 +758,8 @@ def masked_mse(
 class StefaLandForPretraining(StefaLandPreTrainedModel):
     """Backbone + LSTM decoder + per-variable reconstruction heads; loss = masked MSE on z-scores (paper §2.4)."""
 
+    _head_modules = ("decoder", "decoder_norm", "dynamic_head", "static_head")
+
     def __init__(self, config: StefaLandConfig):
         super().__init__(config)
         self.stefaland = StefaLandModel(config)
@@ -480,6 +788,9 @@ class StefaLandForPretraining(StefaLandPreTrainedModel):
         loss_denominators: ``(dynamic, static)`` counts that the squared-error sums are divided by instead of this
         batch's counts of masked observed entries; data-parallel training passes the counts summed over processes.
         """
+        x_dynamic, x_static, dynamic_mask, static_mask = _as_tensors(
+            self.device, x_dynamic=x_dynamic, x_static=x_static, dynamic_mask=dynamic_mask, static_mask=static_mask
+        )
         backbone = self.stefaland(x_dynamic, x_static, dynamic_mask, static_mask)
         decoded, _ = self.decoder(backbone.last_hidden_state)
         decoded = self.decoder_dropout(self.decoder_norm(decoded))
@@ -603,6 +914,10 @@ class StefaLandTaskHead(nn.Module):
         num_items_in_batch: the loss denominator instead of this batch's count of observed labels (see ``masked_mse``).
         """
         _check_labels(labels, (*x.shape[:2], len(self.target_variables)), self.target_variables)
+        dtype = self.output.weight.dtype  # an adapter head may differ from the backbone (float32 head on a bf16 base)
+        x, c = x.to(dtype), c.to(dtype)
+        if embedding is not None and not torch.is_autocast_enabled(embedding.device.type):
+            embedding = embedding.to(dtype)  # (autocast casts per op; casting first would change its numerics)
         static = c.unsqueeze(1).expand(-1, x.shape[1], -1)
         if self.mode == "linear_probe":
             normalized = self.output(self.embedding_norm(embedding))
@@ -619,6 +934,7 @@ class StefaLandTaskHead(nn.Module):
                 hidden, _ = self.lstm(self.lstm_in(torch.cat([fused, x, static], -1)))
                 hidden = self.dropout(hidden)
                 normalized = self.output(self.residual(torch.cat([hidden, x, static], -1)) + hidden)
+        normalized = normalized.float()  # loss and physical units in float32 whatever the head's dtype
         loss = None
         if labels is not None:
             target = self.target_normalizer(labels.float())
@@ -628,6 +944,8 @@ class StefaLandTaskHead(nn.Module):
 
 class StefaLandTaskModel(StefaLandPreTrainedModel):
     """Shared plumbing of the task models: optional backbone, input normalizers, frozen-backbone handling."""
+
+    _head_modules = ("head",)
 
     def _build_inputs(self, config: StefaLandConfig) -> None:
         if not config.target_variables:
@@ -716,7 +1034,12 @@ class StefaLandForTimeSeriesRegression(StefaLandTaskModel):
         instead of running the frozen backbone; only for the frozen-backbone head modes.
         num_items_in_batch: count of observed labels the squared-error sum is divided by instead of this batch's
         (``transformers.Trainer`` passes the count over the optimizer step and all processes).
+        numpy arrays are accepted for every input; ``prediction`` is float32 whatever the model's dtype.
         """
+        x_dynamic, x_static, labels, dynamic_mask, static_mask, backbone_embedding = _as_tensors(
+            self.device, x_dynamic=x_dynamic, x_static=x_static, labels=labels, dynamic_mask=dynamic_mask,
+            static_mask=static_mask, backbone_embedding=backbone_embedding,
+        )
         _check_inputs(self.config, x_dynamic, x_static, dynamic_mask, static_mask)
         if backbone_embedding is None:
             embedding = self.embed(x_dynamic, x_static, dynamic_mask, static_mask)
@@ -767,7 +1090,12 @@ class StefaLandForStaticRegression(StefaLandTaskModel):
 
         num_items_in_batch: count of observed labels the squared-error sum is divided by instead of this batch's
         (``transformers.Trainer`` passes the count over the optimizer step and all processes).
+        numpy arrays are accepted for every input; ``prediction`` is float32 whatever the model's dtype.
         """
+        x_dynamic, x_static, labels, dynamic_mask, static_mask = _as_tensors(
+            self.device, x_dynamic=x_dynamic, x_static=x_static, labels=labels, dynamic_mask=dynamic_mask,
+            static_mask=static_mask,
+        )
         _check_inputs(self.config, x_dynamic, x_static, dynamic_mask, static_mask)
         _check_labels(labels, (x_dynamic.shape[0], len(self.config.target_variables)), self.config.target_variables)
         hide = torch.zeros_like(x_static, dtype=torch.bool)
@@ -781,7 +1109,7 @@ class StefaLandForStaticRegression(StefaLandTaskModel):
             with torch.set_grad_enabled(_backbone_needs_grad(self.stefaland)):
                 out = self.stefaland(x_dynamic, x_static, dynamic_mask, static_mask)
             features = torch.cat([out.dynamic_hidden_state.mean(1), out.static_hidden_state], -1)
-        normalized = self.head(features)
+        normalized = self.head(features.to(next(self.head.parameters()).dtype)).float()
         loss = None
         if labels is not None:
             target = self.target_normalizer(labels.float())
@@ -789,6 +1117,11 @@ class StefaLandForStaticRegression(StefaLandTaskModel):
         output = StefaLandRegressionOutput(loss=loss, prediction=self.target_normalizer.denormalize(normalized))
         return output if return_dict else output.to_tuple()
 
+
+_ARCHITECTURES = {
+    cls.__name__: cls
+    for cls in (StefaLandModel, StefaLandForPretraining, StefaLandForTimeSeriesRegression, StefaLandForStaticRegression)
+}
 
 __all__ = [
     "StefaLandPreTrainedModel",

@@ -64,10 +64,13 @@ class ResConnConfig(PeftConfig):
                 )
 
 
+RESCONN_HEADS = "resconn_heads"  # the ModuleDict of adapter heads in ResConnLayer
+
+
 class ResConnLayer(nn.Module, BaseTunerLayer):
     """Wraps the base model's task head; the active adapter's head replaces it in the forward pass."""
 
-    adapter_layer_names = ("resconn_heads",)
+    adapter_layer_names = (RESCONN_HEADS,)
 
     def __init__(self, base_layer: nn.Module, adapter_name: str, config: ResConnConfig, model_config):
         super().__init__()
@@ -133,6 +136,32 @@ class ResConnModel(BaseTuner):
 
     def _cast_adapter_dtype(self, adapter_name: str, autocast_adapter_dtype: bool = True) -> None:
         """Adapter heads keep the dtype they were built with."""
+
+    @classmethod
+    def _remove_adapter_name_from_key(cls, key: str, adapter_name: str) -> str:
+        """Checkpoint keys carry no adapter name, so a saved adapter loads under any name.
+
+        A resConn adapter is a whole module tree under ``resconn_heads.<name>.``; PEFT's default rule only
+        strips a name in the last two key parts, which left it in most keys, and an adapter saved as
+        ``streamflow`` then loaded as ``default`` came back randomly initialized.
+        """
+        return key.replace(f"{RESCONN_HEADS}.{adapter_name}.", f"{RESCONN_HEADS}.")
+
+    @classmethod
+    def _remap_adapter_state_dict_for_load(cls, model, config, adapter_name: str, state_dict: dict) -> dict:
+        """PEFT's remapping, refusing a checkpoint that lacks any tensor of the adapter (PEFT only warns)."""
+        remapped = super()._remap_adapter_state_dict_for_load(model, config, adapter_name, state_dict)
+        strip = lambda key: key.removeprefix("base_model.model.")  # noqa: E731
+        loaded = {strip(key) for key in remapped}
+        expected = [strip(key) for key in model.state_dict() if f"{RESCONN_HEADS}.{adapter_name}." in key]
+        missing = [key for key in expected if key not in loaded]
+        if missing:
+            raise ValueError(
+                f"resConn adapter {adapter_name!r}: the checkpoint lacks {len(missing)} of its {len(expected)} tensors "
+                f"(e.g. {missing[:3]}); checkpoint keys look like {sorted(state_dict)[:3]}. Was it saved by another "
+                "version or for another head_mode?"
+            )
+        return remapped
 
 
 PEFT_TYPE_TO_CONFIG_MAPPING[PEFT_TYPE] = ResConnConfig
