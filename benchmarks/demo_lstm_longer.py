@@ -34,7 +34,7 @@ def main() -> None:
     folder = demo / f"direct_{args.max_steps}_every_{args.eval_steps}"
     finetune_args = replace(
         settings.finetune_arguments(folder, "direct", disable_tqdm=True),
-        max_steps=args.max_steps, eval_steps=args.eval_steps, patience=args.patience,
+        max_steps=args.max_steps, eval_steps=args.eval_steps, patience=args.patience, overwrite=True,
     )
     result = finetune(demo / "pretraining" / "model", dataset, split, finetune_args)
     summary = result["summary"]

@@ -577,3 +577,11 @@ def test_short_names_resolve_to_weights_shipped_in_the_model_zoo(tmp_path, monke
     StefaLandModel(tiny_config(d_model=16, num_attention_heads=2)).save_pretrained(tmp_path / "w" / "stefaland-shipped")
     monkeypatch.setenv("STEFALAND_WEIGHTS", str(tmp_path / "w"))
     assert stefaland_hf.from_pretrained("stefaland-shipped").config.d_model == 16
+
+
+def test_cards_say_how_predictions_respect_the_physical_range(saved):
+    from stefaland_hf.hub import render_adapter_card, render_model_card
+
+    assert "clipped to each target's physical range (e.g. streamflow >= 0 mm/day" in str(render_adapter_card(saved / "adapter", None, None))
+    model = StefaLandForTimeSeriesRegression(tiny_config(head_mode="direct", output_transform="none"))
+    assert "may leave the physical range (e.g. negative streamflow" in str(render_model_card(model))

@@ -285,3 +285,26 @@ def test_gradient_checkpointing_matches(config):
     model.activation_checkpointing_enable()
     model(x, c, labels=labels).loss.backward()
     assert torch.allclose(model.stefaland.layers[0].linear1.weight.grad, reference, atol=1e-6)
+
+
+def test_streamflow_predictions_respect_its_physical_range():
+    """A head whose raw output lies far below zero (target mean -5 mm/day): clamp and softplus return streamflow
+    >= 0; clamp's loss is the raw output's (a clipped output has no gradient), softplus's is the mapped output's."""
+    x, c = tiny_inputs()
+    labels = torch.full((3, 40, 1), 0.5)
+    outputs = {}
+    for transform in ("none", "clamp", "softplus"):
+        torch.manual_seed(0)
+        config = tiny_config(head_mode="direct", output_transform=transform, target_mean=[-5.0], target_std=[1.0])
+        outputs[transform] = StefaLandForTimeSeriesRegression(config)(x_dynamic=x, x_static=c, labels=labels)
+    raw = outputs["none"].prediction
+    assert (raw < 0).all()
+    assert torch.equal(outputs["clamp"].prediction, raw.clamp(min=0.0)) and torch.equal(outputs["clamp"].loss, outputs["none"].loss)
+    softplus = outputs["softplus"].prediction
+    assert (softplus > 0).all() and torch.allclose(softplus, torch.nn.functional.softplus(raw))
+    torch.testing.assert_close(outputs["softplus"].loss, ((softplus - (-5.0)) / 1.0 - (0.5 + 5.0)).pow(2).mean())
+
+
+def test_an_unknown_output_transform_is_refused():
+    with pytest.raises(ValueError, match="output_transform must be one of"):
+        tiny_config(output_transform="relu")

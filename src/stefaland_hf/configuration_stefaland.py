@@ -61,6 +61,7 @@ PAPER_STATIC_GROUPS = {
 PAPER_NEVER_MASK = ("area", "population_density", "gdp_density", "intact_forest_fraction")
 
 HEAD_MODES = ("resconn", "no_adapter", "linear_probe", "scratch", "direct")
+OUTPUT_TRANSFORMS = ("clamp", "softplus", "none")  # how task predictions respect the targets' physical range
 FROZEN_BACKBONE_MODES = ("resconn", "no_adapter", "linear_probe")
 
 
@@ -123,6 +124,10 @@ class StefaLandConfig(PreTrainedConfig):
         adapter_dropout (`float`, 0.1): dropout of the adapter's forcing/attribute projections.
         embedding_scale_init (`float`, 0.1): initial value of the learned scale applied to LayerNorm(E) (the paper's
             0.1; a `no_adapter` head, which reads only E, trains much faster from 1.0: docs/RESULTS.md).
+        output_transform (`str`, "clamp"): how predictions respect each target's physical range
+            (`stefaland_hf.variables`, e.g. streamflow >= 0): "clamp" clips them to it (the loss sees the unclipped
+            output), "softplus" maps the output smoothly above the lower bound (the loss sees the mapped output),
+            "none" returns the head's raw output. Chosen by measurement: README "Non-negative streamflow".
     """
 
     model_type = "stefaland"
@@ -173,6 +178,7 @@ class StefaLandConfig(PreTrainedConfig):
     head_dropout: float = 0.2
     adapter_dropout: float = 0.1
     embedding_scale_init: float = 0.1
+    output_transform: str = "clamp"
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, **kwargs):
@@ -262,6 +268,7 @@ class StefaLandConfig(PreTrainedConfig):
             "static_mask_mode": ("vector", "scalar"),
             "coordinate_encoding": ("none", "spherical_harmonics"),
             "head_mode": HEAD_MODES,
+            "output_transform": OUTPUT_TRANSFORMS,
         }
         for name, allowed_values in choices.items():
             if getattr(self, name) not in allowed_values:

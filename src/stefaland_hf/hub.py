@@ -533,13 +533,14 @@ def render_model_card(
     )
     if architecture == "StefaLandForTimeSeriesRegression":
         head = HEAD_DESCRIPTIONS.get(config.head_mode, config.head_mode) + f"; LSTM width {config.head_hidden_size}"
-        outputs = f"`prediction` [batch, days, {len(config.target_variables or [])}] in target units (and `loss` when `labels` are given)"
+        outputs = (f"`prediction` [batch, days, {len(config.target_variables or [])}] in target units (and `loss` when `labels` "
+                   f"are given); {OUTPUT_TRANSFORM_TEXT[config.output_transform]}")
     elif architecture == "StefaLandForPretraining":
         head = "LSTM decoder + per-variable reconstruction heads (masked reconstruction pretraining)"
         outputs = "reconstructed dynamic and static variables (physical units) and the masked-reconstruction loss"
     elif architecture == "StefaLandForStaticRegression":
         head = "static regression head on the encoder (targets masked in the input)"
-        outputs = "`prediction` [batch, targets] in target units"
+        outputs = f"`prediction` [batch, targets] in target units; {OUTPUT_TRANSFORM_TEXT[config.output_transform]}"
     else:
         head = "none (encoder only)"
         outputs = "hidden states: one vector per day plus the static token"
@@ -650,6 +651,7 @@ def render_adapter_card(
         base_model=hub_base or local_base,
         base_model_url=f"https://huggingface.co/{hub_base}" if hub_base else local_base,
         head_mode=cfg.head_mode,
+        output_transform=OUTPUT_TRANSFORM_TEXT[cfg.output_transform],
         head_description=HEAD_DESCRIPTIONS.get(cfg.head_mode, cfg.head_mode),
         head_hidden_size=cfg.head_hidden_size,
         head_dropout=cfg.head_dropout,
@@ -666,6 +668,13 @@ def render_adapter_card(
 # ================================================================================================
 # Dataset card
 # ================================================================================================
+# what a card says about StefaLandConfig.output_transform / ResConnConfig.output_transform
+OUTPUT_TRANSFORM_TEXT = {
+    "clamp": "predictions are clipped to each target's physical range (e.g. streamflow >= 0 mm/day; `output_transform=clamp`)",
+    "softplus": "predictions pass a softplus above each target's lower physical bound (`output_transform=softplus`)",
+    "none": "predictions are the head's raw output and may leave the physical range (e.g. negative streamflow; `output_transform=none`)",
+}
+
 _COLUMN_DESCRIPTIONS = {
     "site_id": "site (basin or pixel) identifier",
     "region": "region label (HUC-02 for CAMELS, climate/region label elsewhere)",

@@ -25,7 +25,8 @@ from transformers import initialization as init
 from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.utils import ModelOutput, cached_file
 
-from .configuration_stefaland import StefaLandConfig, config_file_name
+from .configuration_stefaland import OUTPUT_TRANSFORMS, StefaLandConfig, config_file_name
+from .variables import VARIABLES
 
 logger = logging.getLogger(__name__)
 
@@ -112,6 +113,47 @@ class StefaLandNormalizer(nn.Module):
 
     def denormalize(self, values: torch.Tensor) -> torch.Tensor:
         return values.float() * self.std + self.mean
+
+
+class StefaLandOutputRange(nn.Module):
+    """Keeps task predictions (physical units) within each target's physical range (``stefaland_hf.variables``).
+
+    ``clamp`` clips to [valid_min, valid_max] after the loss, which sees the unclipped output (a clipped
+    output has no gradient); ``softplus`` returns ``low + softplus(y - low)`` (then clips at valid_max), and
+    the loss sees that output. ``none`` returns the head's output as it is. Targets without a canonical
+    variable are unbounded.
+    """
+
+    def __init__(self, target_variables: list[str], transform: str):
+        super().__init__()
+        if transform not in OUTPUT_TRANSFORMS:
+            raise ValueError(f"output_transform must be one of {OUTPUT_TRANSFORMS}, got {transform!r}")
+        self.transform = transform
+        self.bounds = [(VARIABLES[n].valid_min, VARIABLES[n].valid_max) if n in VARIABLES else (-math.inf, math.inf) for n in target_variables]
+        self.register_buffer("low", torch.empty(len(self.bounds)), persistent=False)
+        self.register_buffer("high", torch.empty(len(self.bounds)), persistent=False)
+        self.reset_bounds()
+
+    def reset_bounds(self) -> None:
+        """Refill the buffers (transformers materializes models from the meta device, as for the normalizers)."""
+        init.copy_(self.low, torch.tensor([b[0] for b in self.bounds], dtype=torch.float32))
+        init.copy_(self.high, torch.tensor([b[1] for b in self.bounds], dtype=torch.float32))
+
+    @property
+    def in_loss(self) -> bool:
+        """Whether the loss is computed on the transformed output."""
+        return self.transform == "softplus"
+
+    def forward(self, physical: torch.Tensor) -> torch.Tensor:
+        if self.transform == "none":
+            return physical
+        if self.transform == "softplus":
+            low = torch.where(torch.isfinite(self.low), self.low, torch.zeros_like(self.low))
+            physical = torch.where(torch.isfinite(self.low), low + F.softplus(physical - low), physical)
+        return torch.minimum(torch.maximum(physical, self.low), self.high)
+
+    def extra_repr(self) -> str:
+        return f"transform={self.transform!r}"
 
 
 class StefaLandDropout(nn.Module):
@@ -353,6 +395,8 @@ class StefaLandPreTrainedModel(PreTrainedModel):
         r = self.config.initializer_range
         if isinstance(module, StefaLandNormalizer):
             module.reset_statistics()
+        elif isinstance(module, StefaLandOutputRange):
+            module.reset_bounds()
         elif isinstance(module, (StefaLandVariableEmbedding, StefaLandReconstructionHeads)):
             for parameter in module.parameters(recurse=False):
                 init.uniform_(parameter, -r, r)
@@ -876,11 +920,13 @@ class StefaLandTaskHead(nn.Module):
         target_mean: list[float] | None = None,
         target_std: list[float] | None = None,
         target_variables: list[str] | None = None,
+        output_transform: str = "clamp",
     ):
         super().__init__()
         self.mode = mode
         self.target_variables = list(target_variables) if target_variables else [f"target_{i}" for i in range(num_targets)]
         self.target_normalizer = StefaLandNormalizer(target_mean, target_std, num_targets)
+        self.output_range = StefaLandOutputRange(self.target_variables, output_transform)
         raw = num_dynamic + num_static
         self.embedding_norm = nn.LayerNorm(d_model) if mode != "direct" else None
         self.embedding_scale = (
@@ -935,11 +981,14 @@ class StefaLandTaskHead(nn.Module):
                 hidden = self.dropout(hidden)
                 normalized = self.output(self.residual(torch.cat([hidden, x, static], -1)) + hidden)
         normalized = normalized.float()  # loss and physical units in float32 whatever the head's dtype
+        physical = self.output_range(self.target_normalizer.denormalize(normalized))
+        if self.output_range.in_loss:
+            normalized = self.target_normalizer(physical)
         loss = None
         if labels is not None:
             target = self.target_normalizer(labels.float())
             loss = masked_mse(normalized, target, torch.ones_like(normalized, dtype=torch.bool), num_items_in_batch)
-        return self.target_normalizer.denormalize(normalized), loss
+        return physical, loss
 
 
 class StefaLandTaskModel(StefaLandPreTrainedModel):
@@ -992,6 +1041,7 @@ class StefaLandForTimeSeriesRegression(StefaLandTaskModel):
             config.target_mean,
             config.target_std,
             config.target_variables,
+            config.output_transform,
         )
         self.post_init()
         self._freeze_backbone()
@@ -1062,6 +1112,7 @@ class StefaLandForStaticRegression(StefaLandTaskModel):
         self._build_inputs(config)
         num_targets = len(config.target_variables)
         self.target_normalizer = StefaLandNormalizer(config.target_mean, config.target_std, num_targets)
+        self.output_range = StefaLandOutputRange(config.target_variables, config.output_transform)
         features = len(config.dynamic_variables) + len(config.static_variables) if config.head_mode == "direct" else 2 * config.d_model
         if config.head_mode == "linear_probe":
             self.head = nn.Linear(features, num_targets)
@@ -1110,11 +1161,14 @@ class StefaLandForStaticRegression(StefaLandTaskModel):
                 out = self.stefaland(x_dynamic, x_static, dynamic_mask, static_mask)
             features = torch.cat([out.dynamic_hidden_state.mean(1), out.static_hidden_state], -1)
         normalized = self.head(features.to(next(self.head.parameters()).dtype)).float()
+        prediction = self.output_range(self.target_normalizer.denormalize(normalized))
+        if self.output_range.in_loss:
+            normalized = self.target_normalizer(prediction)
         loss = None
         if labels is not None:
             target = self.target_normalizer(labels.float())
             loss = masked_mse(normalized, target, torch.ones_like(normalized, dtype=torch.bool), num_items_in_batch)
-        output = StefaLandRegressionOutput(loss=loss, prediction=self.target_normalizer.denormalize(normalized))
+        output = StefaLandRegressionOutput(loss=loss, prediction=prediction)
         return output if return_dict else output.to_tuple()
 
 

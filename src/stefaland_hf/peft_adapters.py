@@ -21,6 +21,7 @@ from peft.mapping import PEFT_TYPE_TO_CONFIG_MAPPING, PEFT_TYPE_TO_PREFIX_MAPPIN
 from peft.tuners.tuners_utils import BaseTuner, BaseTunerLayer
 from torch import nn
 
+from .configuration_stefaland import OUTPUT_TRANSFORMS
 from .modeling_stefaland import StefaLandTaskHead
 from .variables import validate_names
 
@@ -45,6 +46,7 @@ class ResConnConfig(PeftConfig):
     head_dropout: float = 0.2
     adapter_dropout: float = 0.1
     embedding_scale_init: float = 0.1
+    output_transform: str = "clamp"  # as StefaLandConfig.output_transform: predictions within the targets' physical range
     target_modules: list[str] | str | None = field(default_factory=lambda: ["head"])
     exclude_modules: list[str] | str | None = None
     modules_to_save: list[str] | None = None
@@ -55,6 +57,8 @@ class ResConnConfig(PeftConfig):
         validate_names(self.target_variables, "ResConnConfig.target_variables")
         if self.head_mode not in ADAPTER_HEAD_MODES:
             raise ValueError(f"ResConnConfig.head_mode must be one of {ADAPTER_HEAD_MODES}, got {self.head_mode!r}")
+        if self.output_transform not in OUTPUT_TRANSFORMS:
+            raise ValueError(f"ResConnConfig.output_transform must be one of {OUTPUT_TRANSFORMS}, got {self.output_transform!r}")
         for name in ("target_mean", "target_std"):
             values = getattr(self, name)
             if values is not None and len(values) != len(self.target_variables):
@@ -96,6 +100,7 @@ class ResConnLayer(nn.Module, BaseTunerLayer):
             config.target_mean,
             config.target_std,
             target_variables=list(config.target_variables),
+            output_transform=config.output_transform,
         ).to(next(self.base_layer.parameters()).device)
         self.set_adapter(adapter_name, inference_mode=config.inference_mode)
 

@@ -59,6 +59,7 @@ class FinetuneArguments:
     head_hidden_size: int = 128
     head_dropout: float = 0.2
     embedding_scale_init: float = 0.1  # initial s in LayerNorm(E)*s (paper: 0.1)
+    output_transform: str = "clamp"  # predictions within the targets' physical range (StefaLandConfig.output_transform)
     seed: int = 111
     min_observed: int = 1
     eval_batch_size: int = 128
@@ -175,6 +176,7 @@ def build_finetune_model(
             head_hidden_size=args.head_hidden_size,
             head_dropout=args.head_dropout,
             embedding_scale_init=args.embedding_scale_init,
+            output_transform=args.output_transform,
         )
         return get_peft_model(model, adapter)
     config = base if isinstance(base, StefaLandConfig) else StefaLandConfig.from_pretrained(base)
@@ -183,7 +185,8 @@ def build_finetune_model(
     inputs = {k: v for k, v in input_normalization.to_config_kwargs().items() if not k.startswith("target")}
     config = StefaLandConfig(
         **{**config.to_dict(), **inputs, **targets, "head_mode": args.head_mode, "head_hidden_size": args.head_hidden_size,
-           "head_dropout": args.head_dropout, "embedding_scale_init": args.embedding_scale_init}
+           "head_dropout": args.head_dropout, "embedding_scale_init": args.embedding_scale_init,
+           "output_transform": args.output_transform}
     )
     return StefaLandForTimeSeriesRegression(config)
 
