@@ -7,13 +7,10 @@ how sensitive that comparison is to the baseline's training budget, on the same 
 """
 
 import argparse
-import json
 from dataclasses import replace
 from pathlib import Path
 
-from stefaland_hf.data import load_site_dataset
-from stefaland_hf.data.splits import Split
-from stefaland_hf.experiments.demo import PRESETS
+from stefaland_hf.experiments.demo import load_finished_demo
 from stefaland_hf.training.finetune import finetune
 
 
@@ -27,10 +24,7 @@ def main() -> None:
     args = parser.parse_args()
 
     demo = Path(args.demo)
-    report = json.loads((demo / "report.json").read_text())
-    settings = PRESETS["default"]
-    dataset = load_site_dataset("synthland", config_name=report["settings"]["synthland_config"], cache_dir=args.cache_dir)
-    split = Split.from_dict(report["split"])
+    settings, dataset, split = load_finished_demo(demo, args.cache_dir)
     folder = demo / f"direct_{args.max_steps}_every_{args.eval_steps}"
     finetune_args = replace(
         settings.finetune_arguments(folder, "direct", disable_tqdm=True),

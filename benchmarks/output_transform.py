@@ -9,15 +9,12 @@ Prints median NSE/KGE/RMSE over the held-out sites and how many predicted days w
 """
 
 import argparse
-import json
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
-from stefaland_hf.data import load_site_dataset
-from stefaland_hf.data.splits import Split
-from stefaland_hf.experiments.demo import PRESETS
+from stefaland_hf.experiments.demo import load_finished_demo
 from stefaland_hf.metrics import site_metrics, summarize
 from stefaland_hf.training.finetune import finetune
 
@@ -35,10 +32,7 @@ def main() -> None:
     args = parser.parse_args()
 
     demo = Path(args.demo)
-    report = json.loads((demo / "report.json").read_text())
-    settings = PRESETS["default"]
-    dataset = load_site_dataset("synthland", config_name=report["settings"]["synthland_config"], cache_dir=args.cache_dir)
-    split = Split.from_dict(report["split"])
+    settings, dataset, split = load_finished_demo(demo, args.cache_dir)
     rows = []
     for mode in ("resconn", "direct"):
         for transform in ("none", "softplus"):

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ..configuration_stefaland import StefaLandConfig
-from ..data.splits import pub_folds
+from ..data.splits import Split, pub_folds
 from ..data.synthland import SynthLand
 from ..hub import finish_artifact
 from ..metrics import site_metrics, summarize
@@ -161,6 +161,16 @@ def run_demo(
     (output_dir / "report.json").write_text(json.dumps(result, indent=1, default=str))
     print_summary_table(summaries, timings["total"])
     return result
+
+
+def load_finished_demo(folder: str | Path, cache_dir: str | None = None):
+    """``(settings, dataset, split)`` of a finished demo run in ``folder``: to train other models on its split
+    and base (``folder/pretraining/model``), as the scripts in ``benchmarks/`` do."""
+    report = json.loads((Path(folder) / "report.json").read_text())
+    settings = DemoSettings(**{**asdict(PRESETS["default"]), **report["settings"]})
+    builder = SynthLand(config_name=settings.synthland_config, cache_dir=cache_dir)
+    builder.download_and_prepare()
+    return settings, builder.as_dataset(split="all"), Split.from_dict(report["split"])
 
 
 def print_summary_table(summaries: dict[str, dict], seconds: float | None = None) -> None:
