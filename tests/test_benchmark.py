@@ -4,7 +4,7 @@ import pytest
 from conftest import CAMELS_US, needs_camels
 
 from stefaland_hf.data import load_site_dataset
-from stefaland_hf.cli import build_parser
+from stefaland_cli import build_parser
 from stefaland_hf.experiments.benchmark import MODELS, PRESETS, override_preset, run_benchmark, summary_markdown
 from stefaland_hf.training.run_folder import RunFolderError
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from stefaland_hf.cli import main
+from stefaland_cli import main
 from stefaland_hf.training.run_folder import RunFolderError
 
 
@@ -43,3 +43,44 @@ def test_finetuning_examples_default_to_laptop_scale_and_paper_scale_is_one_flag
     assert {k: getattr(paper, k) for k in PAPER_SCALE} == PAPER_SCALE
     mixed = finetune_arguments_from_args(parser.parse_args(["--base", "b", "--paper-scale", "--max-steps", "50"]), ["streamflow"])
     assert mixed.max_steps == 50 and mixed.seq_len == 730  # what is given explicitly wins
+
+
+def test_the_command_line_is_parsed_without_importing_the_heavy_libraries():
+    """`stefaland --help` answers at once: building every subcommand's parser imports no torch/transformers/datasets."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, stefaland_cli; stefaland_cli.build_parser(); "
+        "print(sorted(m for m in ('torch', 'transformers', 'datasets', 'peft', 'stefaland_hf') if m in sys.modules))"
+    )
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "[]"
+
+
+def test_the_command_line_choices_are_those_of_the_code_that_runs():
+    import stefaland_cli.benchmark as benchmark_cli
+    import stefaland_cli.convert as convert_cli
+    import stefaland_cli.demo as demo_cli
+    from stefaland_hf import convert_original
+    from stefaland_hf.experiments import benchmark, demo
+
+    assert set(demo_cli.PRESETS) == set(demo.PRESETS) and set(benchmark_cli.PRESETS) == set(benchmark.PRESETS)
+    assert list(benchmark_cli.HEAD_MODES) == list(benchmark.MODELS.values())
+    assert (convert_cli.RELEASED_NUM_HEADS, convert_cli.RELEASED_DROPOUT) == (convert_original.RELEASED_NUM_HEADS, convert_original.RELEASED_DROPOUT)
+
+
+def test_every_option_of_every_subcommand_has_help():
+    import argparse
+
+    from stefaland_cli import build_parser
+
+    def parsers(parser):
+        yield parser
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for sub in action.choices.values():
+                    yield from parsers(sub)
+
+    missing = [f"{p.prog}: {a.option_strings or a.dest}" for p in parsers(build_parser()) for a in p._actions
+               if not isinstance(a, (argparse._HelpAction, argparse._SubParsersAction)) and not a.help]
+    assert missing == []

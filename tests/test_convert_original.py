@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from stefaland_hf import StefaLandForPretraining
-from stefaland_hf.cli import main as cli_main
+from stefaland_cli import main as cli_main
 from stefaland_hf.convert_original import (
     OriginalCheckpointError,
     convert_original_checkpoint,

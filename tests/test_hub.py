@@ -197,7 +197,7 @@ def test_push_adapter_and_cli_push_model(hub, saved, tmp_path):
         from peft import PeftModel
         from huggingface_hub import ModelCard
         from stefaland_hf import StefaLandForTimeSeriesRegression
-        from stefaland_hf.cli import main
+        from stefaland_cli import main
         from stefaland_hf.hub import push_adapter
         main(["push", "model", {str(saved / "model")!r}, "org/adapter-base", "--report", {str(saved / "report.json")!r},
               "--eval-dataset", "SynthLand"])
@@ -325,7 +325,7 @@ def test_repush_mirrors_the_folder_in_one_commit(hub, saved, tmp_path):
     (folder / "B.txt").unlink()
     shutil.rmtree(folder / "old")
     _client(hub, f"""
-        from stefaland_hf.cli import main
+        from stefaland_cli import main
         main(["push", "model", {str(folder)!r}, "org/mirror", "--keep", "eval/*"])
     """, tmp_path, "hf2")
     after = hub.commits("org/mirror")

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from conftest import CAMELS_US, SHARED_DATA
 
-from stefaland_hf.cli import build_parser
+from stefaland_cli import build_parser
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 BLOCKS = [(m.group(1), m.group(2), README.read_text()[: m.start()].count("\n") + 1)

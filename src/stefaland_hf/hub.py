@@ -89,7 +89,6 @@ __all__ = [
     "push_dataset",
     "resolve_model_name",
     "from_pretrained",
-    "add_cli_parser",
 ]
 
 KNOWN_MODELS = ("stefaland-base", "stefaland-tiny")
@@ -1297,7 +1296,8 @@ def from_pretrained(name: str | os.PathLike, model_class=None, **kwargs):
 # ================================================================================================
 # CLI: stefaland push model|adapter|dataset
 # ================================================================================================
-def _cli_push(args: argparse.Namespace) -> int:
+def run_push_cli(args: argparse.Namespace) -> int:
+    """``stefaland push model|adapter|dataset`` (its arguments: ``stefaland_cli.push``)."""
     check_push_target(args.repo)  # before building a card or a dataset
     if args.what == "model":
         results = []
@@ -1325,44 +1325,3 @@ def _message(args) -> dict:
     return {"commit_message": args.commit_message} if args.commit_message else {}
 
 
-def add_cli_parser(subparsers) -> None:
-    """Register ``stefaland push model|adapter|dataset``."""
-    push = subparsers.add_parser(
-        "push", help="publish a model, adapter or dataset to the Hugging Face Hub (one commit; the repo then mirrors the push)")
-    kinds = push.add_subparsers(dest="what", required=True)
-
-    def common(p):
-        p.add_argument("--private", action="store_true", help="create the repository as private")
-        p.add_argument("--commit-message", default=None)
-        p.add_argument("--keep", action="append", default=[], metavar="PATTERN",
-                       help="keep remote files matching this fnmatch pattern (repeatable); other remote files that are "
-                            "not in the push are deleted in the same commit (dot-files such as .gitattributes are always kept)")
-        p.set_defaults(func=_cli_push)
-
-    m = kinds.add_parser("model", help="a save_pretrained folder: weights, config, remote code and model card")
-    m.add_argument("folder")
-    m.add_argument("repo", help="Hub repo id, e.g. org/stefaland-base")
-    m.add_argument("--report", help="finetuning report.json (results go to the card's model-index)")
-    m.add_argument("--eval-dataset", default="SynthLand", help="dataset name for the card's results (default SynthLand)")
-    m.add_argument("--eval-split", default=None, help="split name for the results (default: the report's split name)")
-    m.add_argument("--base", default=None,
-                   help="base model this checkpoint was finetuned from (a Hub id goes into the card's base_model; a local folder is only named in the text)")
-    common(m)
-
-    a = kinds.add_parser("adapter", help="a PEFT resConn adapter folder and its card")
-    a.add_argument("folder")
-    a.add_argument("repo")
-    a.add_argument("--base", required=True, help="Hub id of the base StefaLand model")
-    a.add_argument("--report", help="finetuning report.json")
-    a.add_argument("--eval-dataset", default="SynthLand")
-    a.add_argument("--eval-split", default=None)
-    common(a)
-
-    d = kinds.add_parser("dataset", help="build a site dataset and push it as parquet with its card")
-    d.add_argument("name", help="builder: synthland, camels_us or hydrodl_smap")
-    d.add_argument("repo")
-    d.add_argument("--data-dir", default=None, help="raw data folder (camels_us, hydrodl_smap)")
-    d.add_argument("--config-name", default=None,
-                   help="builder config (e.g. tiny), also the Hub config name; default: the builder's default config, pushed as 'default'")
-    d.add_argument("--cache-dir", default=None)
-    common(d)

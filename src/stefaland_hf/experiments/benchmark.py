@@ -303,28 +303,8 @@ def summary_markdown(results: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def add_cli_parser(subparsers) -> None:
-    parser = subparsers.add_parser("benchmark", help="PUB/PUR benchmark on CAMELS with baselines and ablations")
-    parser.add_argument("kind", choices=["pub", "pur"])
-    parser.add_argument("--dataset", default="camels_us", choices=["camels_us", "synthland"])
-    parser.add_argument("--data-dir", default=None)
-    parser.add_argument("--basins", default=None, help="basin list file (default: basin_list.txt in --data-dir)")
-    parser.add_argument("--folds", type=int, default=5, help="PUB folds (PUR uses the 7 region groups)")
-    parser.add_argument("--seed", type=int, default=111, help="draws the folds (and the training randomness unless --training-seed)")
-    parser.add_argument("--training-seed", type=int, default=None, help="pretraining/finetuning seed, to repeat a run on the same folds")
-    parser.add_argument("--preset", choices=sorted(PRESETS), default="cpu-quick")
-    parser.add_argument("--pretrain-on", choices=["all", "train"], default=None, help="pretrain on all listed basins (default) or per fold on its training basins")
-    parser.add_argument("--base", default=None, help="pretrained model (folder or Hub id) for the frozen-encoder models, instead of pretraining")
-    parser.add_argument("--models", nargs="+", choices=list(MODELS.values()), default=list(MODELS.values()), help="head modes to run (default: all five)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="FIELD=VALUE", help="change a preset field, e.g. --set finetune_steps=400 (repeatable)")
-    parser.add_argument("--cache-dir", default=None)
-    parser.add_argument("--out", required=True, help="output folder (results.json, summary.md, per-fold folders)")
-    parser.add_argument("--resume", action="store_true", help="continue the interrupted benchmark in --out (same arguments), keeping its finished folds")
-    parser.add_argument("--overwrite", action="store_true", help="replace the benchmark in --out")
-    parser.set_defaults(func=_cli)
-
-
-def _cli(args) -> int:
+def run_cli(args) -> int:
+    """``stefaland benchmark`` (its arguments: ``stefaland_cli.benchmark``)."""
     if args.base and args.pretrain_on:
         raise ValueError(f"--base {args.base} and --pretrain-on {args.pretrain_on}: a given pretrained model replaces the pretraining; use one")
     kwargs = {"basins": args.basins} if args.basins else {}

@@ -69,15 +69,6 @@ def compare(runs: dict[str, dict], reference: tuple[str, str], metric: str = "ns
     return "\n".join(lines) + "\n"
 
 
-def add_cli_parser(subparsers) -> None:
-    parser = subparsers.add_parser("compare", help="benchmark runs on the same folds side by side, paired against a reference")
-    parser.add_argument("--run", action="append", required=True, metavar="LABEL=DIR", help="a benchmark output folder (holds results.json); repeatable")
-    parser.add_argument("--reference", nargs=2, required=True, metavar=("LABEL", "MODEL"), help="run label and model to pair against")
-    parser.add_argument("--metric", default="nse", help="a per-basin metric of results.json (nse, kge, rmse, ...)")
-    parser.add_argument("--out", type=Path, default=None, help="also write the table here")
-    parser.set_defaults(func=_cli)
-
-
 def load_runs(items: list[str]) -> dict[str, dict]:
     """``LABEL=DIR`` items -> {label: results.json of DIR}."""
     runs = {}
@@ -92,7 +83,8 @@ def load_runs(items: list[str]) -> dict[str, dict]:
     return runs
 
 
-def _cli(args) -> int:
+def run_cli(args) -> int:
+    """``stefaland compare`` (its arguments: ``stefaland_cli.compare``)."""
     table = compare(load_runs(args.run), tuple(args.reference), args.metric)
     if args.out:
         args.out.write_text(table)

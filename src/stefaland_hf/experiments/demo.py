@@ -183,17 +183,8 @@ def print_summary_table(summaries: dict[str, dict], seconds: float | None = None
         print(f"\nwall time: {seconds / 60:.1f} min")
 
 
-def add_cli_parser(subparsers) -> None:
-    parser = subparsers.add_parser("demo", help="pretrain, finetune and evaluate on SynthLand (the embedded default data)")
-    parser.add_argument("--out", default="stefaland-demo", help="output folder (default: ./stefaland-demo)")
-    parser.add_argument("--preset", choices=sorted(PRESETS), default="default")
-    parser.add_argument("--seed", type=int, default=None, help="override the preset's seed")
-    parser.add_argument("--cache-dir", default=None, help="datasets cache folder")
-    parser.add_argument("--overwrite", action="store_true", help="replace an earlier demo in --out")
-    parser.set_defaults(func=_cli)
-
-
-def _cli(args) -> int:
+def run_cli(args) -> int:
+    """``stefaland demo`` (its arguments: ``stefaland_cli.demo``)."""
     settings = PRESETS[args.preset]
     if args.seed is not None:
         settings = DemoSettings(**{**asdict(settings), "seed": args.seed})

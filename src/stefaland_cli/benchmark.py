@@ -1,0 +1,29 @@
+"""``stefaland benchmark``: arguments (the work: ``stefaland_hf.experiments.benchmark``)."""
+
+from __future__ import annotations
+
+from . import runs
+
+PRESETS = ("cpu-quick", "paper", "smoke")  # stefaland_hf.experiments.benchmark.PRESETS
+HEAD_MODES = ("direct", "scratch", "resconn", "no_adapter", "linear_probe")  # the values of benchmark.MODELS
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser("benchmark", help="PUB/PUR benchmark on CAMELS with baselines and ablations")
+    parser.add_argument("kind", choices=["pub", "pur"], help="pub: random basin folds (ungauged basins); pur: held-out region groups")
+    parser.add_argument("--dataset", default="camels_us", choices=["camels_us", "synthland"], help="site dataset (default camels_us)")
+    parser.add_argument("--data-dir", default=None, help="raw CAMELS-US release folder (camels_us)")
+    parser.add_argument("--basins", default=None, help="basin list file (default: basin_list.txt in --data-dir)")
+    parser.add_argument("--folds", type=int, default=5, help="PUB folds (PUR uses the 7 region groups)")
+    parser.add_argument("--seed", type=int, default=111, help="draws the folds (and the training randomness unless --training-seed)")
+    parser.add_argument("--training-seed", type=int, default=None, help="pretraining/finetuning seed, to repeat a run on the same folds")
+    parser.add_argument("--preset", choices=PRESETS, default="cpu-quick", help="cpu-quick (under an hour on 2 CPU cores), paper (the paper's scale; GPU) or smoke (seconds)")
+    parser.add_argument("--pretrain-on", choices=["all", "train"], default=None, help="pretrain on all listed basins (default) or per fold on its training basins")
+    parser.add_argument("--base", default=None, help="pretrained model (folder or Hub id) for the frozen-encoder models, instead of pretraining")
+    parser.add_argument("--models", nargs="+", choices=HEAD_MODES, default=list(HEAD_MODES), help="head modes to run (default: all five)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="FIELD=VALUE", help="change a preset field, e.g. --set finetune_steps=400 (repeatable)")
+    parser.add_argument("--cache-dir", default=None, help="datasets cache folder")
+    parser.add_argument("--out", required=True, help="output folder (results.json, summary.md, per-fold folders)")
+    parser.add_argument("--resume", action="store_true", help="continue the interrupted benchmark in --out (same arguments), keeping its finished folds")
+    parser.add_argument("--overwrite", action="store_true", help="replace the benchmark in --out")
+    parser.set_defaults(func=runs("stefaland_hf.experiments.benchmark", "run_cli"))

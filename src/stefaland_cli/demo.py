@@ -1,0 +1,26 @@
+"""``stefaland demo``: arguments (the work: ``stefaland_hf.experiments.demo``)."""
+
+from __future__ import annotations
+
+from . import runs
+
+PRESETS = ("default", "smoke")  # stefaland_hf.experiments.demo.PRESETS
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "demo",
+        help="pretrain, finetune and evaluate on SynthLand (the embedded default data)",
+        description=(
+            "The whole StefaLand story on SynthLand (300 virtual catchments): pretrain stefaland-tiny on the training "
+            "sites' forcings and attributes, finetune a resConn adapter for streamflow, train the LSTM baseline twice "
+            "(400 steps, and to early stopping), and score all of them and the oracle on 60 held-out sites over "
+            "2006-2009. About 4-7 minutes on 2 CPU cores (--preset smoke: under a minute, not a meaningful comparison)."
+        ),
+    )
+    parser.add_argument("--out", default="stefaland-demo", help="output folder (default: ./stefaland-demo)")
+    parser.add_argument("--preset", choices=PRESETS, default="default", help="default, or smoke (seconds; for checks)")
+    parser.add_argument("--seed", type=int, default=None, help="override the preset's seed")
+    parser.add_argument("--cache-dir", default=None, help="datasets cache folder")
+    parser.add_argument("--overwrite", action="store_true", help="replace an earlier demo in --out")
+    parser.set_defaults(func=runs("stefaland_hf.experiments.demo", "run_cli"))
