@@ -60,12 +60,17 @@ def summary_rows(per_site: dict, split_name: str, head_mode: str) -> list[dict]:
     return rows
 
 
-def main() -> None:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_finetune_arguments(parser, "runs/finetune_soil_moisture", seq_len=180, warmup=60)
     add_data_arguments(parser)
     add_split_arguments(parser)
     parser.set_defaults(dataset="hydrodl_smap")
+    return parser
+
+
+def main() -> None:
+    parser = build_parser()
     args = parser.parse_args()
     check_artifact_push(args.push_to_hub, args.base, adapter=args.head_mode in FROZEN_BACKBONE_MODES)  # fail now, not after training
     resolve_finetune_scale(args)

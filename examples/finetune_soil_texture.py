@@ -38,7 +38,7 @@ def hidden_from_args(values: list[str], targets: list[str]) -> list[str]:
     return [n for n in dict.fromkeys(names) if n not in targets]
 
 
-def main() -> None:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--base", required=True, help="pretrained model: folder, Hub id, or short name (stefaland-base)")
     parser.add_argument("--dataset", choices=["synthland", "camels_us"], default="synthland")
@@ -67,7 +67,11 @@ def main() -> None:
     parser.add_argument("--no-random-forest", action="store_true")
     parser.add_argument("--no-save-models", action="store_true", help="do not save each fold's model")
     parser.add_argument("--overwrite", action="store_true", help="replace an earlier cross-validation in --output-dir")
-    args = parser.parse_args()
+    return parser
+
+
+def main() -> None:
+    args = build_parser().parse_args()
 
     dataset = load_dataset_from_args(args)
     base = resolve_model_name(args.base)

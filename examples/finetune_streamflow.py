@@ -26,12 +26,16 @@ from stefaland_hf.training.cli_args import (
 from stefaland_hf.training.finetune import finetune
 
 
-def main() -> None:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_finetune_arguments(parser, "runs/finetune_streamflow")
     add_data_arguments(parser)
     add_split_arguments(parser)
-    args = parser.parse_args()
+    return parser
+
+
+def main() -> None:
+    args = build_parser().parse_args()
     check_artifact_push(args.push_to_hub, args.base, adapter=args.head_mode in FROZEN_BACKBONE_MODES)  # fail now, not after training
 
     dataset = load_dataset_from_args(args)

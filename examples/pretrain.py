@@ -16,7 +16,7 @@ from stefaland_hf.training.cli_args import add_data_arguments, add_split_argumen
 from stefaland_hf.training.pretrain import PretrainArguments, config_for_dataset, pretrain
 
 
-def main() -> None:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="modeling/stefaland-tiny", help="model-zoo folder holding config.json")
     parser.add_argument("--output-dir", default="runs/pretrain")
@@ -37,7 +37,11 @@ def main() -> None:
     parser.add_argument("--overwrite", action="store_true", help="replace the run in --output-dir")
     add_data_arguments(parser)
     add_split_arguments(parser)
-    args = parser.parse_args()
+    return parser
+
+
+def main() -> None:
+    args = build_parser().parse_args()
 
     dataset = load_dataset_from_args(args)
     split = split_from_args(args, dataset)

@@ -1,10 +1,11 @@
-"""The README's code runs as written: its Python blocks are executed, its `stefaland` command lines parsed.
+"""The README's code runs as written: its Python blocks are executed, its `stefaland` and `examples/` command lines parsed.
 
 The Python blocks run in a fresh folder that holds what the README says the main job leaves behind
 (`stefaland-demo/pretraining/model`, here from a seconds-long pretraining). Blocks that read the real data run
 only where it is present.
 """
 
+import importlib.util
 import os
 import re
 import shlex
@@ -80,5 +81,25 @@ def test_stefaland_command_line_parses(argv, line):
     assert callable(args.func), f"README line {line}: {argv}"
 
 
+EXAMPLE_LINES = [
+    (Path(words[i]).stem, words[i + 1:], line)
+    for kind, code, line in BLOCKS if kind == "bash"
+    for text in code.replace("\\\n", " ").splitlines()
+    if "..." not in text and (words := shlex.split(text.split("#")[0]))
+    for i in [next((k for k, w in enumerate(words) if w.startswith("examples/") and w.endswith(".py")), None)]
+    if i is not None
+]
+
+
+@pytest.mark.parametrize("script, argv, line", EXAMPLE_LINES, ids=lambda v: v if isinstance(v, str) else None)
+def test_example_command_line_parses(script, argv, line):
+    """Each `python|accelerate launch examples/X.py ...` line of the README passes X's own argument parser."""
+    spec = importlib.util.spec_from_file_location(f"example_{script}", README.parent / "examples" / f"{script}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    args = module.build_parser().parse_args(argv)
+    assert args is not None, f"README line {line}"
+
+
 def test_the_readme_has_code_to_check():
-    assert len(PYTHON) >= 3 and len(COMMAND_LINES) >= 5
+    assert len(PYTHON) >= 3 and len(COMMAND_LINES) >= 5 and len(EXAMPLE_LINES) >= 5
