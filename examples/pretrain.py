@@ -19,20 +19,20 @@ from stefaland_hf.training.pretrain import PretrainArguments, config_for_dataset
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="modeling/stefaland-tiny", help="model-zoo folder holding config.json")
-    parser.add_argument("--output-dir", default="runs/pretrain")
+    parser.add_argument("--output-dir", default="runs/pretrain", help="run folder (default: runs/pretrain); the model goes to OUTPUT_DIR/model")
     parser.add_argument("--variables-from-data", action="store_true", help="use the dataset's variable lists")
-    parser.add_argument("--epochs", type=int, default=4)
-    parser.add_argument("--samples-per-epoch", type=int, default=4096)
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--learning-rate", type=float, default=1e-3)
-    parser.add_argument("--seq-len", type=int, default=365)
-    parser.add_argument("--gradient-accumulation-steps", type=int, default=1)
+    parser.add_argument("--epochs", type=int, default=4, help="passes of --samples-per-epoch windows")
+    parser.add_argument("--samples-per-epoch", type=int, default=4096, help="windows drawn per epoch")
+    parser.add_argument("--batch-size", type=int, default=64, help="windows per step and process")
+    parser.add_argument("--learning-rate", type=float, default=1e-3, help="AdamW learning rate")
+    parser.add_argument("--seq-len", type=int, default=365, help="days per window")
+    parser.add_argument("--gradient-accumulation-steps", type=int, default=1, help="micro-batches per optimizer step")
     parser.add_argument(
         "--mixed-precision", choices=MIXED_PRECISION_CHOICES, default="auto",
         help="autocast dtype; auto = bf16 where the CPU/GPU has native bf16 arithmetic, else float32",
     )
     parser.add_argument("--compile", action="store_true", help="torch.compile the model (opt-in; see README performance)")
-    parser.add_argument("--save-every-steps", type=int, default=0)
+    parser.add_argument("--save-every-steps", type=int, default=0, help="checkpoint interval in steps (0: at the end of each epoch)")
     parser.add_argument("--resume", action="store_true", help="continue the run in --output-dir from its newest complete checkpoint")
     parser.add_argument("--overwrite", action="store_true", help="replace the run in --output-dir")
     add_data_arguments(parser)

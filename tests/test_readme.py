@@ -101,5 +101,14 @@ def test_example_command_line_parses(script, argv, line):
     assert args is not None, f"README line {line}"
 
 
+@pytest.mark.parametrize("script", sorted({script for script, _, _ in EXAMPLE_LINES}))
+def test_every_option_of_the_examples_has_help(script):
+    spec = importlib.util.spec_from_file_location(f"example_{script}", README.parent / "examples" / f"{script}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    missing = [a.option_strings for a in module.build_parser()._actions if not a.help and a.dest != "help"]
+    assert missing == []
+
+
 def test_the_readme_has_code_to_check():
     assert len(PYTHON) >= 3 and len(COMMAND_LINES) >= 5 and len(EXAMPLE_LINES) >= 5

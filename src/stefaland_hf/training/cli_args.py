@@ -17,22 +17,22 @@ DEFAULT_PERIODS = {
 
 def add_data_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("data")
-    group.add_argument("--dataset", choices=sorted(BUILDERS), default="synthland")
+    group.add_argument("--dataset", choices=sorted(BUILDERS), default="synthland", help="site dataset (default synthland, the embedded one)")
     group.add_argument("--data-dir", default=None, help="raw release folder (camels_us, hydrodl_smap)")
     group.add_argument("--config-name", default=None, help="builder config (synthland: tiny|default|large; camels_us: daymet|maurer|nldas)")
     group.add_argument("--basins", default=None, help="CAMELS basin list file (default: basin_list.txt in --data-dir)")
     group.add_argument("--cache-dir", default=None, help="datasets cache folder")
-    group.add_argument("--train-period", nargs=2, metavar=("START", "END"), default=None)
-    group.add_argument("--test-period", nargs=2, metavar=("START", "END"), default=None)
+    group.add_argument("--train-period", nargs=2, metavar=("START", "END"), default=None, help="training (and validation) period, inclusive dates (default per dataset)")
+    group.add_argument("--test-period", nargs=2, metavar=("START", "END"), default=None, help="evaluation period, inclusive dates (default per dataset)")
 
 
 def add_split_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("split")
     group.add_argument("--split", choices=["pub", "pur", "temporal"], default="pub", help="held-out sites (pub), regions (pur) or period (temporal)")
-    group.add_argument("--folds", type=int, default=5)
-    group.add_argument("--fold", type=int, default=0)
-    group.add_argument("--val-fraction", type=float, default=0.1)
-    group.add_argument("--seed", type=int, default=111)
+    group.add_argument("--folds", type=int, default=5, help="PUB folds")
+    group.add_argument("--fold", type=int, default=0, help="which fold (PUB) or region group (PUR) is held out")
+    group.add_argument("--val-fraction", type=float, default=0.1, help="fraction of the training sites held out for early stopping")
+    group.add_argument("--seed", type=int, default=111, help="draws the split and the training randomness")
 
 
 # Finetuning scale: the defaults finish in minutes on a laptop CPU (SynthLand); --paper-scale switches to the
