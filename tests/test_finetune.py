@@ -212,3 +212,19 @@ def test_an_ungauged_site_in_a_finetuning_split_is_refused_by_name(tmp_path, syn
     marked = synthland.map(lambda row, i: {"gauged": i != ungauged}, with_indices=True, features=synthland.features)
     with pytest.raises(ValueError, match=rf"test.*{synthland['site_id'][int(ungauged)]}"):
         finetune(pretrained, marked, split, _finetune_args(tmp_path, "direct"))
+
+
+def test_splits_are_drawn_over_gauged_sites_only(synthland):
+    import argparse
+
+    from stefaland_hf.experiments.benchmark import PRESETS as BENCHMARK_PRESETS, make_splits
+    from stefaland_hf.training.cli_args import split_from_args
+
+    marked = synthland.map(lambda row, i: {"gauged": i not in (0, 5)}, with_indices=True, features=synthland.features)
+    args = argparse.Namespace(dataset="synthland", train_period=None, test_period=None, split="pub", folds=4, fold=0, seed=0, val_fraction=0.2)
+    splits = [split_from_args(argparse.Namespace(**{**vars(args), "fold": k}), marked) for k in range(4)]
+    splits += make_splits("pub", marked, 4, 0, BENCHMARK_PRESETS["smoke"])
+    for split in splits:
+        used = np.concatenate([split.sites(p) for p in ("train", "val", "test")])
+        assert not {0, 5} & set(used.tolist()) and split.site_ids == list(marked["site_id"])
+    assert sorted(np.concatenate([s.sites("test") for s in splits[:4]]).tolist()) == [i for i in range(len(marked)) if i not in (0, 5)]

@@ -31,6 +31,7 @@ import numpy as np
 __all__ = [
     "CAMELS_PUR_GROUPS",
     "Split",
+    "gauged_sites",
     "require_gauged",
     "temporal_split",
     "pub_folds",
@@ -288,6 +289,16 @@ def _part(part: str) -> str:
 
 
 _LISTED = 20  # site ids named per part in require_gauged's error
+
+
+def gauged_sites(dataset) -> np.ndarray:
+    """Row indices of the sites with target observations: the sites a finetuning split may draw from.
+
+    A dataset without a ``gauged`` column (built before it existed) counts every site as gauged.
+    """
+    if "gauged" not in dataset.column_names:
+        return np.arange(len(dataset), dtype=np.int64)
+    return np.flatnonzero(np.array([g is True for g in dataset.select_columns(["gauged"]).with_format(None)["gauged"]], dtype=bool))
 
 
 def require_gauged(dataset, split: Split, parts: Sequence[str] = ("train", "val", "test")) -> None:

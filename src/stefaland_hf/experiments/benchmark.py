@@ -29,7 +29,7 @@ import numpy as np
 
 from ..configuration_stefaland import FROZEN_BACKBONE_MODES, StefaLandConfig
 from ..data import load_site_dataset
-from ..data.splits import pub_folds, pur_splits
+from ..data.splits import gauged_sites, pub_folds, pur_splits
 from ..metrics import standard_error
 from ..training.finetune import finetune
 from ..training.pretrain import config_for_dataset, pretrain
@@ -92,11 +92,16 @@ PRESETS = {
 
 
 def make_splits(kind: str, dataset, folds: int, seed: int, preset: BenchmarkPreset):
+    """PUB folds or PUR groups over the gauged basins (ungauged ones still feed the pretraining)."""
     periods = {"train_period": preset.train_period, "val_period": preset.train_period, "test_period": preset.test_period}
-    site_ids = list(dataset["site_id"])
+    all_ids, gauged = list(dataset["site_id"]), gauged_sites(dataset)
+    site_ids = [all_ids[i] for i in gauged]
     if kind == "pub":
-        return pub_folds(site_ids, k=folds, seed=seed, val_fraction=0.1, **periods)
-    return pur_splits(list(dataset["region"]), seed=seed, val_fraction=0.1, site_ids=site_ids, **periods)
+        splits = pub_folds(site_ids, k=folds, seed=seed, val_fraction=0.1, **periods)
+    else:
+        regions = list(dataset["region"])
+        splits = pur_splits([regions[i] for i in gauged], seed=seed, val_fraction=0.1, site_ids=site_ids, **periods)
+    return [split.remap(all_ids) for split in splits]
 
 
 def _pretrain(dataset, sites, preset: BenchmarkPreset, out: Path, model_config: StefaLandConfig) -> Path:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..data import BUILDERS, load_site_dataset
-from ..data.splits import CAMELS_PUR_GROUPS, pub_folds, pur_splits, temporal_split
+from ..data.splits import CAMELS_PUR_GROUPS, gauged_sites, pub_folds, pur_splits, temporal_split
 
 # CAMELS periods of the paper's code (spec §4): train 1999-10-01..2008-09-30, test 1989-10-01..1999-09-30.
 DEFAULT_PERIODS = {
@@ -127,22 +127,26 @@ def periods_from_args(args) -> dict:
 
 
 def split_from_args(args, dataset):
+    """The split the arguments ask for, over the dataset's gauged sites (ungauged ones have nothing to train or score)."""
     periods = periods_from_args(args)
-    site_ids = list(dataset["site_id"])
+    all_ids = list(dataset["site_id"])
+    gauged = gauged_sites(dataset)
+    site_ids = [all_ids[i] for i in gauged]
     kwargs = {"train_period": periods["train"], "val_period": periods["train"], "test_period": periods["test"]}
     if args.split == "temporal":
         train, val = _carve_validation(periods["train"])
-        return temporal_split(len(site_ids), train, val, periods["test"], site_ids=site_ids)
+        return temporal_split(len(site_ids), train, val, periods["test"], site_ids=site_ids).remap(all_ids)
     if args.split == "pub":
         splits = pub_folds(site_ids, k=args.folds, seed=args.seed, val_fraction=args.val_fraction, **kwargs)
     else:
-        regions = list(dataset["region"])
+        all_regions = list(dataset["region"])
+        regions = [all_regions[i] for i in gauged]
         # CAMELS uses the HUC-02 groups of Feng et al. 2021; other datasets hold out each of their regions in turn
         groups = CAMELS_PUR_GROUPS if args.dataset == "camels_us" else [[region] for region in sorted(set(regions))]
         splits = pur_splits(regions, groups=groups, seed=args.seed, val_fraction=args.val_fraction, site_ids=site_ids, **kwargs)
     if not 0 <= args.fold < len(splits):
         raise ValueError(f"--fold {args.fold}: this split has {len(splits)} folds (0..{len(splits) - 1})")
-    return splits[args.fold]
+    return splits[args.fold].remap(all_ids)
 
 
 def _carve_validation(period: tuple[str, str], fraction: float = 0.2) -> tuple[tuple[str, str], tuple[str, str]]:
