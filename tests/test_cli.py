@@ -84,3 +84,21 @@ def test_every_option_of_every_subcommand_has_help():
     missing = [f"{p.prog}: {a.option_strings or a.dest}" for p in parsers(build_parser()) for a in p._actions
                if not isinstance(a, (argparse._HelpAction, argparse._SubParsersAction)) and not a.help]
     assert missing == []
+
+
+def test_builder_options_of_the_examples_reach_only_their_builder(monkeypatch):
+    import argparse
+
+    import stefaland_hf.training.cli_args as cli_args
+
+    parser = argparse.ArgumentParser()
+    cli_args.add_data_arguments(parser)
+    seen = {}
+    monkeypatch.setattr(cli_args, "load_site_dataset", lambda name, **kwargs: seen.update(name=name, **kwargs))
+    cli_args.load_dataset_from_args(parser.parse_args(
+        ["--dataset", "camels_us", "--data-dir", "d", "--extra-data-dir", "u", "--ungauged", "u/basin_list.txt"]))
+    assert seen["extra_data_dirs"] == ["u"] and seen["ungauged"] == "u/basin_list.txt" and "missing_targets" not in seen
+    with pytest.raises(ValueError, match="--ungauged: applies to --dataset camels_us, not hydrodl_smap"):
+        cli_args.load_dataset_from_args(parser.parse_args(["--dataset", "hydrodl_smap", "--ungauged", "x"]))
+    cli_args.load_dataset_from_args(parser.parse_args(["--dataset", "hydrodl_smap", "--missing-targets", "nan"]))
+    assert seen["missing_targets"] == "nan"

@@ -22,6 +22,12 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--config-name", default=None, help="builder config (synthland: tiny|default|large; camels_us: daymet|maurer|nldas)")
     group.add_argument("--basins", default=None, help="CAMELS basin list file (default: basin_list.txt in --data-dir)")
     group.add_argument("--cache-dir", default=None, help="datasets cache folder")
+    group.add_argument("--extra-data-dir", action="append", default=[], metavar="DIR",
+                       help="camels_us: another folder in the raw layout whose basins join --data-dir's (repeatable), e.g. the 603 ungauged basins")
+    group.add_argument("--ungauged", default=None, metavar="FILE",
+                       help="camels_us: basin-list file of basins without streamflow (all-NaN targets; for pretraining and prediction)")
+    group.add_argument("--missing-targets", choices=["error", "nan"], default=None,
+                       help="hydrodl_smap: a year without SMAP_AM.csv is an error (default) or kept with NaN targets")
     group.add_argument("--train-period", nargs=2, metavar=("START", "END"), default=None, help="training (and validation) period, inclusive dates (default per dataset)")
     group.add_argument("--test-period", nargs=2, metavar=("START", "END"), default=None, help="evaluation period, inclusive dates (default per dataset)")
 
@@ -113,9 +119,19 @@ def finetune_arguments_from_args(args, target_variables: list[str]):
 
 
 def load_dataset_from_args(args):
+    """The dataset the data arguments name; builder-specific options are refused for another builder."""
+    options = {  # flag: (builder keyword, value, the builder that takes it)
+        "--basins": ("basins", args.basins, "camels_us"),
+        "--extra-data-dir": ("extra_data_dirs", args.extra_data_dir, "camels_us"),
+        "--ungauged": ("ungauged", args.ungauged, "camels_us"),
+        "--missing-targets": ("missing_targets", args.missing_targets, "hydrodl_smap"),
+    }
     kwargs = {}
-    if args.basins:
-        kwargs["basins"] = args.basins
+    for flag, (keyword, value, builder) in options.items():
+        if value:
+            if args.dataset != builder:
+                raise ValueError(f"{flag}: applies to --dataset {builder}, not {args.dataset}")
+            kwargs[keyword] = value
     return load_site_dataset(args.dataset, config_name=args.config_name, data_dir=args.data_dir, cache_dir=args.cache_dir, **kwargs)
 
 
