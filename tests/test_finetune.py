@@ -228,3 +228,12 @@ def test_splits_are_drawn_over_gauged_sites_only(synthland):
         used = np.concatenate([split.sites(p) for p in ("train", "val", "test")])
         assert not {0, 5} & set(used.tolist()) and split.site_ids == list(marked["site_id"])
     assert sorted(np.concatenate([s.sites("test") for s in splits[:4]]).tolist()) == [i for i in range(len(marked)) if i not in (0, 5)]
+
+
+def test_a_model_trained_from_random_weights_has_a_card_without_a_base(tmp_path, synthland, split, pretrained):
+    from stefaland_hf.hub import finish_artifact
+
+    report = finetune(pretrained, synthland, split, _finetune_args(tmp_path, "direct", max_steps=2))
+    finish_artifact(report, dataset_name="synthland", base_model=str(pretrained))
+    card = (tmp_path / "model" / "README.md").read_text()
+    assert "base_model" not in card.split("---")[1] and str(pretrained) not in card

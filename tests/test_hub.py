@@ -585,3 +585,17 @@ def test_cards_say_how_predictions_respect_the_physical_range(saved):
     assert "clipped to each target's physical range (e.g. streamflow >= 0 mm/day" in str(render_adapter_card(saved / "adapter", None, None))
     model = StefaLandForTimeSeriesRegression(tiny_config(head_mode="direct", output_transform="none"))
     assert "may leave the physical range (e.g. negative streamflow" in str(render_model_card(model))
+
+
+def test_the_adapter_cards_how_to_use_code_runs_and_loads_this_adapter(saved, tmp_path):
+    import re
+    import subprocess
+
+    from stefaland_hf.hub import render_adapter_card
+
+    card = str(render_adapter_card(saved / "adapter", None, None))
+    code = re.search(r"## How to use\n\n```python\n(.*?)```", card, re.S).group(1)
+    check = f'\nio = torch.load({str(saved / "io.pt")!r})\nassert torch.allclose(model(io["x"], io["c"]).prediction, io["ya"])\n'
+    done = subprocess.run([sys.executable, "-c", code + check], capture_output=True, text=True, cwd=tmp_path,
+                          env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert done.returncode == 0, f"{code}\n{done.stderr[-2000:]}"

@@ -627,8 +627,9 @@ def render_adapter_card(
     trainable = _count_from_safetensors(folder) if folder is not None else None
     if trainable is None and report_data:
         trainable = report_data.get("trainable_parameters")
-    repo_id = repo_id or (folder.name if folder is not None else "stefaland-adapter")
-    model_id = repo_id.split("/")[-1]
+    # where "How to use" loads the adapter from: its Hub repo once pushed, else the folder the card is written for
+    location = repo_id or (str(folder) if folder is not None else "<adapter folder or Hub id>")
+    model_id = (repo_id or (folder.name if folder is not None else "stefaland-adapter")).split("/")[-1]
     targets = list(cfg.target_variables)
     dataset_names = [dataset_name] if dataset_name else []
     card_data = ModelCardData(
@@ -645,7 +646,8 @@ def render_adapter_card(
         card_data,
         template_path=str(template_path("adapter_card.md")),
         model_id=model_id,
-        repo_id=repo_id,
+        adapter_location=location,
+        target_variables=repr(targets),
         model_summary=f"Predicts {', '.join(targets)} from daily forcings and static attributes with a frozen StefaLand encoder.",
         base_model=hub_base or local_base,
         base_model_url=f"https://huggingface.co/{hub_base}" if hub_base else local_base,
@@ -1057,7 +1059,8 @@ def finish_artifact(report: Mapping, dataset_name: str, base_model: str | None =
         card.save(folder / "README.md")
         return push_adapter(folder, push_to_hub, base_model=base_model, card=card).commit_url if push_to_hub else None
     results = results_from_report(report, dataset_name)
-    card = render_model_card(folder, report=report, results=results, base_model=base_model, repo_id=push_to_hub)
+    # a full model from finetune() is `scratch` or `direct`: trained from random weights, so it has no base model
+    card = render_model_card(folder, report=report, results=results, base_model=None, repo_id=push_to_hub)
     card.save(folder / "README.md")
     return push_model(folder, push_to_hub, card=card).commit_url if push_to_hub else None
 
