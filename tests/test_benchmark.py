@@ -70,6 +70,10 @@ def test_override_preset_parses_by_field_type():
     assert PRESETS["cpu-quick"].finetune_steps == 200  # the preset itself is untouched
     with pytest.raises(ValueError, match="FIELD one of"):
         override_preset(PRESETS["cpu-quick"], ["finetune_stepz=3"])
+    assert override_preset(preset, ["embedding_cache=False"]).embedding_cache is False
+    assert override_preset(preset, ["embedding_cache=true", "embedding_cache_stride=30"]).embedding_cache_stride == 30
+    with pytest.raises(ValueError, match="embedding_cache takes a bool value"):
+        override_preset(preset, ["embedding_cache=maybe"])
     with pytest.raises(ValueError, match="finetune_steps takes a int"):
         override_preset(PRESETS["cpu-quick"], ["finetune_steps=many"])
 

@@ -128,7 +128,12 @@ def override_preset(preset: BenchmarkPreset, assignments: list[str]) -> Benchmar
         if get_origin(kind) in (Union, UnionType):
             kind = next(t for t in get_args(kind) if t is not type(None))
         try:
-            if get_origin(kind) is tuple:
+            if kind is bool:  # bool("False") is True: spell the two values out
+                words = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+                if value.lower() not in words:
+                    raise ValueError(f"expected true or false, got {value!r}")
+                changes[name] = words[value.lower()]
+            elif get_origin(kind) is tuple:
                 parts = tuple(value.split(","))
                 if len(parts) != len(get_args(kind)):
                     raise ValueError(f"expected {len(get_args(kind))} comma-separated values, got {len(parts)}")

@@ -24,7 +24,9 @@ class Recipe:
     embedding_scale_init: float = 0.1  # the adapter's initial scale s on LayerNorm(E) (paper: 0.1)
     patience: int = 4
     seed: int = 111
-    # frozen-encoder heads train on cached embeddings of windows starting every this many days (None: seq_len - warmup)
+    # frozen-encoder heads train on cached embeddings of windows starting every this many days (None: seq_len - warmup);
+    # embedding_cache=False runs the encoder every step on windows starting every day instead
+    embedding_cache: bool = True
     embedding_cache_stride: int | None = None
 
     def pretrain_arguments(self, output_dir) -> PretrainArguments:
@@ -55,6 +57,7 @@ class Recipe:
             embedding_scale_init=self.embedding_scale_init,
             seed=self.seed,
             embedding_cache_dir=None if embedding_cache_dir is None else str(embedding_cache_dir),
+            embedding_cache=self.embedding_cache,
             embedding_cache_stride=self.embedding_cache_stride,
             disable_tqdm=disable_tqdm,
         )
