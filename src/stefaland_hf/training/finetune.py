@@ -34,7 +34,7 @@ from ..peft_adapters import ResConnConfig
 from .argument_checks import require_at_least, require_positive
 from .console import EvaluationConsole
 from .embedding_cache import CachedEmbeddingWindows, EmbeddingCache, backbone_fingerprint
-from .run_folder import build_manifest, check_run_folder, claim_run_folder, dataset_fingerprint
+from .run_folder import build_manifest, dataset_fingerprint, prepare_run_folder
 from .trainer import ObservedLabelTrainer
 
 logger = logging.getLogger(__name__)
@@ -241,12 +241,7 @@ def finetune(
         data={**dataset_fingerprint(dataset), "split": split.to_dict()},
         base_model=_base_identity(base, reference, model, args.head_mode),
     )
-    world = PartialState()
-    decision = check_run_folder(output_dir, manifest, overwrite=args.overwrite)
-    world.wait_for_everyone()  # every process has read the folder before the main one writes to it
-    if world.is_main_process:
-        claim_run_folder(output_dir, manifest, decision)
-    world.wait_for_everyone()
+    prepare_run_folder(output_dir, manifest, overwrite=args.overwrite, state=PartialState())
 
     cached = args.embedding_cache and args.head_mode in FROZEN_BACKBONE_MODES
     train_windows = WindowDataset.from_split(

@@ -40,12 +40,11 @@ from .argument_checks import require_at_least, require_positive
 from .logging_utils import write_loss_curve
 from .run_folder import (
     build_manifest,
-    check_run_folder,
-    claim_run_folder,
     complete_checkpoint,
     dataset_fingerprint,
     latest_complete_checkpoint,
     partial_checkpoint_path,
+    prepare_run_folder,
     RunFolderError,
 )
 
@@ -170,11 +169,7 @@ def pretrain(
         architecture=config.to_dict(),
         num_processes=accelerator.num_processes,
     )
-    decision = check_run_folder(output_dir, manifest, args.resume, args.overwrite, volatile=RESUMABLE_FIELDS)
-    accelerator.wait_for_everyone()  # every process has read the folder before the main one writes to it
-    if accelerator.is_main_process:
-        claim_run_folder(output_dir, manifest, decision)
-    accelerator.wait_for_everyone()
+    decision = prepare_run_folder(output_dir, manifest, args.resume, args.overwrite, RESUMABLE_FIELDS, state=accelerator)
     set_seed(args.seed)
     mixed_precision = resolve_mixed_precision(args.mixed_precision, accelerator.device.type, log=accelerator.print)
 

@@ -137,10 +137,21 @@ def claim_run_folder(folder: str | os.PathLike, manifest: dict, decision: str) -
     os.replace(partial, folder / MANIFEST_FILE)
 
 
-def prepare_run_folder(folder, manifest: dict, resume: bool = False, overwrite: bool = False, volatile: Iterable[str] = ()) -> str:
-    """``check_run_folder`` then ``claim_run_folder``, for single-process runs; returns the decision."""
+def prepare_run_folder(
+    folder, manifest: dict, resume: bool = False, overwrite: bool = False, volatile: Iterable[str] = (), state=None
+) -> str:
+    """``check_run_folder`` on every process, then ``claim_run_folder`` on the main one; returns the decision.
+
+    ``state`` is the run's ``accelerate`` state (an ``Accelerator`` or ``PartialState``) in a data-parallel run:
+    every process reads the folder before the main one writes to it, and all wait until it has.
+    """
     decision = check_run_folder(folder, manifest, resume, overwrite, volatile)
-    claim_run_folder(folder, manifest, decision)
+    if state is not None:
+        state.wait_for_everyone()
+    if state is None or state.is_main_process:
+        claim_run_folder(folder, manifest, decision)
+    if state is not None:
+        state.wait_for_everyone()
     return decision
 
 
