@@ -33,7 +33,7 @@ import numpy as np
 from .splits import _period_to_json
 from .windows import SiteArrays
 
-__all__ = ["Normalization", "fit_normalization", "STD_FLOOR_RELATIVE", "STD_FLOOR_ABSOLUTE"]
+__all__ = ["Normalization", "fit_normalization", "fit_pooled_normalization", "STD_FLOOR_RELATIVE", "STD_FLOOR_ABSOLUTE"]
 
 STD_FLOOR_RELATIVE = 1e-3
 STD_FLOOR_ABSOLUTE = 1e-6
@@ -157,9 +157,35 @@ class _Moments:
                 f"fit_normalization: {kind} variables without any finite value on the training split "
                 f"(absent or all NaN) get mean 0, std 1: {empty}",
                 UserWarning,
-                stacklevel=3,
+                stacklevel=4,
             )
         return mean.tolist(), std.tolist(), [int(c) for c in self.count]
+
+
+def _accumulate(a: SiteArrays, sites: np.ndarray, period, names: dict, moments: dict, site_chunk: int) -> tuple[int, int]:
+    """Add one source's training sites x period to ``moments``; returns the period's index range."""
+    if sites.size == 0:
+        raise ValueError("fit_normalization: no training sites")
+    if sites.min() < 0 or sites.max() >= a.n_sites:
+        raise IndexError(f"fit_normalization: site index out of range for {a.n_sites} sites")
+    p0, p1 = a.period_index(period)
+    dcols, tcols = a.column_map("dynamic", names["dynamic"]), a.column_map("target", names["target"])
+    # a chunk holds site_chunk * P * F float64 values at most (e.g. 64 * 3650 * 16 * 8 B = 30 MB)
+    for c0 in range(0, len(sites), site_chunk):
+        chunk = sites[c0 : c0 + site_chunk]
+        zeros = np.full(len(chunk), p0, dtype=np.int64)
+        moments["dynamic"].update(a.gather_dynamic(chunk, zeros, p1 - p0, dcols))
+        moments["target"].update(a.gather_targets(chunk, zeros, p1 - p0, tcols))
+    moments["static"].update(a.static_matrix(names["static"])[sites])
+    return p0, p1
+
+
+def _finish(names: dict, moments: dict, fitted_on: dict) -> Normalization:
+    stats = {}
+    for kind in _KINDS:
+        mean, std, count = moments[kind].finish(names[kind], kind)
+        stats.update({f"{kind}_variables": names[kind], f"{kind}_mean": mean, f"{kind}_std": std, f"{kind}_count": count})
+    return Normalization(**stats, fitted_on=fitted_on)
 
 
 def fit_normalization(
@@ -180,46 +206,43 @@ def fit_normalization(
     """
     a = SiteArrays.wrap(data)
     sites = np.arange(a.n_sites, dtype=np.int64) if sites is None else np.asarray(sites, dtype=np.int64).ravel()
-    if sites.size == 0:
-        raise ValueError("fit_normalization: no training sites")
-    if sites.min() < 0 or sites.max() >= a.n_sites:
-        raise IndexError(f"fit_normalization: site index out of range for {a.n_sites} sites")
-    p0, p1 = a.period_index(period)
-    dnames = list(a.dynamic_variables if dynamic_variables is None else dynamic_variables)
-    snames = list(a.static_variables if static_variables is None else static_variables)
-    tnames = list(a.target_variables if target_variables is None else target_variables)
-    dcols = a.column_map("dynamic", dnames)
-    tcols = a.column_map("target", tnames)
+    names = {
+        "dynamic": list(a.dynamic_variables if dynamic_variables is None else dynamic_variables),
+        "static": list(a.static_variables if static_variables is None else static_variables),
+        "target": list(a.target_variables if target_variables is None else target_variables),
+    }
+    moments = {kind: _Moments(len(names[kind])) for kind in _KINDS}
+    p0, p1 = _accumulate(a, sites, period, names, moments, site_chunk)
+    fitted_on = {
+        "n_sites": int(len(sites)),
+        "period": _period_to_json((str(a.dates[p0]), str(a.dates[p1 - 1]))) if p1 > p0 else None,
+        "n_days": int(p1 - p0),
+    }
+    return _finish(names, moments, fitted_on)
 
-    dyn, tgt = _Moments(len(dnames)), _Moments(len(tnames))
-    # a chunk holds site_chunk * P * F float64 values at most (e.g. 64 * 3650 * 16 * 8 B = 30 MB)
-    for c0 in range(0, len(sites), site_chunk):
-        chunk = sites[c0 : c0 + site_chunk]
-        zeros = np.full(len(chunk), p0, dtype=np.int64)
-        dyn.update(a.gather_dynamic(chunk, zeros, p1 - p0, dcols))
-        tgt.update(a.gather_targets(chunk, zeros, p1 - p0, tcols))
-    stat = _Moments(len(snames))
-    stat.update(a.static_matrix(snames)[sites])
 
-    dm, ds, dc = dyn.finish(dnames, "dynamic")
-    sm, ss, sc = stat.finish(snames, "static")
-    tm, ts, tc = tgt.finish(tnames, "target")
-    return Normalization(
-        dynamic_variables=dnames,
-        dynamic_mean=dm,
-        dynamic_std=ds,
-        static_variables=snames,
-        static_mean=sm,
-        static_std=ss,
-        target_variables=tnames,
-        target_mean=tm,
-        target_std=ts,
-        dynamic_count=dc,
-        static_count=sc,
-        target_count=tc,
-        fitted_on={
+def fit_pooled_normalization(
+    sources: Sequence[tuple[str, Any, Any, Any]],
+    dynamic_variables: Sequence[str],
+    static_variables: Sequence[str],
+    site_chunk: int = 64,
+) -> Normalization:
+    """One mean/std per variable over several datasets together: ``sources`` are ``(name, data, sites, period)``.
+
+    Every (site, day) of every source counts once, as if the sources were one dataset; a variable
+    a source lacks contributes nothing from it. No targets are fitted (pretraining reads none).
+    """
+    names = {"dynamic": list(dynamic_variables), "static": list(static_variables), "target": []}
+    moments = {kind: _Moments(len(names[kind])) for kind in _KINDS}
+    fitted_on = {"sources": {}}
+    for name, data, sites, period in sources:
+        a = SiteArrays.wrap(data)
+        sites = np.arange(a.n_sites, dtype=np.int64) if sites is None else np.asarray(sites, dtype=np.int64).ravel()
+        p0, p1 = _accumulate(a, sites, period, names, moments, site_chunk)
+        fitted_on["sources"][name] = {
             "n_sites": int(len(sites)),
-            "period": _period_to_json((str(a.dates[p0]), str(a.dates[p1 - 1]))) if p1 > p0 else None,
+            "period": _period_to_json((str(a.dates[p0]), str(a.dates[p1 - 1]))),
             "n_days": int(p1 - p0),
-        },
-    )
+        }
+    fitted_on["n_sites"] = sum(s["n_sites"] for s in fitted_on["sources"].values())
+    return _finish(names, moments, fitted_on)

@@ -31,8 +31,8 @@ from accelerate.utils.constants import RNG_STATE_NAME
 from tqdm.auto import tqdm
 
 from ..configuration_stefaland import StefaLandConfig
-from ..data.normalization import fit_normalization
-from ..data.windows import WindowDataset, collate_windows
+from ..data.corpus import CorpusSource, PretrainingCorpus
+from ..data.windows import collate_windows
 from ..masking import CrossVariableGroupMasking
 from ..modeling_stefaland import StefaLandForPretraining
 from .acceleration import autocast, compile_model, resolve_mixed_precision
@@ -110,7 +110,12 @@ def config_for_dataset(config: StefaLandConfig, dataset) -> StefaLandConfig:
 
     Use it to pretrain a model-zoo architecture on a dataset with other variables (e.g. CAMELS).
     """
-    dynamic, static = list(dataset[0]["dynamic_variables"]), list(dataset[0]["static_variables"])
+    return config_with_variables(config, dataset[0]["dynamic_variables"], dataset[0]["static_variables"])
+
+
+def config_with_variables(config: StefaLandConfig, dynamic, static) -> StefaLandConfig:
+    """``config`` with these variable lists (e.g. a corpus's union); masking groups keep only listed variables."""
+    dynamic, static = list(dynamic), list(static)
 
     def keep(groups: dict[str, list[str]], names: list[str]) -> dict[str, list[str]]:
         kept = {group: [n for n in members if n in names] for group, members in groups.items()}
@@ -156,16 +161,31 @@ def pretrain(
     ``dataset`` is a site dataset (see ``stefaland_hf.data.schema``); only ``train_sites`` x
     ``train_period`` is ever read, so no held-out site or period leaks into pretraining.
     """
+    name = dataset.info.builder_name or "site dataset"
+    return pretrain_corpus(config, PretrainingCorpus([CorpusSource(name, dataset, train_sites, train_period)]), args)
+
+
+def pretrain_corpus(config: StefaLandConfig, corpus: PretrainingCorpus, args: PretrainArguments) -> StefaLandForPretraining:
+    """Pretrain on several site datasets at once (see :mod:`stefaland_hf.data.corpus`); saves ``output_dir/model``.
+
+    The model's variable lists are its config's; what a source lacks is NaN (masked) in its windows.
+    Normalization is pooled over all sources' training sites and periods.
+    """
+    corpus.check(config.dynamic_variables, config.static_variables)
     output_dir = Path(args.output_dir)
     accelerator = Accelerator(
         mixed_precision="no",  # bf16 autocast is applied in the loop (training/acceleration.py says why)
         gradient_accumulation_steps=args.gradient_accumulation_steps,
         cpu=args.cpu,
     )
+    data = {
+        s.name: {**dataset_fingerprint(s.dataset), "train_sites": s.sites.tolist(), "train_period": s.period}
+        for s in corpus.sources
+    }
     manifest = build_manifest(
         "pretraining",
         asdict(args),
-        data={**dataset_fingerprint(dataset), "train_sites": np.asarray(train_sites).tolist(), "train_period": train_period},
+        data=next(iter(data.values())) if len(data) == 1 else data,
         architecture=config.to_dict(),
         num_processes=accelerator.num_processes,
     )
@@ -173,23 +193,12 @@ def pretrain(
     set_seed(args.seed)
     mixed_precision = resolve_mixed_precision(args.mixed_precision, accelerator.device.type, log=accelerator.print)
 
-    normalization = fit_normalization(
-        dataset, train_sites, train_period, config.dynamic_variables, config.static_variables, target_variables=[]
-    )
+    normalization = corpus.fit_normalization(config.dynamic_variables, config.static_variables)
     stats = normalization.to_config_kwargs()
     config = StefaLandConfig(**{**config.to_dict(), **{k: v for k, v in stats.items() if not k.startswith("target")}})
     model = StefaLandForPretraining(config)
 
-    windows = WindowDataset(
-        dataset,
-        sites=train_sites,
-        period=train_period,
-        seq_len=args.seq_len,
-        stride=args.stride,
-        dynamic_variables=config.dynamic_variables,
-        static_variables=config.static_variables,
-        target_variables=[],
-    )
+    windows = corpus.windows(args.seq_len, args.stride, config.dynamic_variables, config.static_variables)
     sampler = EpochSampler(len(windows), args.samples_per_epoch, args.seed)
     loader = torch.utils.data.DataLoader(
         windows,
@@ -291,9 +300,10 @@ def pretrain(
         unwrapped.save_pretrained(output_dir / "model")
         (output_dir / "model" / "normalization.json").write_text(json.dumps(normalization.to_dict(), indent=1))
         training = {
-            "data": dataset.info.builder_name or "site dataset",
-            "period": f"{train_period[0]} to {train_period[1]}" if isinstance(train_period, (tuple, list)) else str(train_period),
-            "sites": f"{len(np.asarray(train_sites))} training sites (forcings and attributes only)",
+            "data": " + ".join(corpus.describe()),
+            "period": "; ".join(f"{name} {d['period'][0]} to {d['period'][1]}" for name, d in corpus.describe().items()),
+            "sites": " + ".join(f"{d['n_sites']} {name} sites" for name, d in corpus.describe().items())
+            + " (forcings and attributes only)",
             "objective": "cross-variable group masking; masked MSE on z-scores, 1.0 dynamic + 0.5 static",
             "hyperparameters": {k: getattr(args, k) for k in ("epochs", "samples_per_epoch", "batch_size", "learning_rate", "seq_len", "seed")},
             "compute": f"{state['global_step']} optimizer steps",
