@@ -5,10 +5,14 @@ import os
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
+import atexit
+import shutil
 import tempfile
 
-# Embedding caches of the tests go to a throwaway folder, never into the user's ~/.cache.
-os.environ.setdefault("STEFALAND_CACHE_DIR", tempfile.mkdtemp(prefix="stefaland-test-cache-"))
+# Embedding caches of the tests go to a throwaway folder (removed at exit), never into the user's ~/.cache.
+if "STEFALAND_CACHE_DIR" not in os.environ:
+    os.environ["STEFALAND_CACHE_DIR"] = tempfile.mkdtemp(prefix="stefaland-test-cache-")
+    atexit.register(shutil.rmtree, os.environ["STEFALAND_CACHE_DIR"], ignore_errors=True)
 
 from pathlib import Path
 
