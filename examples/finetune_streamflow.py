@@ -1,8 +1,9 @@
 """Finetune a resConn adapter for streamflow on a pretrained StefaLand (Trainer; works under `accelerate launch`).
 
+    python examples/finetune_streamflow.py --dataset camels_us --data-dir ../shared/data/camels_us   # base: stefaland-conus
     python examples/finetune_streamflow.py --base runs/pretrain/model                 # SynthLand, PUB fold 0
-    accelerate launch examples/finetune_streamflow.py --base stefaland-base \\
-        --dataset camels_us --data-dir ../shared/data/camels_us --split pur --fold 2 --push-to-hub ORG/NAME
+    accelerate launch examples/finetune_streamflow.py \\
+        --dataset camels_us --data-dir ../shared/data/camels_us --split pur --fold 2
 
 Held-out sites (PUB fold, PUR region group) or the held-out period (temporal) are never seen in
 training or normalization. Writes per-site metrics (CSV), an NSE CDF and hydrographs (PNG), the
@@ -13,6 +14,7 @@ import argparse
 from pathlib import Path
 
 from stefaland_hf.configuration_stefaland import FROZEN_BACKBONE_MODES
+from stefaland_hf.zoo import RELEASE_MODEL
 from stefaland_hf.experiments.plots import plot_hydrographs, plot_metric_cdf
 from stefaland_hf.hub import check_artifact_push, finish_artifact, resolve_model_name
 from stefaland_hf.training.cli_args import (
@@ -28,7 +30,7 @@ from stefaland_hf.training.finetune import finetune
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_finetune_arguments(parser, "runs/finetune_streamflow")
+    add_finetune_arguments(parser, "runs/finetune_streamflow", default_base=RELEASE_MODEL)
     add_data_arguments(parser)
     add_split_arguments(parser)
     return parser

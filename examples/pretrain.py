@@ -3,6 +3,8 @@
     accelerate launch examples/pretrain.py --model modeling/stefaland-tiny --dataset synthland
     python examples/pretrain.py --model modeling/stefaland-tiny --dataset camels_us --data-dir ../shared/data/camels_us \\
         --variables-from-data --epochs 2
+    python examples/pretrain.py --recipe modeling/stefaland-conus --data-root ../shared/data --unpacked DIR \\
+        --output-dir runs/stefaland-conus      # the release pretraining (670 CAMELS basins + 412 SMAP pixels)
 
 Only the training sites of the chosen split (and the training period) are read, so a PUB/PUR
 evaluation on the held-out sites stays free of leakage.
@@ -35,6 +37,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--save-every-steps", type=int, default=0, help="checkpoint interval in steps (0: at the end of each epoch)")
     parser.add_argument("--resume", action="store_true", help="continue the run in --output-dir from its newest complete checkpoint")
     parser.add_argument("--overwrite", action="store_true", help="replace the run in --output-dir")
+    release = parser.add_argument_group("release recipe (a model-zoo recipe.json instead of --model/--dataset)")
+    release.add_argument("--recipe", default=None, help="model-zoo folder holding recipe.json: its architecture, corpus and pretraining arguments")
+    release.add_argument("--data-root", default="../shared/data", help="recipe: the folder its {data} placeholder stands for")
+    release.add_argument("--unpacked", default=None, metavar="DIR", help="recipe: where archives (camels_us_ungauged.tar.xz) were unpacked ({unpacked})")
     add_data_arguments(parser)
     add_split_arguments(parser)
     return parser
@@ -42,6 +48,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main() -> None:
     args = build_parser().parse_args()
+    if args.recipe:
+        from stefaland_hf.experiments.release import run_release_pretraining
+
+        run_release_pretraining(args.recipe, args.output_dir, args.data_root, args.unpacked, args.cache_dir,
+                                resume=args.resume, overwrite=args.overwrite)
+        print(f"saved the pretrained model to {args.output_dir}/model")
+        return
 
     dataset = load_dataset_from_args(args)
     split = split_from_args(args, dataset)

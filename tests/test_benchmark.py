@@ -1,5 +1,6 @@
 import json
 
+import numpy as np
 import pytest
 from conftest import CAMELS_US, needs_camels
 
@@ -106,3 +107,21 @@ def test_models_without_encoder_pretrain_nothing_and_base_is_reused(tmp_path):
     assert "(training seed 7)" in (tmp_path / "c" / "summary.md").read_text()
     adapter = json.loads((tmp_path / "b" / "folds" / "fold_0" / "resconn" / "adapter" / "adapter_config.json").read_text())
     assert adapter["embedding_scale_init"] == 0.5
+
+
+def test_several_training_seeds_in_one_command_pool_folds_and_seeds(tmp_path, capsys):
+    from stefaland_cli import main
+
+    out = tmp_path / "multi"
+    assert main(["benchmark", "pub", "--dataset", "synthland", "--preset", "smoke", "--folds", "2", "--models", "direct", "linear_probe",
+                 "--training-seeds", "5", "6", "--out", str(out)]) == 0
+    per_seed = {s: json.loads((out / f"seed_{s}" / "results.json").read_text()) for s in (5, 6)}
+    assert [r["training_seed"] for r in per_seed.values()] == [5, 6]
+    lstm = [f["models"]["LSTM SL"]["summary"]["nse"] for r in per_seed.values() for f in r["folds"]]
+    probe = [f["models"]["StefaLand linear probe"]["summary"]["nse"] for r in per_seed.values() for f in r["folds"]]
+    row = next(line for line in (out / "summary.md").read_text().splitlines() if line.startswith("| StefaLand linear probe"))
+    delta = np.subtract(probe, lstm)
+    assert f"{np.mean(probe):.3f} ± " in row and f"| {np.mean(delta):.3f} ± " in row
+    assert f"| {int(np.sum(delta > 0))}/4 |" in row
+    assert main(["benchmark", "pub", "--dataset", "synthland", "--preset", "smoke", "--training-seeds", "5", "5", "--out", str(tmp_path / "x")]) == 2
+    assert "a seed is listed twice" in capsys.readouterr().err

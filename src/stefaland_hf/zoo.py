@@ -9,6 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 
 WEIGHTS_FILE = "model.safetensors"
+# the released pretrained encoder: the default base of the streamflow examples and the CAMELS benchmark
+RELEASE_MODEL = "stefaland-conus"
 
 
 def model_zoo_dir() -> Path:

@@ -29,7 +29,9 @@ import numpy as np
 
 from ..configuration_stefaland import FROZEN_BACKBONE_MODES, StefaLandConfig
 from ..data import load_site_dataset
+from .. import zoo
 from ..data.splits import gauged_sites, pub_folds, pur_splits
+from ..hub import resolve_model_name
 from ..metrics import standard_error
 from ..training.finetune import finetune
 from ..training.pretrain import config_for_dataset, pretrain
@@ -175,6 +177,8 @@ def run_benchmark(
         "kind": kind, "folds": folds, "seed": seed, "preset": asdict(preset), "pretrain_on": pretrain_on,
         "models": models, "base": None if base is None else str(base),
     }
+    if base is not None:
+        base = resolve_model_name(base)  # a short name (the shipped release) -> its folder
     weights = Path(base) / "model.safetensors" if base is not None else None
     base_model = {"name": str(base), "sha256": file_sha256(weights)} if weights is not None and weights.is_file() else base
     manifest = build_manifest("benchmark", arguments, data=dataset_fingerprint(dataset), base_model=base_model)
@@ -324,6 +328,52 @@ def run_cli(args) -> int:
         preset = replace(preset, train_period=("1995-01-01", "2005-12-31"), test_period=("2006-01-01", "2009-12-31"))
     preset = override_preset(preset, args.overrides)
     models = {label: mode for label, mode in MODELS.items() if mode in args.models}
-    run_benchmark(args.kind, dataset, Path(args.out), args.folds, args.seed, preset, args.pretrain_on or "all", models, args.dataset, args.base, args.training_seed,
-                  args.resume, args.overwrite)
+    base = args.base
+    if base is None and args.pretrain_on is None and args.dataset == "camels_us" and zoo.shipped_weights(zoo.RELEASE_MODEL):
+        base = zoo.RELEASE_MODEL
+        print(f"base: the released {base} (shipped with the package); --pretrain-on all|train pretrains instead")
+    if not args.training_seeds:
+        run_benchmark(args.kind, dataset, Path(args.out), args.folds, args.seed, preset, args.pretrain_on or "all", models, args.dataset, base,
+                      args.training_seed, args.resume, args.overwrite)
+        return 0
+    if len(set(args.training_seeds)) != len(args.training_seeds):
+        raise ValueError(f"--training-seeds {args.training_seeds}: a seed is listed twice")
+    runs = {
+        seed: run_benchmark(args.kind, dataset, Path(args.out) / f"seed_{seed}", args.folds, args.seed, preset, args.pretrain_on or "all",
+                            models, args.dataset, base, seed, args.resume, args.overwrite)
+        for seed in args.training_seeds
+    }
+    table = multi_seed_summary(runs)
+    (Path(args.out) / "summary.md").write_text(table)
+    print(table)
     return 0
+
+
+def multi_seed_summary(runs: dict[int, dict], reference: str = "LSTM SL", metric: str = "nse") -> str:
+    """Median ``metric`` per fold and seed pooled over folds x seeds, and each model's difference to ``reference``
+    paired by (fold, seed), with the number of (fold, seed) pairs in which the model is better."""
+    first = next(iter(runs.values()))
+    labels = list(first["folds"][0]["models"])
+
+    def medians(label):
+        return np.array([f["models"][label]["summary"][metric] for r in runs.values() for f in r["folds"]], dtype=float)
+
+    def steps(label):
+        return [f["models"][label]["steps"] for r in runs.values() for f in r["folds"]]
+
+    title = DATASET_TITLES.get(first.get("dataset", "camels_us"), first.get("dataset"))
+    n = len(first["folds"])
+    lines = [f"## {title} {first['kind'].upper()}: {first['n_basins']} basins, {n} folds (seed {first['seed']}) x training seeds {list(runs)}", "",
+             first["protocol"], "",
+             f"| model | median {metric.upper()} (mean ± s.e. over folds x seeds) | Δ vs {reference} (paired) | pairs better | steps (min-max) |",
+             "|---|---|---|---|---|"]
+    ref = medians(reference) if reference in labels else None
+    for label in labels:
+        values = medians(label)
+        if ref is None or label == reference:
+            delta, better = ("(reference)", "") if label == reference else ("n/a", "")
+        else:
+            delta, better = mean_se_cell(values - ref), f"{int(np.sum(values > ref))}/{len(values)}"
+        lines.append(f"| {label} | {mean_se_cell(values)} | {delta} | {better} | {min(steps(label))}-{max(steps(label))} |")
+    lines += ["", "The s.e. treats the folds x seeds values as independent; the seeds of one fold share its basins, so it is optimistic."]
+    return "\n".join(lines) + "\n"

@@ -47,11 +47,16 @@ LAPTOP_SCALE = {"batch_size": 64, "max_steps": 400, "eval_steps": 50, "patience"
 PAPER_SCALE = {"seq_len": 730, "warmup": 365, "batch_size": 128, "max_steps": 20_000, "eval_steps": 1000, "patience": 5, "head_hidden_size": 256}
 
 
-def add_finetune_arguments(parser: argparse.ArgumentParser, output_dir: str, seq_len: int = 365, warmup: int = 180) -> None:
-    """The finetuning options shared by the example scripts (defaults differ per task only in windows)."""
+def add_finetune_arguments(
+    parser: argparse.ArgumentParser, output_dir: str, seq_len: int = 365, warmup: int = 180, default_base: str | None = None
+) -> None:
+    """The finetuning options shared by the example scripts (defaults differ per task only in windows and base)."""
     from ..configuration_stefaland import HEAD_MODES
 
-    parser.add_argument("--base", required=True, help="pretrained model: folder, Hub id, or short name (stefaland-base)")
+    if default_base is None:
+        parser.add_argument("--base", required=True, help="pretrained model: folder, Hub id, or short name (stefaland-conus)")
+    else:
+        parser.add_argument("--base", default=default_base, help=f"pretrained model: folder, Hub id, or short name (default: {default_base}, shipped with the package)")
     parser.add_argument("--output-dir", default=output_dir, help=f"run folder (default: {output_dir})")
     parser.add_argument("--head-mode", choices=HEAD_MODES, default="resconn", help="resconn (the paper's adapter), no_adapter, linear_probe, scratch or direct (the LSTM baseline)")
     parser.add_argument(
