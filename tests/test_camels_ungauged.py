@@ -40,12 +40,12 @@ def _streamflow(root: Path, basin: str) -> Path:
     return root / "usgs_streamflow" / HUC[basin] / f"{basin}_streamflow_qc.txt"
 
 
-def _extra_folder(root: Path, extra: Path) -> Path:
+def _extra_folder(root: Path, extra: Path, n_days: int = N_DAYS) -> Path:
     """``extra``: a forcings-only raw folder (like camels_us_ungauged/) with basin NEW, whose
     attribute rows are added to ``root``'s tables (a copy of 03000002's)."""
     f = extra / "basin_mean_forcing" / "daymet" / "05" / f"{NEW}_lump_cida_forcing_leap.txt"
     f.parent.mkdir(parents=True)
-    f.write_text("".join(_forcing_lines("03000002")))
+    f.write_text("".join(_forcing_lines("03000002", n_days)))
     (extra / "basin_list.txt").write_text(f"{NEW}\n")
     for table in (root / "camels_attributes_v2.0").glob("camels_*.txt"):
         lines = table.read_text().splitlines()

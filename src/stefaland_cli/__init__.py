@@ -13,7 +13,7 @@ import importlib
 import sys
 
 # module of this package -> provides ``add_parser(subparsers)``
-SUBCOMMANDS = ("demo", "benchmark", "compare", "reconstruct", "push", "convert")
+SUBCOMMANDS = ("demo", "benchmark", "compare", "reconstruct", "predict", "push", "convert")
 
 # errors that describe bad input or a bad environment; anything else is reported as a likely bug
 USER_ERRORS = (ValueError, LookupError, OSError)

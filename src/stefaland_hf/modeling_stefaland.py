@@ -570,6 +570,8 @@ _SHAPELESS_BINDING = (
     "num_attention_heads", "activation", "embedding_activation", "pre_norm", "scale_embeddings", "layer_norm_eps"
 )
 _TARGET_BINDING = ("target_variables", "target_mean", "target_std")
+# The config fields an encoder's output depends on beyond its tensors (whose shapes carry the sizes).
+BACKBONE_SETTINGS = ("model_type",) + _SHAPELESS_BINDING + _INPUT_BINDING
 _HUB_KWARGS = ("cache_dir", "force_download", "proxies", "token", "revision", "local_files_only", "subfolder")
 _WEIGHTS_NAME, _WEIGHTS_INDEX_NAME = "model.safetensors", "model.safetensors.index.json"
 

@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from ..data.windows import WindowBatch, WindowDataset, collate_windows
+from ..modeling_stefaland import BACKBONE_SETTINGS
 
 CACHE_DTYPE = np.float16
 FORMAT_VERSION = 1
@@ -43,8 +44,13 @@ def default_cache_dir() -> Path:
 
 
 def backbone_fingerprint(backbone: torch.nn.Module) -> str:
-    """SHA-256 of the backbone's config and every parameter and buffer (name, dtype, shape, bytes)."""
-    digest = hashlib.sha256(backbone.config.to_json_string(use_diff=False).encode())
+    """SHA-256 of the settings the encoder computes with and every parameter and buffer (name, dtype, shape, bytes).
+
+    Where the checkpoint was loaded from and the task head's settings are left out: the same encoder loaded
+    from another folder, or under another head, has the same fingerprint (and shares its embedding cache).
+    """
+    settings = {name: getattr(backbone.config, name) for name in BACKBONE_SETTINGS}
+    digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
     tensors = {**dict(backbone.named_parameters()), **dict(backbone.named_buffers())}
     for name in sorted(tensors):
         tensor = tensors[name].detach().cpu().contiguous()

@@ -288,6 +288,7 @@ def finetune(
     if trainer.is_world_process_zero():
         (artifact / "training_args.bin").unlink(missing_ok=True)  # a pickle; the arguments are in report.json
         (artifact / "normalization.json").write_text(json.dumps(normalization.to_dict(), indent=1))
+        (artifact / FINETUNING_FILE).write_text(json.dumps(finetuning_record(args, manifest["base_model"] if is_adapter else None), indent=1))
 
     evaluation = evaluate_sites(trainer.model, dataset, split.sites("test"), split.period("test"), args, variables)
     report = {
@@ -310,6 +311,21 @@ def finetune(
         (output_dir / "report.json").write_text(json.dumps(report, indent=1, default=str))
     report["evaluation"] = evaluation
     return report
+
+
+FINETUNING_FILE = "finetuning.json"  # beside the weights: what prediction needs to run them as they were trained
+
+
+def finetuning_record(args: FinetuneArguments, base_model: dict) -> dict:
+    """The windows the model was trained on and, for an adapter, the frozen base it needs (name and backbone
+    SHA-256), so ``stefaland predict`` runs it as trained and refuses another base."""
+    return {
+        "head_mode": args.head_mode,
+        "target_variables": list(args.target_variables),
+        "seq_len": args.seq_len,
+        "warmup": args.warmup,
+        "base_model": base_model,
+    }
 
 
 def _count_parameters(model: torch.nn.Module) -> tuple[int, int]:

@@ -1,0 +1,222 @@
+"""Prediction where there is no gauge: run a finetuned model over any basins and period, write series and plots.
+
+This is the use PUB exists for. A resConn adapter (or a complete ``direct``/``scratch`` model) from
+finetuning is run over every day of a period at basins that may have no streamflow at all, e.g. the
+603 ungauged CAMELS basins; each basin gets a CSV of daily predictions (observations beside them where
+the basin has some) with units and provenance in its header, and a hydrograph.
+
+An adapter only means something on the encoder it was trained on: finetuning records that encoder's
+SHA-256 in ``finetuning.json`` beside the adapter, and a different base is refused, never run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from ..variables import get_variable
+
+__all__ = ["load_trained_model", "predict_basins", "write_predictions", "parse_period"]
+
+
+def parse_period(values: Sequence[str], argument: str = "--period") -> tuple[str, str]:
+    """``["A,B"]`` or ``["A", "B"]`` -> ``("A", "B")`` (inclusive ISO dates)."""
+    parts = [p.strip() for v in values for p in v.split(",") if p.strip()]
+    if len(parts) != 2:
+        raise ValueError(f"{argument} {' '.join(values)}: expected START,END (two ISO dates, e.g. 1989-10-01,1999-09-30)")
+    for part in parts:
+        try:
+            np.datetime64(part, "D")
+        except ValueError:
+            raise ValueError(f"{argument}: {part!r} is not an ISO date (YYYY-MM-DD)") from None
+    if parts[0] > parts[1]:
+        raise ValueError(f"{argument} {parts[0]},{parts[1]}: the start is after the end")
+    return parts[0], parts[1]
+
+
+def _local_folder(name: str) -> Path:
+    """A folder, or a Hub repo id fetched (or found in the HF cache when offline) with ``snapshot_download``."""
+    from huggingface_hub import snapshot_download
+
+    from ..hub import _looks_like_path
+
+    if os.path.isdir(name):
+        return Path(name)
+    if _looks_like_path(name) or "/" not in name:
+        raise FileNotFoundError(f"--adapter {name}: no such folder (and not a Hub repo id ORG/NAME)")
+
+    return Path(snapshot_download(name))
+
+
+def load_trained_model(adapter: str | os.PathLike, base: str | os.PathLike | None = None):
+    """The finetuned model in ``adapter`` ready to predict, and its ``finetuning.json`` record (or None).
+
+    ``adapter`` holds either a resConn adapter (``adapter_config.json``; needs ``base``, by default the base it
+    names) or a complete model (``config.json``; a ``base`` is then refused as meaningless).
+    """
+    import stefaland_hf  # noqa: F401  (registers the RESCONN PEFT method)
+    from peft import PeftModel
+
+    from ..hub import from_pretrained
+    from ..modeling_stefaland import StefaLandForTimeSeriesRegression
+    from ..peft_adapters import ResConnConfig
+    from ..training.embedding_cache import backbone_fingerprint
+    from ..training.finetune import FINETUNING_FILE
+
+    folder = _local_folder(os.fspath(adapter))
+    record_file = folder / FINETUNING_FILE
+    record = json.loads(record_file.read_text()) if record_file.is_file() else None
+    if (folder / "adapter_config.json").is_file():
+        config = ResConnConfig.from_pretrained(folder)
+        recorded = (record or {}).get("base_model") or {}
+        base_name = base or recorded.get("name") or config.base_model_name_or_path
+        if not base_name:
+            raise ValueError(f"--base: the adapter {folder} does not name its base model; give the pretrained model it was trained on")
+        model = from_pretrained(
+            base_name, StefaLandForTimeSeriesRegression, head_mode=config.head_mode, head_hidden_size=config.head_hidden_size,
+            target_variables=list(config.target_variables), target_mean=config.target_mean, target_std=config.target_std,
+        )
+        expected, actual = recorded.get("backbone_sha256"), backbone_fingerprint(model.stefaland)
+        if expected is None:
+            print(f"warning: {folder} has no {FINETUNING_FILE} (finetuned by an older version): cannot check that {base_name} is its base")
+        elif expected != actual:
+            raise ValueError(
+                f"--base {base_name}: its encoder (SHA-256 {actual[:12]}…) is not the one the adapter {folder} was trained on "
+                f"({expected[:12]}…, {recorded.get('name')}); an adapter on another encoder predicts nonsense. Pass that base."
+            )
+        model = PeftModel.from_pretrained(model, folder)
+    elif (folder / "config.json").is_file():
+        if base is not None:
+            raise ValueError(f"--base {base}: {folder} is a complete model (head_mode direct or scratch) and uses no base; drop --base")
+        architectures = json.loads((folder / "config.json").read_text()).get("architectures") or []
+        if StefaLandForTimeSeriesRegression.__name__ not in architectures:
+            raise ValueError(
+                f"--adapter {folder}: a {'/'.join(architectures) or 'model'} checkpoint, not a finetuned {StefaLandForTimeSeriesRegression.__name__}; "
+                "a pretrained encoder has no trained head (pass it as --base with the adapter trained on it)"
+            )
+        model = StefaLandForTimeSeriesRegression.from_pretrained(folder)
+    else:
+        raise FileNotFoundError(
+            f"--adapter {folder}: holds neither adapter_config.json (a resConn adapter) nor config.json (a complete model); "
+            "pass the adapter/ or model/ folder of a finetuning run"
+        )
+    model.eval()
+    return model, record
+
+
+def predict_basins(model, dataset, sites, period: tuple[str, str], seq_len: int, warmup: int, batch_size: int = 64) -> dict:
+    """:func:`~stefaland_hf.data.windows.predict_sites` with the model's own variables; days before the
+    period serve as warm-up where the record has them."""
+    from ..data.windows import predict_sites
+
+    config = model.config
+    targets = list(model.peft_config[model.active_adapter].target_variables) if hasattr(model, "peft_config") else list(config.target_variables)
+    return predict_sites(
+        lambda batch: model(**batch).prediction, dataset, sites, period, seq_len=seq_len, warmup=warmup, batch_size=batch_size,
+        dynamic_variables=config.dynamic_variables, static_variables=config.static_variables, target_variables=targets,
+    )
+
+
+def _column(name: str, kind: str, unit: str) -> str:
+    return f"{name}_{kind}_{unit.replace('/', '_per_').replace(' ', '_')}"
+
+
+def write_predictions(result: dict, out: Path, provenance: dict, plots: bool = True) -> list[dict]:
+    """One CSV per basin (``#`` header lines: basin, variable, units, provenance) and a hydrograph PNG;
+    returns one summary row per basin (also written to ``OUT/summary.csv``)."""
+    import pandas as pd
+
+    from ..metrics import site_metrics
+
+    (out / "timeseries").mkdir(parents=True, exist_ok=True)
+    if plots:
+        (out / "hydrographs").mkdir(parents=True, exist_ok=True)
+    dates = pd.to_datetime(result["dates"])
+    rows = []
+    for k, variable in enumerate(result["target_variables"]):
+        unit = get_variable(variable).unit
+        predicted, observed = result["predictions"][..., k], result["observations"][..., k]
+        nse = np.asarray(site_metrics(observed, predicted, metrics=("nse",))["nse"], dtype=float)
+        for i, site in enumerate(result["site_ids"]):
+            gauged = bool(np.isfinite(observed[i]).any())
+            frame = pd.DataFrame({"date": dates.strftime("%Y-%m-%d"), _column(variable, "predicted", unit): predicted[i]})
+            if gauged:
+                frame[_column(variable, "observed", unit)] = observed[i]
+            header = [f"# basin: {site}", f"# variable: {variable} ({unit}), daily", f"# observations in the period: {'yes' if gauged else 'none'}"]
+            header += [f"# {key}: {value}" for key, value in provenance.items()]
+            suffix = "" if len(result["target_variables"]) == 1 else f"_{variable}"
+            path = out / "timeseries" / f"{site}{suffix}.csv"
+            with open(path, "w") as handle:
+                handle.write("\n".join(header) + "\n")
+                frame.to_csv(handle, index=False, float_format="%.4f")
+            if plots:
+                _plot_prediction(dates, predicted[i], observed[i] if gauged else None, site, variable, unit, nse[i], out / "hydrographs" / f"{site}{suffix}.png")
+            finite = predicted[i][np.isfinite(predicted[i])]
+            rows.append({
+                "site_id": site, "variable": variable, "unit": unit, "gauged": gauged,
+                "days_predicted": int(finite.size), "mean_predicted": float(finite.mean()) if finite.size else float("nan"),
+                "nse": float(nse[i]) if gauged else float("nan"),
+            })
+    pd.DataFrame(rows).to_csv(out / "summary.csv", index=False, float_format="%.4f")
+    return rows
+
+
+def _plot_prediction(dates, predicted, observed, site, variable, unit, nse, path: Path) -> None:
+    from .plots import _pyplot
+
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(11, 3))
+    if observed is not None:
+        ax.plot(dates, observed, color="black", lw=1.0, label="observed")
+    ax.plot(dates, predicted, color="tab:blue", lw=0.9, label="predicted")
+    score = f"NSE {nse:.2f}" if observed is not None else "no observations (ungauged)"
+    ax.set_title(f"basin {site}: {variable}, {dates[0]:%Y-%m-%d} to {dates[-1]:%Y-%m-%d}; {score}", fontsize=9, loc="left")
+    ax.set_ylabel(f"{variable} ({unit})", fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="upper right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def run_cli(args) -> int:
+    """``stefaland predict`` (its arguments: ``stefaland_cli.predict``)."""
+    from ..data import load_site_dataset
+    from ..training.run_folder import build_manifest, dataset_fingerprint, prepare_run_folder
+
+    period = parse_period(args.period)
+    model, record = load_trained_model(args.adapter, args.base)
+    seq_len = args.seq_len or (record or {}).get("seq_len")
+    warmup = args.warmup if args.warmup is not None else (record or {}).get("warmup")
+    if seq_len is None or warmup is None:
+        raise ValueError(f"--seq-len/--warmup: {args.adapter} does not record the windows it was trained on; give both")
+    basins = Path(args.basins)
+    if not basins.is_file():
+        raise FileNotFoundError(f"--basins {basins}: no such file (a basin list, one gauge id per line)")
+    dataset = load_site_dataset(
+        "camels_us", data_dir=args.data_dir, cache_dir=args.cache_dir, basins=str(basins),
+        extra_data_dirs=args.extra_data_dir or None, ungauged=args.ungauged, end_date=period[1],  # from the record's start: warm-up context
+    )
+    manifest = build_manifest(
+        "prediction", {"adapter": str(args.adapter), "base": args.base, "period": list(period), "seq_len": seq_len, "warmup": warmup},
+        data=dataset_fingerprint(dataset), base_model=(record or {}).get("base_model"),
+    )
+    out = Path(args.out)
+    prepare_run_folder(out, manifest, overwrite=args.overwrite)
+    result = predict_basins(model, dataset, np.arange(len(dataset)), period, seq_len, warmup, args.batch_size)
+    provenance = {
+        "model": str(args.adapter), "base": ((record or {}).get("base_model") or {}).get("name") or args.base or "(complete model)",
+        "period": f"{period[0]} to {period[1]}", "windows": f"{seq_len} days with {warmup} days of warm-up",
+        "package": f"stefaland-hf {manifest['package_version']}",
+    }
+    rows = write_predictions(result, out, provenance, plots=not args.no_plots)
+    ungauged = sum(not r["gauged"] for r in rows)
+    missing = sum(r["days_predicted"] < len(result["dates"]) for r in rows)
+    print(f"predicted {len(result['site_ids'])} basins ({ungauged} without observations in the period) over {len(result['dates'])} days -> {out}/timeseries")
+    if missing:
+        print(f"note: {missing} basin(s) have days without a prediction (forcings missing, or fewer than {warmup} days of record before {period[0]}): empty cells")
+    return 0

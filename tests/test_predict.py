@@ -1,0 +1,117 @@
+"""``stefaland predict``: a finetuned adapter run over basins with and without a gauge.
+
+A tiny pretraining and resConn finetuning on a synthetic two-basin CAMELS layout (plus one ungauged
+basin from an extra folder, as in the unpacked camels_us_ungauged archive); prediction must reproduce
+the finetuning's own test-period predictions, write CSVs with units and provenance and hydrographs,
+and refuse a base other than the adapter's."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from test_camels_ungauged import NEW, _extra_folder
+from test_camels_us import make_camels
+from test_finetune import _finetune_args, _tiny_zoo_config
+
+from stefaland_cli import main
+from stefaland_hf.data import load_site_dataset
+from stefaland_hf.data.splits import temporal_split
+from stefaland_hf.experiments.prediction import load_trained_model, parse_period
+from stefaland_hf.training.finetune import FINETUNING_FILE, finetune
+from stefaland_hf.training.pretrain import PretrainArguments, config_for_dataset, pretrain
+
+N_DAYS = 400  # 1980-01-01 .. 1981-02-03
+TEST_PERIOD = ("1980-11-01", "1981-01-31")
+
+
+def _seasonal(forcing: Path) -> None:
+    """Replace the synthetic file's ramps (which leave the physical ranges after a few months) by seasons."""
+    lines = forcing.read_text().splitlines(keepends=True)
+    for i in range(4, len(lines)):
+        date, _ = lines[i].split("\t", 1)
+        season = np.sin(2 * np.pi * (i - 4) / 365.25)
+        values = [36000 + 7000 * season, 3 + 3 * np.cos(i), 200 + 100 * season, 0.0, 12 + 10 * season, 2 + 10 * season, 800 + 400 * season]
+        lines[i] = date + "\t" + "\t".join(f"{v:.2f}" for v in values) + "\n"
+    forcing.write_text("".join(lines))
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("camels")
+    raw, extra = make_camels(root / "raw", N_DAYS), _extra_folder(root / "raw", root / "ungauged", N_DAYS)
+    for forcing in [*raw.glob("basin_mean_forcing/*/*/*.txt"), *extra.glob("basin_mean_forcing/*/*/*.txt")]:
+        _seasonal(forcing)
+    dataset = load_site_dataset("camels_us", data_dir=str(raw), cache_dir=str(root / "cache"), end_date="1981-02-03")
+    split = temporal_split(2, ("1980-01-01", "1980-06-30"), ("1980-07-01", "1980-10-31"), TEST_PERIOD, site_ids=list(dataset["site_id"]))
+    config = config_for_dataset(_tiny_zoo_config(), dataset)
+    bases = []
+    for seed in (0, 1):
+        out = root / f"pre{seed}"
+        pretrain(config, dataset, split.sites("train"), split.period("train"),
+                 PretrainArguments(output_dir=str(out), epochs=1, samples_per_epoch=16, batch_size=8, seq_len=60, seed=seed))
+        bases.append(out / "model")
+    report = finetune(bases[0], dataset, split, _finetune_args(root / "ft", "resconn"))
+    basins = root / "basins.txt"
+    basins.write_text("\n".join(list(dataset["site_id"]) + [NEW]) + "\n")
+    return {"root": root, "raw": raw, "extra": extra, "bases": bases, "report": report, "basins": basins, "adapter": root / "ft" / "adapter"}
+
+
+def _predict(trained, out, *extra_args):
+    argv = ["predict", "--adapter", str(trained["adapter"]), "--data-dir", str(trained["raw"]), "--extra-data-dir", str(trained["extra"]),
+            "--ungauged", str(trained["extra"] / "basin_list.txt"), "--basins", str(trained["basins"]), "--period", ",".join(TEST_PERIOD),
+            "--cache-dir", str(trained["root"] / "cache"), "--out", str(out), *extra_args]
+    return main(argv)
+
+
+def test_finetuning_records_the_windows_and_the_base(trained):
+    record = json.loads((trained["adapter"] / FINETUNING_FILE).read_text())
+    assert record["seq_len"] == 60 and record["warmup"] == 20 and record["head_mode"] == "resconn"
+    assert record["base_model"]["name"] == str(trained["bases"][0]) and len(record["base_model"]["backbone_sha256"]) == 64
+
+
+def test_prediction_reproduces_the_finetuning_evaluation_and_covers_the_ungauged_basin(trained, tmp_path):
+    assert _predict(trained, tmp_path / "out") == 0
+    evaluation = trained["report"]["evaluation"]
+    for i, site in enumerate(evaluation["site_ids"]):
+        frame = pd.read_csv(tmp_path / "out" / "timeseries" / f"{site}.csv", comment="#")
+        np.testing.assert_allclose(frame["streamflow_predicted_mm_per_day"], evaluation["predictions"][i, :, 0], rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(frame["streamflow_observed_mm_per_day"], evaluation["observations"][i, :, 0], rtol=1e-4, equal_nan=True)
+    ungauged = tmp_path / "out" / "timeseries" / f"{NEW}.csv"
+    header = [line for line in ungauged.read_text().splitlines() if line.startswith("#")]
+    assert f"# basin: {NEW}" in header and "# variable: streamflow (mm/day), daily" in header and "# observations in the period: none" in header
+    frame = pd.read_csv(ungauged, comment="#")
+    assert list(frame.columns) == ["date", "streamflow_predicted_mm_per_day"]
+    assert frame["date"].iloc[0] == TEST_PERIOD[0] and frame["date"].iloc[-1] == TEST_PERIOD[1]
+    assert np.isfinite(frame["streamflow_predicted_mm_per_day"]).all() and (frame["streamflow_predicted_mm_per_day"] >= 0).all()
+    summary = pd.read_csv(tmp_path / "out" / "summary.csv", dtype={"site_id": str})
+    assert dict(zip(summary["site_id"], summary["gauged"])) == {**{s: True for s in evaluation["site_ids"]}, NEW: False}
+    assert sorted(p.name for p in (tmp_path / "out" / "hydrographs").iterdir()) == sorted(f"{s}.png" for s in summary["site_id"])
+
+
+def test_an_adapter_on_another_base_is_refused(trained, tmp_path, capsys):
+    assert _predict(trained, tmp_path / "out", "--base", str(trained["bases"][1])) == 2
+    assert "is not the one the adapter" in capsys.readouterr().err
+    assert not (tmp_path / "out" / "timeseries").exists()
+
+
+def test_a_complete_model_needs_no_base(trained):
+    with pytest.raises(ValueError, match="uses no base"):
+        load_trained_model(trained["bases"][0], base=trained["bases"][1])  # config.json: a complete model
+    with pytest.raises(FileNotFoundError, match="neither adapter_config.json"):
+        load_trained_model(trained["root"] / "ft")
+
+
+@pytest.mark.parametrize("values, match", [(["1980-01-01"], "START,END"), (["1980-02-01,1980-01-01"], "after the end"), (["1980-13-01", "1981-01-01"], "not an ISO date")])
+def test_bad_periods(values, match):
+    with pytest.raises(ValueError, match=match):
+        parse_period(values)
+    assert parse_period(["1980-01-01", "1980-02-01"]) == parse_period(["1980-01-01,1980-02-01"]) == ("1980-01-01", "1980-02-01")
+
+
+def test_a_pretrained_encoder_is_not_a_predictor(trained):
+    with pytest.raises(ValueError, match="no trained head"):
+        load_trained_model(trained["bases"][0])
