@@ -2,7 +2,8 @@
 StefaLand static regression side by side with a random forest on the same information.
 
     python examples/finetune_soil_texture.py --base runs/pretrain/model                        # SynthLand
-    python examples/finetune_soil_texture.py --base stefaland-base --dataset camels_us --data-dir ../shared/data/camels_us
+    python examples/finetune_soil_texture.py --base stefaland-conus --dataset camels_us --data-dir ../shared/data/camels_us \
+        --extra-data-dir DIR/camels_us_ungauged --ungauged DIR/camels_us_ungauged/basin_list.txt    # 670 CAMELS basins
 
 The targets are hidden from the model's input (and left out of the forest's features). By default the
 attributes computed from texture are hidden too (``--hide derived``: silt = 1 - sand - clay; soil porosity
@@ -23,7 +24,7 @@ from pathlib import Path
 
 from stefaland_hf.configuration_stefaland import HEAD_MODES
 from stefaland_hf.hub import resolve_model_name
-from stefaland_hf.training.cli_args import load_dataset_from_args
+from stefaland_hf.training.cli_args import add_data_arguments, load_dataset_from_args
 from stefaland_hf.training.static_regression import DEFAULT_TARGETS, TEXTURE_DERIVED, StaticRegressionArguments, cross_validate_static
 
 MODEL_LABELS = {"stefaland": "StefaLand", "random_forest": "Random forest"}
@@ -41,11 +42,6 @@ def hidden_from_args(values: list[str], targets: list[str]) -> list[str]:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--base", required=True, help="pretrained model: folder, Hub id, or short name (stefaland-base)")
-    parser.add_argument("--dataset", choices=["synthland", "camels_us"], default="synthland", help="site dataset (default synthland)")
-    parser.add_argument("--data-dir", default=None, help="raw CAMELS-US release folder (camels_us)")
-    parser.add_argument("--config-name", default=None, help="builder config (synthland: tiny|default|large; camels_us: daymet|maurer|nldas)")
-    parser.add_argument("--basins", default=None, help="CAMELS basin list file (default: basin_list.txt in --data-dir)")
-    parser.add_argument("--cache-dir", default=None, help="datasets cache folder")
     parser.add_argument("--output-dir", default="runs/finetune_soil_texture", help="run folder (default: runs/finetune_soil_texture)")
     parser.add_argument("--targets", nargs="+", default=list(DEFAULT_TARGETS), help=f"static attributes to predict (default: {' '.join(DEFAULT_TARGETS)})")
     parser.add_argument("--hide", nargs="+", default=["derived"], help="more static inputs to hide: names, 'derived' (texture-derived attributes) or 'none'")
@@ -67,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-random-forest", action="store_true", help="skip the random-forest baseline")
     parser.add_argument("--no-save-models", action="store_true", help="do not save each fold's model")
     parser.add_argument("--overwrite", action="store_true", help="replace an earlier cross-validation in --output-dir")
+    add_data_arguments(parser, periods=False)
     return parser
 
 

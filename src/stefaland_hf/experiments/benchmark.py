@@ -349,6 +349,11 @@ def run_cli(args) -> int:
     return 0
 
 
+def step_cap(preset: dict, head_mode: str) -> int:
+    """The optimizer-step cap a model of ``head_mode`` trained under (the LSTM baseline has its own)."""
+    return preset["baseline_steps"] if head_mode == "direct" else preset["finetune_steps"]
+
+
 def multi_seed_summary(runs: dict[int, dict], reference: str = "LSTM SL", metric: str = "nse") -> str:
     """Median ``metric`` per fold and seed pooled over folds x seeds, and each model's difference to ``reference``
     paired by (fold, seed), with the number of (fold, seed) pairs in which the model is better."""
@@ -361,12 +366,15 @@ def multi_seed_summary(runs: dict[int, dict], reference: str = "LSTM SL", metric
     def steps(label):
         return [f["models"][label]["steps"] for r in runs.values() for f in r["folds"]]
 
+    def at_cap(label):  # runs that stopped at the step cap rather than by early stopping
+        return sum(f["models"][label]["steps"] >= step_cap(r["preset"], f["models"][label]["head_mode"]) for r in runs.values() for f in r["folds"])
+
     title = DATASET_TITLES.get(first.get("dataset", "camels_us"), first.get("dataset"))
     n = len(first["folds"])
     lines = [f"## {title} {first['kind'].upper()}: {first['n_basins']} basins, {n} folds (seed {first['seed']}) x training seeds {list(runs)}", "",
              first["protocol"], "",
-             f"| model | median {metric.upper()} (mean ± s.e. over folds x seeds) | Δ vs {reference} (paired) | pairs better | steps (min-max) |",
-             "|---|---|---|---|---|"]
+             f"| model | median {metric.upper()} (mean ± s.e. over folds x seeds) | Δ vs {reference} (paired) | pairs better | steps (min-max) | runs at the step cap |",
+             "|---|---|---|---|---|---|"]
     ref = medians(reference) if reference in labels else None
     for label in labels:
         values = medians(label)
@@ -374,6 +382,6 @@ def multi_seed_summary(runs: dict[int, dict], reference: str = "LSTM SL", metric
             delta, better = ("(reference)", "") if label == reference else ("n/a", "")
         else:
             delta, better = mean_se_cell(values - ref), f"{int(np.sum(values > ref))}/{len(values)}"
-        lines.append(f"| {label} | {mean_se_cell(values)} | {delta} | {better} | {min(steps(label))}-{max(steps(label))} |")
+        lines.append(f"| {label} | {mean_se_cell(values)} | {delta} | {better} | {min(steps(label))}-{max(steps(label))} | {at_cap(label)}/{len(values)} |")
     lines += ["", "The s.e. treats the folds x seeds values as independent; the seeds of one fold share its basins, so it is optimistic."]
     return "\n".join(lines) + "\n"

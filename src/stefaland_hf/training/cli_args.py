@@ -15,7 +15,8 @@ DEFAULT_PERIODS = {
 }
 
 
-def add_data_arguments(parser: argparse.ArgumentParser) -> None:
+def add_data_arguments(parser: argparse.ArgumentParser, periods: bool = True) -> None:
+    """The dataset options of every example; ``periods=False`` for tasks without a train/test period (static targets)."""
     group = parser.add_argument_group("data")
     group.add_argument("--dataset", choices=sorted(BUILDERS), default="synthland", help="site dataset (default synthland, the embedded one)")
     group.add_argument("--data-dir", default=None, help="raw release folder (camels_us, hydrodl_smap)")
@@ -28,6 +29,8 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
                        help="camels_us: basin-list file of basins without streamflow (all-NaN targets; for pretraining and prediction)")
     group.add_argument("--missing-targets", choices=["error", "nan"], default=None,
                        help="hydrodl_smap: a year without SMAP_AM.csv is an error (default) or kept with NaN targets")
+    if not periods:
+        return
     group.add_argument("--train-period", nargs=2, metavar=("START", "END"), default=None, help="training (and validation) period, inclusive dates (default per dataset)")
     group.add_argument("--test-period", nargs=2, metavar=("START", "END"), default=None, help="evaluation period, inclusive dates (default per dataset)")
 

@@ -302,7 +302,7 @@ def pretrain_corpus(config: StefaLandConfig, corpus: PretrainingCorpus, args: Pr
         training = {
             "data": " + ".join(corpus.describe()),
             "period": "; ".join(f"{name} {d['period'][0]} to {d['period'][1]}" for name, d in corpus.describe().items()),
-            "sites": " + ".join(f"{d['n_sites']} {name} sites" for name, d in corpus.describe().items())
+            "sites": " + ".join(f"{d['n_sites']} {name} training site{'' if d['n_sites'] == 1 else 's'}" for name, d in corpus.describe().items())
             + " (forcings and attributes only)",
             "objective": "cross-variable group masking; masked MSE on z-scores, 1.0 dynamic + 0.5 static",
             "hyperparameters": {k: getattr(args, k) for k in ("epochs", "samples_per_epoch", "batch_size", "learning_rate", "seq_len", "seed")},
