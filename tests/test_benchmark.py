@@ -1,4 +1,5 @@
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -126,5 +127,19 @@ def test_several_training_seeds_in_one_command_pool_folds_and_seeds(tmp_path, ca
     assert f"| {int(np.sum(delta > 0))}/4 |" in row
     # the smoke preset's 2-step cap ends every run before early stopping could: the table says so
     assert row.endswith("| 2-2 | 4/4 |")
+    # interrupted before the second seed began: --resume keeps seed 5 and runs seed 6 from the start
+    summary = (out / "summary.md").read_text()
+    shutil.rmtree(out / "seed_6")
+    assert main(["benchmark", "pub", "--dataset", "synthland", "--preset", "smoke", "--folds", "2", "--models", "direct", "linear_probe",
+                 "--training-seeds", "5", "6", "--resume", "--out", str(out)]) == 0
+    assert "fold 1: done earlier" in capsys.readouterr().out
+    assert (out / "summary.md").read_text() == summary
+    # stefaland compare pairs multi-seed runs by (seed, fold), as summary.md does, and refuses other seeds
+    from stefaland_hf.experiments.compare import compare, load_runs
+
+    paired = compare(load_runs([f"a={out}", f"b={out}"]), ("a", "LSTM SL"))
+    assert f"| b | StefaLand linear probe | {np.mean(probe):.3f} ± " in paired and f"| {np.mean(delta):.3f} ± " in paired
+    with pytest.raises(ValueError, match="training seeds"):
+        compare(load_runs([f"a={out}", f"one={out / 'seed_5'}"]), ("a", "LSTM SL"))
     assert main(["benchmark", "pub", "--dataset", "synthland", "--preset", "smoke", "--training-seeds", "5", "5", "--out", str(tmp_path / "x")]) == 2
     assert "a seed is listed twice" in capsys.readouterr().err

@@ -29,13 +29,34 @@ def test_backbone_shapes(config):
 
 @pytest.mark.parametrize("mode", ["resconn", "no_adapter", "linear_probe", "scratch", "direct"])
 def test_time_series_heads(mode):
+    """Each mode trains the parts the paper gives it, and only those, and fits a fixed batch."""
+    torch.manual_seed(0)
     config = tiny_config(head_mode=mode, target_variables=["streamflow", "soil_moisture"], target_mean=[1, 0.2], target_std=[1, 0.1])
     x, c = tiny_inputs(batch=2, length=30)
-    labels = torch.randn(2, 30, 2)
-    labels[:, :10] = float("nan")
-    out = StefaLandForTimeSeriesRegression(config).train()(x, c, labels=labels)
-    assert out.prediction.shape == (2, 30, 2)
-    assert torch.isfinite(out.loss)
+    labels = torch.stack([1.5 + torch.sin(torch.arange(30.0) / 4), 0.2 + 0.05 * torch.cos(torch.arange(30.0) / 5)], -1).repeat(2, 1, 1)
+    labels[:, :10] = float("nan")  # unobserved days: outside the loss
+    model = StefaLandForTimeSeriesRegression(config).train()
+    out = model(x, c, labels=labels)
+    assert out.prediction.shape == (2, 30, 2) and torch.isfinite(out.loss)
+    out.loss.backward()
+    trained = {name.split(".")[0] if name.startswith("stefaland.") else name.split(".")[1] for name, p in model.named_parameters()
+               if p.grad is not None and p.grad.abs().sum() > 0}
+    expected = {
+        "resconn": {"adapter", "lstm_in", "lstm", "residual", "output", "embedding_norm", "embedding_scale"},
+        "scratch": {"stefaland", "adapter", "lstm_in", "lstm", "residual", "output", "embedding_norm", "embedding_scale"},
+        "no_adapter": {"lstm", "output", "embedding_norm", "embedding_scale"},
+        "linear_probe": {"output", "embedding_norm"},
+        "direct": {"lstm_in", "lstm", "output"},
+    }[mode]
+    assert trained == expected  # frozen modes: no gradient reaches the backbone; direct has none
+    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-2)
+    first = out.loss.item()
+    for _ in range(60):
+        optimizer.zero_grad()
+        loss = model(x, c, labels=labels).loss
+        loss.backward()
+        optimizer.step()
+    assert loss.item() < 0.5 * first, (mode, first, loss.item())
 
 
 @pytest.mark.parametrize("mode", ["resconn", "linear_probe", "scratch", "direct"])

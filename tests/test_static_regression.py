@@ -120,9 +120,12 @@ def test_dataset_hides_variables_and_windows(synthland):
     assert data[3]["start"] < data[4]["start"] < data[5]["start"]  # evenly spaced evaluation windows
 
 
-def test_direct_mode_fits_input_normalization(tmp_path, synthland, pretrained):
+def test_direct_mode_fits_input_normalization(tmp_path, synthland, pretrained, capsys):
     args = _args(tmp_path, head_mode="direct", save_models=False)
     result = cross_validate_static(pretrained, synthland, TARGETS, folds=2, seed=3, args=args, random_forest=False)
+    # the console: one line per evaluation, not Trainer's raw log dicts
+    console = capsys.readouterr().out
+    assert console.count("[static direct] step 2/4: val loss") == 2 and "'eval_loss'" not in console
     assert result["models"] == ["stefaland"]
     for fold in result["folds"]:
         assert fold["normalization"]["inputs"]["n_sites"] == len(fold["train_sites"]) and fold["artifact"] is None

@@ -35,7 +35,7 @@ from ..hub import resolve_model_name
 from ..metrics import standard_error
 from ..training.finetune import finetune
 from ..training.pretrain import config_for_dataset, pretrain
-from ..training.run_folder import build_manifest, dataset_fingerprint, file_sha256, latest_complete_checkpoint, prepare_run_folder
+from ..training.run_folder import MANIFEST_FILE, build_manifest, dataset_fingerprint, file_sha256, latest_complete_checkpoint, prepare_run_folder
 from .demo import MODEL_ZOO
 from .plots import plot_metric_cdf
 from .recipe import Recipe
@@ -338,11 +338,15 @@ def run_cli(args) -> int:
         return 0
     if len(set(args.training_seeds)) != len(args.training_seeds):
         raise ValueError(f"--training-seeds {args.training_seeds}: a seed is listed twice")
-    runs = {
-        seed: run_benchmark(args.kind, dataset, Path(args.out) / f"seed_{seed}", args.folds, args.seed, preset, args.pretrain_on or "all",
-                            models, args.dataset, base, seed, args.resume, args.overwrite)
-        for seed in args.training_seeds
-    }
+    if args.resume and not (Path(args.out) / f"seed_{args.training_seeds[0]}" / MANIFEST_FILE).exists():
+        raise ValueError(f"--resume: {args.out} holds no run of training seed {args.training_seeds[0]} to continue")
+    runs = {}
+    for seed in args.training_seeds:
+        seed_out = Path(args.out) / f"seed_{seed}"
+        # an interrupted multi-seed run resumes the seeds it started and begins the ones it had not reached
+        resume = args.resume and (seed_out / MANIFEST_FILE).exists()
+        runs[seed] = run_benchmark(args.kind, dataset, seed_out, args.folds, args.seed, preset, args.pretrain_on or "all",
+                                   models, args.dataset, base, seed, resume, args.overwrite)
     table = multi_seed_summary(runs)
     (Path(args.out) / "summary.md").write_text(table)
     print(table)

@@ -2,7 +2,8 @@
 
 Fold-to-fold spread is larger than most of the effects we look for, so each row also gives the
 difference to a reference model **paired by fold** (mean ± standard error over folds, and in how many
-folds the row is better). Runs must share their folds (same basins, ``--seed`` and ``--folds``).
+folds the row is better). Runs must share their folds (same basins, ``--seed`` and ``--folds``); runs made
+with ``--training-seeds`` pair by (seed, fold) and must share their seeds too.
 
 Usage::
 
@@ -48,6 +49,9 @@ def compare(runs: dict[str, dict], reference: tuple[str, str], metric: str = "ns
     if not np.isfinite(ref).any():
         raise ValueError(f"--reference: run {ref_run!r} has no model {ref_model!r}")
     for label, results in runs.items():
+        if results.get("training_seeds") != runs[ref_run].get("training_seeds"):
+            raise ValueError(f"run {label!r} has training seeds {results.get('training_seeds')}, the reference run {ref_run!r} "
+                             f"{runs[ref_run].get('training_seeds')}: pair runs of the same seeds")
         if _splits(results) != _splits(runs[ref_run]):
             raise ValueError(f"run {label!r} has other folds than the reference run {ref_run!r} (seed, folds or basins differ)")
     lines = [
@@ -76,11 +80,21 @@ def load_runs(items: list[str]) -> dict[str, dict]:
         label, sep, folder = item.partition("=")
         if not sep:
             raise ValueError(f"--run {item!r}: expected LABEL=DIR")
-        path = Path(folder) / "results.json"
-        if not path.exists():
-            raise FileNotFoundError(f"--run {item!r}: {path} not found (has the benchmark finished?)")
-        runs[label] = json.loads(path.read_text())
+        runs[label] = load_results(Path(folder), f"--run {item!r}")
     return runs
+
+
+def load_results(folder: Path, what: str) -> dict:
+    """``folder/results.json``; a ``--training-seeds`` folder (``seed_N/results.json`` each) becomes one run whose
+    folds are its (seed, fold) pairs in seed order, so two multi-seed runs pair by fold and seed."""
+    path = folder / "results.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    seed_files = sorted(folder.glob("seed_*/results.json"), key=lambda p: int(p.parent.name.removeprefix("seed_")))
+    if not seed_files:
+        raise FileNotFoundError(f"{what}: neither {path} nor {folder}/seed_N/results.json found (has the benchmark finished?)")
+    seeds = [json.loads(p.read_text()) for p in seed_files]
+    return {**seeds[0], "training_seeds": [r["training_seed"] for r in seeds], "folds": [f for r in seeds for f in r["folds"]]}
 
 
 def run_cli(args) -> int:

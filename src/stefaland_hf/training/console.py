@@ -6,8 +6,10 @@ Trainer's own printers write every log record as a raw dict (numbers as strings,
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import time
+import warnings
 from pathlib import Path
 
 from tqdm.auto import tqdm
@@ -65,8 +67,8 @@ class EvaluationConsole(TrainerCallback):
         remaining = elapsed / max(state.global_step, 1) * (state.max_steps - state.global_step)
         scores = ", ".join(f"{name.upper()} {metrics[f'eval_{name}']:.3f}" for name in ("nse", "kge") if f"eval_{name}" in metrics)
         self._print(
-            f"[{self.label}] step {state.global_step}/{state.max_steps}: val loss {loss:.4f}{' (best)' if improved else ''}, "
-            f"median {scores}; {_duration(elapsed)} elapsed, at most {_duration(remaining)} to go"
+            f"[{self.label}] step {state.global_step}/{state.max_steps}: val loss {loss:.4f}{' (best)' if improved else ''}"
+            f"{f', median {scores}' if scores else ''}; {_duration(elapsed)} elapsed, at most {_duration(remaining)} to go"
         )
         row = {"step": state.global_step, "seconds": round(elapsed, 1), **{k.removeprefix("eval_"): v for k, v in metrics.items()}}
         new = not self.log_path.exists()
@@ -84,3 +86,20 @@ class EvaluationConsole(TrainerCallback):
             stopped = "early stopping" if state.global_step < state.max_steps else "the step cap"
             best = f"best val loss {self.best:.4f}" if self.best is not None else "no evaluation"
             print(f"[{self.label}] stopped at step {state.global_step}/{state.max_steps} ({stopped}); {best}; {_duration(time.time() - self.started)}")
+
+
+@contextlib.contextmanager
+def quiet_library_output():
+    """Hide what transformers prints inside PEFT/Trainer's own calls and a user cannot act on: its deprecation of
+    ``is_gradient_checkpointing`` and a progress bar per weight load/save (dozens per run)."""
+    from transformers.utils import logging as transformers_logging
+
+    bars = transformers_logging.is_progress_bar_enabled()
+    transformers_logging.disable_progress_bar()
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+            yield
+    finally:
+        if bars:
+            transformers_logging.enable_progress_bar()

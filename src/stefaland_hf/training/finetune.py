@@ -9,11 +9,9 @@ evaluation stitches whole-period predictions per held-out site.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import time
-import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,7 +30,7 @@ from ..metrics import site_metrics, summarize
 from ..modeling_stefaland import StefaLandForTimeSeriesRegression
 from ..peft_adapters import ResConnConfig
 from .argument_checks import require_at_least, require_positive
-from .console import EvaluationConsole
+from .console import EvaluationConsole, quiet_library_output
 from .embedding_cache import CachedEmbeddingWindows, EmbeddingCache, backbone_fingerprint
 from .run_folder import build_manifest, dataset_fingerprint, prepare_run_folder
 from .trainer import ObservedLabelTrainer
@@ -126,23 +124,6 @@ def trainer_arguments(checkpoints: Path, args, evaluate: bool = True, **override
     )
 
 
-@contextlib.contextmanager
-def _quiet_library_output():
-    """Hide what transformers prints inside PEFT/Trainer's own calls and a user cannot act on: its deprecation of
-    ``is_gradient_checkpointing`` and a progress bar per weight load/save (dozens per run)."""
-    from transformers.utils import logging as transformers_logging
-
-    bars = transformers_logging.is_progress_bar_enabled()
-    transformers_logging.disable_progress_bar()
-    try:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
-            yield
-    finally:
-        if bars:
-            transformers_logging.enable_progress_bar()
-
-
 def _collate(batch) -> dict:
     return collate_windows(batch, drop_keys=("site_index", "start"))
 
@@ -233,7 +214,7 @@ def finetune(
     if len(split.sites("val")) == 0:
         raise ValueError(f"split {split.name!r} has no validation sites; early stopping needs some (e.g. val_fraction > 0)")
     normalization = fit_normalization(dataset, split.sites("train"), split.period("train"), **variables)
-    with _quiet_library_output():
+    with quiet_library_output():
         model = build_finetune_model(base, args, normalization, normalization)
     manifest = build_manifest(
         "finetuning",
@@ -277,13 +258,13 @@ def finetune(
         callbacks=[EarlyStoppingCallback(early_stopping_patience=args.patience)],
     )
     EvaluationConsole.install(trainer, args.head_mode, output_dir)
-    with _quiet_library_output():
+    with quiet_library_output():
         trainer.train()
     fit_seconds = time.time() - started
 
     is_adapter = isinstance(model, PeftModel)
     artifact = output_dir / ("adapter" if is_adapter else "model")
-    with _quiet_library_output():
+    with quiet_library_output():
         trainer.save_model(str(artifact))
     if trainer.is_world_process_zero():
         (artifact / "training_args.bin").unlink(missing_ok=True)  # a pickle; the arguments are in report.json

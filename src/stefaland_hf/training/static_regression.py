@@ -50,6 +50,7 @@ from ..modeling_stefaland import StefaLandForStaticRegression
 from .argument_checks import require_at_least, require_positive
 from .finetune import trainer_arguments
 from .run_folder import build_manifest, dataset_fingerprint, prepare_run_folder
+from .console import EvaluationConsole, quiet_library_output
 from .trainer import ObservedLabelTrainer
 
 logger = logging.getLogger(__name__)
@@ -300,7 +301,9 @@ def train_static_regression(
         eval_dataset=val_data,
         callbacks=[EarlyStoppingCallback(early_stopping_patience=args.patience)] if evaluate else [],
     )
-    trainer.train()
+    EvaluationConsole.install(trainer, f"static {args.head_mode}", output_dir)
+    with quiet_library_output():
+        trainer.train()
     model = trainer.model.eval()
     info = {
         "head_mode": args.head_mode,
