@@ -37,7 +37,7 @@ def test_refuses_other_folds_and_unknown_reference(tmp_path):
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "results.json").write_text(json.dumps(runs["base"]))
     assert load_runs([f"a={tmp_path / 'run'}"])["a"] == runs["base"]
-    with pytest.raises(FileNotFoundError, match="results.json not found"):
+    with pytest.raises(FileNotFoundError, match=r"neither .*results.json nor .*seed_N/results.json found"):
         load_runs([f"b={tmp_path / 'missing'}"])
     with pytest.raises(ValueError, match="expected LABEL=DIR"):
         load_runs([str(tmp_path)])
