@@ -30,7 +30,7 @@ import torch
 
 from stefaland_hf import StefaLandConfig, StefaLandForTimeSeriesRegression
 from stefaland_hf.data import load_site_dataset
-from stefaland_hf.data.windows import WindowDataset, collate_windows
+from stefaland_hf.data.samplers import WindowDataset, collate_windows
 from stefaland_hf.training.embedding_cache import CachedEmbeddingWindows, EmbeddingCache
 from stefaland_hf.training.pretrain import config_for_dataset
 

@@ -61,7 +61,7 @@ from stefaland_hf.experiments.benchmark import summary_markdown
 from stefaland_hf.metrics import site_metrics, summarize
 
 LABEL = "neuralhydrology CudaLSTM"
-EVAL_METRICS = ("nse", "kge", "rmse", "ubrmse", "pearson_r", "fhv", "flv")  # as stefaland_hf.training.finetune
+EVAL_METRICS = ("nse", "kge", "rmse", "ubrmse", "pearson_r", "fhv", "flv")  # as stefaland_hf.evaluation
 TARGET = "QObs(mm/d)"
 TMEAN = "tmean(C)"
 # our dynamic variables -> neuralhydrology's CAMELS-US Daymet column names (camels_us.DYNAMIC_VARIABLES order)

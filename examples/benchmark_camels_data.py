@@ -8,7 +8,7 @@ test data) into a fresh Arrow cache and reports
   and all of the basins, each in its own child process, above the RSS after imports; a straight-
   line fit over those builds gives the extrapolation to the 671-basin release;
 - the Arrow cache size on disk, and its extrapolation to 671 basins (size is linear in basins);
-- with :mod:`stefaland_hf.data.windows`, one epoch of training windows over the paper's training
+- with :mod:`stefaland_hf.data.samplers`, one epoch of training windows over the paper's training
   period (1999-10-01..2008-09-30, 365-day windows, batch 256) in windows/s, read zero-copy from the
   memory-mapped cache, and the peak RSS after it.
 
@@ -143,12 +143,9 @@ def main() -> None:
     b, seconds, n = _build(args.data_dir, cache_dir, args.forcing, None)
     ds = b.as_dataset(split="all")
     print(f"main build: {n} basins in {seconds:.2f} s, cache {_dir_size_mb(Path(b.cache_dir)):.1f} MB at {b.cache_dir}")
-    try:
-        from stefaland_hf.data.windows import WindowDataset, collate_windows
-    except ImportError:
-        print("stefaland_hf.data.windows not available: window throughput not measured")
-        return
     import torch
+
+    from stefaland_hf.data.samplers import WindowDataset, collate_windows
 
     rss_before = _rss_mb()
     wd = WindowDataset(ds, period=("1999-10-01", "2008-09-30"), seq_len=args.seq_len)

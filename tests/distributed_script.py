@@ -86,7 +86,7 @@ def main() -> None:
         batch_size=args.batch_size, learning_rate=1e-2, max_steps=FINETUNE_STEPS, eval_steps=FINETUNE_STEPS,
         head_hidden_size=8, head_dropout=0.0, eval_batch_size=16, disable_tqdm=True, seed=7,
     )
-    with mock.patch.object(finetune_module, "_collate", recording(finetune_module._collate, seen["finetune"])):
+    with mock.patch.object(finetune_module, "collate_model_batch", recording(finetune_module.collate_model_batch, seen["finetune"])):
         finetune(tiny_config(), dataset, split, finetune_args)
     # The collator also served evaluation batches (and the loader prefetched one): keep the training steps.
     seen["finetune"] = seen["finetune"][:FINETUNE_STEPS]

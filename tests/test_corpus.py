@@ -13,7 +13,7 @@ import torch
 from stefaland_hf import StefaLandConfig
 from stefaland_hf.data.corpus import CorpusError, CorpusSource, PretrainingCorpus
 from stefaland_hf.data.schema import site_features
-from stefaland_hf.data.windows import WindowDataset
+from stefaland_hf.data.samplers import WindowDataset
 from stefaland_hf.experiments.reconstruction import reconstruction_table, zero_shot_reconstruction
 from stefaland_hf.experiments.release import RecipeError, build_corpus, load_recipe, zero_shot_holdout
 from stefaland_hf.training.pretrain import PretrainArguments, config_with_variables, pretrain_corpus

@@ -9,7 +9,7 @@ from conftest import tiny_config
 
 from stefaland_hf import StefaLandForTimeSeriesRegression
 from stefaland_hf.data import load_site_dataset
-from stefaland_hf.data.windows import WindowDataset, collate_windows
+from stefaland_hf.data.samplers import WindowDataset, collate_windows
 from stefaland_hf.training import embedding_cache
 from stefaland_hf.training.embedding_cache import CachedEmbeddingWindows, EmbeddingCache, windows_fingerprint
 

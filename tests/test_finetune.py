@@ -64,11 +64,11 @@ def test_resconn_adapter_end_to_end(tmp_path, synthland, split, pretrained):
     # Reload the adapter on a fresh base and predict the same numbers.
     base = StefaLandForTimeSeriesRegression.from_pretrained(pretrained, target_variables=["streamflow"], head_hidden_size=8)
     model = PeftModel.from_pretrained(base, adapter).eval()
-    from stefaland_hf.data.windows import predict_sites
+    from stefaland_hf.evaluation import predict_sites
 
     config = model.base_model.model.config
     again = predict_sites(
-        lambda b: model(**b).prediction, synthland, test_sites, split.period("test"), seq_len=60, warmup=20,
+        model, synthland, test_sites, split.period("test"), seq_len=60, warmup=20,
         dynamic_variables=config.dynamic_variables, static_variables=config.static_variables, target_variables=["streamflow"],
     )
     np.testing.assert_allclose(again["predictions"], evaluation["predictions"], rtol=1e-5, atol=1e-6)

@@ -7,7 +7,7 @@ import pytest
 
 from stefaland_hf.data.normalization import Normalization, fit_normalization
 from stefaland_hf.data.schema import site_features
-from stefaland_hf.data.windows import SiteArrays
+from stefaland_hf.data.site_arrays import SiteArrays
 
 DYN = ["precipitation", "temperature_max", "vapor_pressure"]
 STAT = ["elevation", "slope"]

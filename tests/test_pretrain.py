@@ -8,7 +8,7 @@ from conftest import tiny_config
 
 from stefaland_hf import StefaLandForPretraining
 from stefaland_hf.data.synthland import DYNAMIC_VARIABLES, STATIC_VARIABLES, SynthLand
-from stefaland_hf.data.windows import WindowDataset, collate_windows
+from stefaland_hf.data.samplers import WindowDataset, collate_windows
 from stefaland_hf.masking import CrossVariableGroupMasking
 from stefaland_hf.training.pretrain import PretrainArguments, pretrain
 from stefaland_hf.training.run_folder import CHECKPOINT_COMPLETE_FILE, MANIFEST_FILE, RunFolderError

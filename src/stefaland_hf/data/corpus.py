@@ -22,7 +22,8 @@ import torch
 
 from ..variables import TARGET, get_variable
 from .normalization import Normalization, fit_pooled_normalization
-from .windows import SiteArrays, WindowBatch, WindowDataset
+from .samplers import WindowBatch, WindowDataset
+from .site_arrays import SiteArrays
 
 __all__ = ["CorpusSource", "PretrainingCorpus", "CorpusError"]
 

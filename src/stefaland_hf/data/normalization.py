@@ -3,7 +3,7 @@
 :func:`fit_normalization` computes nan-aware mean and (population, ``ddof=0``) standard
 deviation per variable over the **training sites and training period only**: dynamic inputs and
 targets over all (site, day) pairs, static attributes over the training sites. It streams
-``site_chunk`` sites at a time from the zero-copy views of :class:`~stefaland_hf.data.windows.SiteArrays`,
+``site_chunk`` sites at a time from the zero-copy views of :class:`~stefaland_hf.data.site_arrays.SiteArrays`,
 accumulating counts, sums and sums of squares in float64 around a per-variable shift (the first
 chunk's mean) for numerical stability, so memory stays bounded by one chunk. This equals
 ``np.nanmean``/``np.nanstd`` over axes (site, day) of the training subset (the paper's recipe).
@@ -31,7 +31,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .splits import _period_to_json
-from .windows import SiteArrays
+from .site_arrays import SiteArrays
 
 __all__ = ["Normalization", "fit_normalization", "fit_pooled_normalization", "STD_FLOOR_RELATIVE", "STD_FLOOR_ABSOLUTE"]
 
@@ -199,7 +199,7 @@ def fit_normalization(
 ) -> Normalization:
     """Fit per-variable mean/std on the training ``sites`` (dataset rows) and ``period``.
 
-    ``data`` is a site ``datasets.Dataset`` or a :class:`~stefaland_hf.data.windows.SiteArrays`;
+    ``data`` is a site ``datasets.Dataset`` or a :class:`~stefaland_hf.data.site_arrays.SiteArrays`;
     ``period`` is a date/index period (see :mod:`stefaland_hf.data.splits`); variable lists are the
     model's canonical names (``None`` = the dataset's own). Variables the dataset lacks get mean 0,
     std 1 with a warning. Nothing outside the training sites and period is read.

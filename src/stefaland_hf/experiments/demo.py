@@ -23,7 +23,8 @@ from ..data.splits import Split, pub_folds
 from ..data.synthland import SynthLand
 from ..hub import finish_artifact
 from ..metrics import site_metrics, summarize
-from ..training.finetune import EVAL_METRICS, finetune, write_site_metrics
+from ..evaluation import EVAL_METRICS, write_site_metrics
+from ..training.finetune import finetune
 from ..training.pretrain import pretrain
 from ..training.run_folder import build_manifest, prepare_run_folder
 from ..zoo import model_zoo_dir
@@ -73,7 +74,7 @@ def tiny_model_config() -> StefaLandConfig:
 
 def oracle_metrics(dataset, sites, period) -> dict:
     """Metrics of the generator's own noise-free process model against the noisy observations."""
-    from ..data.windows import SiteArrays
+    from ..data.site_arrays import SiteArrays
 
     arrays = SiteArrays.wrap(dataset)
     p0, p1 = arrays.period_index(period)

@@ -109,14 +109,14 @@ def load_trained_model(adapter: str | os.PathLike, base: str | os.PathLike | Non
 
 
 def predict_basins(model, dataset, sites, period: tuple[str, str], seq_len: int, warmup: int, batch_size: int = 64) -> dict:
-    """:func:`~stefaland_hf.data.windows.predict_sites` with the model's own variables; days before the
+    """:func:`~stefaland_hf.evaluation.predict_sites` with the model's own variables; days before the
     period serve as warm-up where the record has them."""
-    from ..data.windows import predict_sites
+    from ..evaluation import predict_sites
 
     config = model.config
     targets = list(model.peft_config[model.active_adapter].target_variables) if hasattr(model, "peft_config") else list(config.target_variables)
     return predict_sites(
-        lambda batch: model(**batch).prediction, dataset, sites, period, seq_len=seq_len, warmup=warmup, batch_size=batch_size,
+        model, dataset, sites, period, seq_len=seq_len, warmup=warmup, batch_size=batch_size,
         dynamic_variables=config.dynamic_variables, static_variables=config.static_variables, target_variables=targets,
     )
 

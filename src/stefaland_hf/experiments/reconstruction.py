@@ -18,7 +18,8 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from ..data.windows import SiteArrays, iter_site_sequences, predict_sites
+from ..data.site_arrays import SiteArrays
+from ..evaluation import iter_site_sequences, model_device, predict_sites
 from ..metrics import site_metrics
 
 __all__ = ["zero_shot_reconstruction", "reconstruction_table"]
@@ -35,16 +36,16 @@ def _dynamic_scores(model, a: SiteArrays, sites, period, seq_len, batch_size, va
     for variable in variables:
         j = config.dynamic_variables.index(variable)
 
-        def reconstruct(batch, j=j):
-            mask = torch.zeros(batch["x_dynamic"].shape, dtype=torch.bool)
+        def reconstruct(model, batch, j=j):
+            mask = torch.zeros(batch["x_dynamic"].shape, dtype=torch.bool, device=batch["x_dynamic"].device)
             mask[..., j] = True
             out = model(x_dynamic=batch["x_dynamic"], x_static=batch["x_static"], dynamic_mask=mask)
             return out.dynamic_reconstruction[..., j : j + 1]
 
         result = predict_sites(
-            reconstruct, a, sites, (p0, p1), seq_len, warmup=0, batch_size=batch_size,
+            model, a, sites, (p0, p1), seq_len, warmup=0, batch_size=batch_size,
             dynamic_variables=config.dynamic_variables, static_variables=config.static_variables,
-            target_variables=[variable], context_before_period=False,
+            target_variables=[variable], context_before_period=False, forward=reconstruct,
         )
         observed = a.gather_dynamic(sites, np.full(len(sites), p0), p1 - p0, a.column_map("dynamic", [variable]))
         nse = site_metrics(observed[..., 0], result["predictions"][..., 0], ["nse"])["nse"]
@@ -54,6 +55,7 @@ def _dynamic_scores(model, a: SiteArrays, sites, period, seq_len, batch_size, va
 
 def _static_scores(model, a: SiteArrays, sites, period, seq_len, batch_size, groups: dict[str, list[str]]) -> dict[str, float]:
     config = model.config
+    device = model_device(model)
     scores = {}
     truth = a.static_matrix(config.static_variables)[sites]  # [S, C]
     for members in groups.values():
@@ -63,11 +65,11 @@ def _static_scores(model, a: SiteArrays, sites, period, seq_len, batch_size, gro
         for batch, site_pos, _ in iter_site_sequences(
             a, sites, period, seq_len, 0, batch_size, config.dynamic_variables, config.static_variables, [], False
         ):
-            x_static = torch.from_numpy(batch["x_static"])
-            mask = torch.zeros(x_static.shape, dtype=torch.bool)
+            x_static = torch.from_numpy(batch["x_static"]).to(device)
+            mask = torch.zeros(x_static.shape, dtype=torch.bool, device=device)
             mask[:, cols] = True
-            out = model(x_dynamic=torch.from_numpy(batch["x_dynamic"]), x_static=x_static, static_mask=mask)
-            np.add.at(total, site_pos, out.static_reconstruction[:, cols].float().numpy())
+            out = model(x_dynamic=torch.from_numpy(batch["x_dynamic"]).to(device), x_static=x_static, static_mask=mask)
+            np.add.at(total, site_pos, out.static_reconstruction[:, cols].float().cpu().numpy())
             np.add.at(count, site_pos, 1)
         estimate = total / count[:, None]
         for k, name in enumerate(members):

@@ -3,7 +3,7 @@
 In the frozen-backbone head modes (resconn, no_adapter, linear_probe) the encoder runs in eval mode
 without masks, so the embedding of a window is a pure function of the window's inputs and the
 backbone's weights. :class:`EmbeddingCache` computes it once for every window of a
-:class:`~stefaland_hf.data.windows.WindowDataset` (a fixed grid of starts), stores it as float16 in a
+:class:`~stefaland_hf.data.samplers.WindowDataset` (a fixed grid of starts), stores it as float16 in a
 ``.npy`` file that is memory-mapped when read, and :class:`CachedEmbeddingWindows` serves it to
 the model as ``backbone_embedding``.
 
@@ -29,7 +29,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from ..data.windows import WindowBatch, WindowDataset, collate_windows
+from ..data.samplers import WindowBatch, WindowDataset, collate_windows
 from ..modeling_stefaland import BACKBONE_SETTINGS
 
 CACHE_DTYPE = np.float16

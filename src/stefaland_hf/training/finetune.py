@@ -25,7 +25,8 @@ from transformers import EarlyStoppingCallback, EvalPrediction, TrainingArgument
 from ..configuration_stefaland import FROZEN_BACKBONE_MODES, StefaLandConfig
 from ..data.normalization import Normalization, fit_normalization
 from ..data.splits import require_gauged
-from ..data.windows import WindowDataset, collate_windows, predict_sites
+from ..data.samplers import WindowDataset, collate_model_batch
+from ..evaluation import evaluate_sites, write_site_metrics
 from ..metrics import site_metrics, summarize
 from ..modeling_stefaland import StefaLandForTimeSeriesRegression
 from ..peft_adapters import ResConnConfig
@@ -36,8 +37,6 @@ from .run_folder import build_manifest, dataset_fingerprint, prepare_run_folder
 from .trainer import ObservedLabelTrainer
 
 logger = logging.getLogger(__name__)
-
-EVAL_METRICS = ("nse", "kge", "rmse", "ubrmse", "pearson_r", "fhv", "flv")
 
 
 @dataclass
@@ -122,10 +121,6 @@ def trainer_arguments(checkpoints: Path, args, evaluate: bool = True, **override
         disable_tqdm=args.disable_tqdm,
         **{**args.extra, **overrides},
     )
-
-
-def _collate(batch) -> dict:
-    return collate_windows(batch, drop_keys=("site_index", "start"))
 
 
 def build_finetune_model(
@@ -251,7 +246,7 @@ def finetune(
     trainer = ObservedLabelTrainer(
         model=model,
         args=training_args,
-        data_collator=_collate,
+        data_collator=collate_model_batch,
         train_dataset=train_windows,
         eval_dataset=val_windows,
         compute_metrics=_window_metrics(val_windows),
@@ -271,7 +266,7 @@ def finetune(
         (artifact / "normalization.json").write_text(json.dumps(normalization.to_dict(), indent=1))
         (artifact / FINETUNING_FILE).write_text(json.dumps(finetuning_record(args, manifest["base_model"] if is_adapter else None), indent=1))
 
-    evaluation = evaluate_sites(trainer.model, dataset, split.sites("test"), split.period("test"), args, variables)
+    evaluation = evaluate_sites(trainer.model, dataset, split.sites("test"), split.period("test"), args.seq_len, args.warmup, args.eval_batch_size, **variables)
     report = {
         "head_mode": args.head_mode,
         "split": split.to_dict(),
@@ -314,26 +309,6 @@ def _count_parameters(model: torch.nn.Module) -> tuple[int, int]:
     return sum(p.numel() for p in params if p.requires_grad), sum(p.numel() for p in params)
 
 
-def evaluate_sites(model, dataset, sites, period, args: FinetuneArguments, variables: dict) -> dict[str, Any]:
-    """Whole-period predictions for held-out sites, per-site metrics and their medians."""
-    model.eval()
-    result = predict_sites(
-        lambda batch: model(**batch).prediction,
-        dataset,
-        sites,
-        period,
-        seq_len=args.seq_len,
-        warmup=args.warmup,
-        batch_size=args.eval_batch_size,
-        **variables,
-    )
-    observations, predictions = result["observations"][..., 0], result["predictions"][..., 0]
-    per_site = site_metrics(observations, predictions, metrics=EVAL_METRICS)
-    # the medians cover the sites whose NSE exists; say how many that is beside how many were asked for
-    observed = int(np.isfinite(np.asarray(per_site["nse"], dtype=float)).sum())
-    return {**result, "per_site": per_site, "summary": summarize(per_site), "n_sites_observed": observed}
-
-
 def _base_identity(base, reference: StefaLandConfig, model, head_mode: str) -> dict:
     """What the run started from: the frozen backbone's hash, or the architecture a model trains from scratch."""
     name = None if isinstance(base, StefaLandConfig) else str(base)
@@ -341,12 +316,3 @@ def _base_identity(base, reference: StefaLandConfig, model, head_mode: str) -> d
         return {"name": name, "config": reference.to_dict()}
     backbone = model.get_base_model() if isinstance(model, PeftModel) else model
     return {"name": name, "backbone_sha256": backbone_fingerprint(backbone.stefaland)}
-
-
-def write_site_metrics(evaluation: dict[str, Any], path: Path, label: str | None = None) -> None:
-    import pandas as pd
-
-    frame = pd.DataFrame({"site_id": evaluation["site_ids"], **{k: np.asarray(v) for k, v in evaluation["per_site"].items()}})
-    if label is not None:
-        frame.insert(0, "model", label)
-    frame.to_csv(path, index=False)

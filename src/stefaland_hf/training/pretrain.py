@@ -32,7 +32,7 @@ from tqdm.auto import tqdm
 
 from ..configuration_stefaland import StefaLandConfig
 from ..data.corpus import CorpusSource, PretrainingCorpus
-from ..data.windows import collate_windows
+from ..data.samplers import collate_windows
 from ..masking import CrossVariableGroupMasking
 from ..modeling_stefaland import StefaLandForPretraining
 from .acceleration import autocast, compile_model, resolve_mixed_precision

@@ -1,4 +1,4 @@
-"""Static regression (soil texture) on SynthLand tiny: k-fold CV end to end, leakage checks, RF baseline, reload."""
+"""The soil-texture experiment on SynthLand tiny: static-regression k-fold CV end to end, leakage checks, RF baseline, reload."""
 
 from pathlib import Path
 
@@ -7,15 +7,10 @@ import pytest
 
 from stefaland_hf import StefaLandConfig, StefaLandForStaticRegression
 from stefaland_hf.data import load_site_dataset
-from stefaland_hf.data.windows import SiteArrays
+from stefaland_hf.data.site_arrays import SiteArrays
+from stefaland_hf.experiments.soil_texture import cross_validate_static, random_forest_features
 from stefaland_hf.training.pretrain import PretrainArguments, pretrain
-from stefaland_hf.training.static_regression import (
-    StaticRegressionArguments,
-    StaticRegressionDataset,
-    cross_validate_static,
-    predict_static,
-    random_forest_features,
-)
+from stefaland_hf.training.static_regression import StaticRegressionArguments, predict_static
 
 TARGETS = ["sand_fraction", "clay_fraction"]
 PERIOD = ("2000-01-01", "2001-12-31")
@@ -109,15 +104,6 @@ def test_saved_model_reproduces_predictions(cv, synthland):
     again = predict_static(model, synthland, rows, PERIOD, seq_len=60, n_windows=3, hidden_variables=["silt_fraction"])
     positions = [result["predictions"]["site_ids"].index(s) for s in fold["test_sites"]]
     np.testing.assert_allclose(again["predictions"], result["predictions"]["stefaland"][positions], rtol=1e-5, atol=1e-6)
-
-
-def test_dataset_hides_variables_and_windows(synthland):
-    data = StaticRegressionDataset(synthland, [0, 3], TARGETS, period=PERIOD, seq_len=60, samples_per_site=3, random_windows=False, hidden_variables=["silt_fraction"])
-    item = data[4]
-    assert len(data) == 6 and item["site_index"] == 3 and item["x_dynamic"].shape == (60, 6)
-    assert np.isnan(item["x_static"][data.static_variables.index("silt_fraction")])
-    assert np.isfinite(item["labels"]).all() and item["labels"].shape == (2,)
-    assert data[3]["start"] < data[4]["start"] < data[5]["start"]  # evenly spaced evaluation windows
 
 
 def test_direct_mode_fits_input_normalization(tmp_path, synthland, pretrained, capsys):

@@ -1,87 +1,19 @@
+"""Samplers: training windows and static samples, their one batch builder, and collation."""
+
 import datasets
 import numpy as np
-import pyarrow as pa
 import pytest
 import torch
+from site_data import DYN, STAT, make_data, multi_chunk, nan_equal
 
-from stefaland_hf.data.schema import site_features
-from stefaland_hf.data.windows import (
-    SiteArrays,
-    WindowBatch,
-    WindowDataset,
-    collate_windows,
-    predict_sites,
-    sequential_window_plan,
-)
+from stefaland_hf.data.samplers import StaticRegressionDataset, WindowBatch, WindowDataset, collate_windows
+from stefaland_hf.data.site_arrays import SiteArrays
 from stefaland_hf.variables import align_variables
-
-DYN = ["precipitation", "temperature_max", "temperature_min"]
-STAT = ["elevation", "slope"]
-TGT = ["streamflow", "soil_moisture"]
-START = np.datetime64("2000-01-01")
-
-
-def make_data(n=6, t=60, seed=0, nan_frac=0.3):
-    rng = np.random.default_rng(seed)
-    dyn = rng.normal(size=(n, t, len(DYN))).astype(np.float32)
-    dyn[rng.random(dyn.shape) < 0.05] = np.nan
-    tgt = rng.normal(size=(n, t, len(TGT))).astype(np.float32)
-    tgt[rng.random(tgt.shape) < nan_frac] = np.nan
-    static = rng.normal(size=(n, len(STAT))).astype(np.float32)
-    lat = rng.uniform(30, 45, n).astype(np.float32)
-    lon = rng.uniform(-120, -70, n).astype(np.float32)
-    dates = np.arange(START, START + t).astype("datetime64[D]").tolist()
-    d = {
-        "site_id": [f"site{i}" for i in range(n)],
-        "region": [f"{i % 3 + 1:02d}" for i in range(n)],
-        "latitude": lat.tolist(),
-        "longitude": lon.tolist(),
-        "dates": [dates] * n,
-        "dynamic": list(dyn),
-        "static": static.tolist(),
-        "targets": list(tgt),
-        "gauged": [True] * n,
-        "dynamic_variables": [DYN] * n,
-        "static_variables": [STAT] * n,
-        "target_variables": [TGT] * n,
-    }
-    ds = datasets.Dataset.from_dict(d, features=site_features(len(DYN), len(STAT), len(TGT)))
-    return ds, dyn, tgt, static, lat, lon
-
-
-def multi_chunk(ds):
-    # contiguous select() gives sliced tables (chunks with a non-zero offset); concatenation keeps them apart
-    out = datasets.concatenate_datasets([ds.select(range(0, 2)), ds.select(range(2, 4)), ds.select(range(4, len(ds)))])
-    assert out._indices is None and out.data.column("dynamic").num_chunks == 3
-    return out
-
-
-def nan_equal(a, b):
-    return np.array_equal(a, b, equal_nan=True)
 
 
 @pytest.fixture(scope="module")
 def data():
     return make_data()
-
-
-def test_site_views_are_zero_copy(data):
-    ds, dyn, tgt, static, lat, lon = data
-    a = SiteArrays(ds)
-    assert a.n_sites == 6 and a.n_time == 60 and a.dates[0] == START
-    assert a.site_ids[2] == "site2" and a.regions[1] == "02"
-    np.testing.assert_array_equal(a.static, static)
-    for i in range(6):
-        v = a.dynamic_site(i)
-        assert nan_equal(v, dyn[i]) and nan_equal(a.targets_site(i), tgt[i])
-        assert not v.flags.owndata
-    # the views point into the Arrow float buffer itself (no copy anywhere)
-    chunk = ds.data.column("dynamic").chunk(0).storage
-    buf = chunk.values.values.buffers()[1]
-    for i in (0, 5):
-        addr = a.dynamic_site(i).__array_interface__["data"][0]
-        assert buf.address <= addr < buf.address + buf.size
-    assert np.shares_memory(a.dynamic_site(0), a.dynamic_site(5).base)
 
 
 @pytest.mark.parametrize("kind", ["single", "multi", "shuffled", "disk"])
@@ -201,64 +133,6 @@ def test_period_validation(data):
     assert w.start.min() == 10 and w.start.max() == 20
 
 
-@pytest.mark.parametrize("warmup,period,context", [(4, ("2000-01-15", "2000-02-24"), True), (0, None, True), (5, None, True), (6, (10, 47), False)])
-def test_predict_sites_identity_reproduces_observations(data, warmup, period, context):
-    ds, dyn, tgt, *_ = data
-    ds = multi_chunk(ds)
-    calls = []
-
-    def identity(batch):
-        calls.append(batch["x_dynamic"].shape)
-        # the labels are the observations except on the warm-up days
-        assert torch.isnan(batch["labels"][:, :warmup]).all()
-        return batch["labels"]
-
-    res = predict_sites(
-        identity, ds, sites=[5, 0, 2], period=period, seq_len=12, warmup=warmup, batch_size=4,
-        drop_keys=(), context_before_period=context,
-    )
-    a = SiteArrays(ds)
-    p0, p1 = a.period_index(period)
-    assert res["predictions"].shape == res["observations"].shape == (3, p1 - p0, 2)
-    assert res["site_ids"] == ["site5", "site0", "site2"]
-    assert res["dates"][0] == a.dates[p0] and len(res["dates"]) == p1 - p0
-    np.testing.assert_array_equal(res["observations"], tgt[[5, 0, 2], p0:p1])
-    f = res["first_predicted"]
-    expect_f = max(warmup - p0, 0) if context else warmup
-    assert f == expect_f
-    assert np.isnan(res["predictions"][:, :f]).all()
-    assert nan_equal(res["predictions"][:, f:], res["observations"][:, f:])
-    assert all(shape[1] == 12 for shape in calls)
-
-
-def test_predict_sites_uses_model_outputs_not_labels(data):
-    ds, dyn, *_ = data
-
-    def day_of_window(batch):  # returns start + position: checks the stitching offsets
-        b, length, _ = batch["x_dynamic"].shape
-        pos = batch["start"][:, None].float() + torch.arange(length)[None, :].float()
-        return pos[..., None].expand(b, length, 1).contiguous()
-
-    res = predict_sites(
-        day_of_window, ds, period=("2000-01-11", "2000-02-29"), seq_len=9, warmup=3,
-        target_variables=["streamflow"], drop_keys=("labels",),
-    )
-    days = np.arange(10, 60, dtype=np.float32)
-    np.testing.assert_array_equal(res["predictions"][:, :, 0], np.broadcast_to(days, (6, 50)))
-
-
-def test_sequential_plan_covers_period_once():
-    for n, p, L, wu, ctx in [(100, (30, 100), 20, 5, True), (100, (0, 100), 20, 5, True), (100, (3, 90), 20, 5, True),
-                             (100, (3, 90), 20, 5, False), (50, (40, 50), 20, 5, True), (30, (0, 12), 20, 5, True)]:
-        plan = sequential_window_plan(n, p, L, wu, ctx)
-        written = []
-        for s, w0 in zip(plan["starts"], plan["write_from"]):
-            assert s >= (0 if ctx else p[0]) and s + plan["length"] <= p[1]
-            assert w0 >= wu
-            written.extend(range(s + w0, s + plan["length"]))
-        assert written == list(range(plan["first_predicted"], p[1]))  # each day once, in order
-
-
 def test_from_split(data):
     from stefaland_hf.data.splits import pub_folds
 
@@ -267,3 +141,39 @@ def test_from_split(data):
     w = WindowDataset.from_split(ds, fold, "train", seq_len=10)
     assert set(np.unique(w.site_index).tolist()) == set(fold.train_sites.tolist())
     assert w.start.max() == 31 - 10
+
+
+def test_static_samples_hide_variables_and_space_windows(data):
+    ds, dyn, tgt, static, *_ = data
+    samples = StaticRegressionDataset(ds, [0, 3], ["slope"], period=(5, 55), seq_len=10, samples_per_site=3, random_windows=False, hidden_variables=["elevation"])
+    item = samples[4]
+    assert len(samples) == 6 and item["site_index"] == 3 and item["x_dynamic"].shape == (10, 3)
+    assert nan_equal(item["x_dynamic"], dyn[3, item["start"] : item["start"] + 10])
+    assert np.isnan(item["x_static"][STAT.index("elevation")]) and item["x_static"][STAT.index("slope")] == static[3, 1]
+    assert item["labels"].shape == (1,) and item["labels"][0] == static[3, 1]
+    assert [samples[i]["start"] for i in (3, 4, 5)] == [5, 25, 45]  # evenly spaced evaluation windows over the period
+    drawn = StaticRegressionDataset(ds, [0, 3], ["slope"], period=(5, 55), seq_len=10, samples_per_site=4, seed=1)
+    starts = drawn.__getitems__(list(range(8))).arrays["start"]
+    assert starts.min() >= 5 and starts.max() <= 45
+    again = StaticRegressionDataset(ds, [0, 3], ["slope"], period=(5, 55), seq_len=10, samples_per_site=4, seed=1)
+    np.testing.assert_array_equal(again.__getitems__(list(range(8))).arrays["start"], starts)  # seeded draws
+    with pytest.raises(ValueError, match=r"targets \['sand_fraction'\] are not static attributes"):
+        StaticRegressionDataset(ds, [0], ["sand_fraction"], seq_len=10)
+
+
+def test_one_batch_builder_for_every_sampler(data):
+    """Training windows, static samples and evaluation windows of the same (site, start) read the same inputs."""
+    from stefaland_hf.evaluation import iter_site_sequences
+
+    ds, *_ = data
+    windows = WindowDataset(ds, sites=[2], period=(0, 24), seq_len=12, stride=12)
+    static = StaticRegressionDataset(ds, [2], ["slope"], period=(0, 24), seq_len=12, samples_per_site=2, random_windows=False)
+    sequential, _, _ = next(iter_site_sequences(ds, [2], (0, 24), seq_len=12))
+    batches = [windows.__getitems__([0, 1]), static.__getitems__([0, 1])]
+    assert all(isinstance(b, WindowBatch) for b in batches)
+    for batch in [b.arrays for b in batches] + [sequential]:
+        assert list(batch) == ["x_dynamic", "x_static", "labels", "site_index", "start"]
+        assert batch["site_index"].dtype == batch["start"].dtype == np.int64
+        np.testing.assert_array_equal(batch["start"], [0, 12])
+        assert nan_equal(batch["x_dynamic"], sequential["x_dynamic"]) and nan_equal(batch["x_static"], sequential["x_static"])
+    assert nan_equal(batches[0].arrays["labels"], sequential["labels"])
