@@ -261,6 +261,23 @@ def test_partial_loads_by_design_are_quiet_and_carry_the_backbone(tmp_path, load
     assert all(torch.equal(a, b) for a, b in zip(backbone(model).state_dict().values(), backbone(base).state_dict().values()))
 
 
+def test_a_static_regression_folder_loads_by_its_class_and_auto_model_gives_its_encoder(tmp_path, load_warnings):
+    """StefaLandForStaticRegression has no Auto class: its auto_map names the encoder for AutoModel, as the installed
+    package does, and the folder carries the code that loads the whole model."""
+    model = _save(StefaLandForStaticRegression, tmp_path)
+    config = json.loads((tmp_path / "config.json").read_text())
+    assert config["auto_map"]["AutoModel"] == "modeling_stefaland.StefaLandModel"
+    assert "StefaLandForStaticRegression" not in json.dumps(config["auto_map"])
+    assert (tmp_path / "modeling_stefaland.py").is_file()
+    x, c = tiny_inputs()
+    loaded = StefaLandForStaticRegression.from_pretrained(tmp_path).eval()
+    assert torch.equal(loaded(x, c).prediction, model(x, c).prediction)
+    encoder = transformers.AutoModel.from_pretrained(tmp_path).eval()
+    assert type(encoder) is StefaLandModel
+    assert torch.equal(encoder(x, c).last_hidden_state, model.stefaland(x, c).last_hidden_state)
+    assert [r.getMessage() for r in load_warnings] == []  # the head is dropped quietly, as from any task model
+
+
 @pytest.mark.parametrize(
     "source, target",
     [

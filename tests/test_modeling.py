@@ -7,6 +7,7 @@ import pytest
 import torch
 from conftest import tiny_config, tiny_inputs
 from transformers import AutoConfig, AutoModel, AutoModelForPreTraining, AutoModelForTimeSeriesPrediction
+from transformers.utils import ModelOutput
 
 from stefaland_hf import (
     StefaLandConfig,
@@ -15,7 +16,16 @@ from stefaland_hf import (
     StefaLandForTimeSeriesRegression,
     StefaLandModel,
 )
-from stefaland_hf.modeling_stefaland import masked_mse
+from stefaland_hf.configuration_stefaland import HEAD_MODES
+from stefaland_hf import modeling_stefaland
+from stefaland_hf.modeling_stefaland import STATIC_HEADS, TASK_HEADS, StefaLandNormalizer, head_class, masked_mse
+
+STATIC_TARGETS = dict(target_variables=["sand_fraction", "clay_fraction"], target_mean=[0.4, 0.25], target_std=[0.15, 0.1])
+ALL_MODELS = [StefaLandModel, StefaLandForPretraining, StefaLandForTimeSeriesRegression, StefaLandForStaticRegression]
+
+
+def _config_for(cls, **overrides):
+    return tiny_config(**{**(STATIC_TARGETS if cls is StefaLandForStaticRegression else {}), **overrides})
 
 
 def test_backbone_shapes(config):
@@ -70,6 +80,73 @@ def test_static_regression_head(mode):
     c2 = c.clone()
     c2[:, [4, 6]] = 0.9
     assert torch.equal(model(x, c2).prediction, out.prediction)
+
+
+def test_every_head_mode_has_a_head_class():
+    assert list(TASK_HEADS) == list(STATIC_HEADS) == list(HEAD_MODES)
+    for mode in HEAD_MODES:
+        assert type(StefaLandForTimeSeriesRegression(tiny_config(head_mode=mode)).head) is TASK_HEADS[mode]
+        assert type(StefaLandForStaticRegression(tiny_config(head_mode=mode, **STATIC_TARGETS)).head) is STATIC_HEADS[mode]
+    with pytest.raises(ValueError, match=r"head_mode must be one of \('resconn', 'no_adapter', 'linear_probe', 'scratch', 'direct'\), got 'lora'"):
+        head_class(TASK_HEADS, "lora")
+
+
+@pytest.mark.parametrize("cls", [StefaLandForTimeSeriesRegression, StefaLandForStaticRegression])
+@pytest.mark.parametrize("mode", ["resconn", "direct"])
+def test_a_task_model_holds_one_set_of_normalizers(cls, mode):
+    """The raw inputs the heads see are z-scored by the backbone's normalizers; only a model without one has its own."""
+    model = cls(_config_for(cls, head_mode=mode))
+    names = {name for name, module in model.named_modules() if isinstance(module, StefaLandNormalizer)}
+    inputs = "" if mode == "direct" else "stefaland."
+    targets = "head.targets" if cls is StefaLandForTimeSeriesRegression else "targets"
+    assert names == {f"{inputs}dynamic_normalizer", f"{inputs}static_normalizer", f"{targets}.normalizer"}
+
+
+@pytest.mark.parametrize("cls", ALL_MODELS)
+def test_return_dict_follows_the_argument_then_the_config(cls):
+    model = cls(_config_for(cls)).eval()
+    x, c = tiny_inputs()
+    output = model(x, c)
+    assert isinstance(output, ModelOutput)
+    as_tuple = model(x, c, return_dict=False)
+    assert isinstance(as_tuple, tuple) and all(torch.equal(a, b) for a, b in zip(as_tuple, output.to_tuple(), strict=True))
+    model.config.return_dict = False  # the task models still read their backbone's output by name
+    assert isinstance(model(x, c), tuple) and torch.equal(model(x, c)[0], output[0])
+    assert isinstance(model(x, c, return_dict=True), ModelOutput)
+
+
+@pytest.mark.parametrize("cls", ALL_MODELS)
+def test_eager_and_sdpa_attention_agree(tmp_path, cls, monkeypatch):
+    """attn_implementation="eager" (softmax(QK^T/sqrt(d))V written out) at construction, at load, or switched later
+    gives the outputs of the default "sdpa" to float tolerance."""
+    eager_calls = []
+    eager = modeling_stefaland.eager_attention_forward
+    monkeypatch.setattr(modeling_stefaland, "eager_attention_forward", lambda *a, **k: eager_calls.append(1) or eager(*a, **k))
+    x, c = tiny_inputs()
+    torch.manual_seed(0)
+    sdpa_model = cls(_config_for(cls)).eval()
+    assert sdpa_model.config._attn_implementation == "sdpa"
+    reference = sdpa_model(x, c).to_tuple()
+    assert not eager_calls
+    torch.manual_seed(0)
+    built = cls(_config_for(cls, attn_implementation="eager")).eval()
+    sdpa_model.save_pretrained(tmp_path)
+    loaded = cls.from_pretrained(tmp_path, attn_implementation="eager").eval()
+    switched = cls.from_pretrained(tmp_path).eval()
+    switched.set_attn_implementation("eager")
+    for model in (built, loaded, switched):
+        assert model.config._attn_implementation == "eager"
+        calls = len(eager_calls)
+        for got, want in zip(model(x, c).to_tuple(), reference, strict=True):
+            torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+        assert len(eager_calls) == calls + 2  # one call per encoder layer
+    loaded.train()
+    loaded(x, c).to_tuple()[0].float().square().mean().backward()  # dropout on the attention weights in training
+
+
+def test_an_attention_implementation_stefaland_lacks_is_refused():
+    with pytest.raises(ValueError, match="does not support Flash Attention"):
+        StefaLandModel(tiny_config(attn_implementation="flash_attention_2"))
 
 
 def test_pretraining_shapes_and_loss(config):
@@ -215,10 +292,14 @@ def test_backbone_weights_carry_into_task_model(tmp_path, config):
 
 
 def test_remote_code_loads_without_package(tmp_path, config):
+    """Saved folders carry their code: the Auto classes of their auto_map, and StefaLandForStaticRegression (which has
+    no Auto class) through transformers' get_class_from_dynamic_module."""
     model = StefaLandForTimeSeriesRegression(config).eval()
+    static = StefaLandForStaticRegression(_config_for(StefaLandForStaticRegression)).eval()
     x, c = tiny_inputs()
     model.save_pretrained(tmp_path / "model")
-    torch.save({"x": x, "c": c, "y": model(x, c).prediction}, tmp_path / "io.pt")
+    static.save_pretrained(tmp_path / "static")
+    torch.save({"x": x, "c": c, "y": model(x, c).prediction, "s": static(x, c).prediction}, tmp_path / "io.pt")
     code = textwrap.dedent(
         f"""
         import importlib.abc, sys
@@ -234,13 +315,18 @@ def test_remote_code_loads_without_package(tmp_path, config):
         assert type(model).__module__.startswith("transformers_modules"), type(model).__module__
         assert torch.equal(model(io["x"], io["c"]).prediction, io["y"])
         backbone = AutoModel.from_pretrained({str(tmp_path / "model")!r}, trust_remote_code=True)
+        from transformers.dynamic_module_utils import get_class_from_dynamic_module
+        static_class = get_class_from_dynamic_module("modeling_stefaland.StefaLandForStaticRegression", {str(tmp_path / "static")!r})
+        static = static_class.from_pretrained({str(tmp_path / "static")!r}).eval()
+        assert torch.equal(static(io["x"], io["c"]).prediction, io["s"])
+        encoder = AutoModel.from_pretrained({str(tmp_path / "static")!r}, trust_remote_code=True)
         assert "stefaland_hf" not in sys.modules
-        print("REMOTE-OK", type(backbone).__name__)
+        print("REMOTE-OK", type(backbone).__name__, type(encoder).__name__)
         """
     )
     env = dict(os.environ, HF_HOME=str(tmp_path / "hf_home"), HF_HUB_OFFLINE="1")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path)
-    assert "REMOTE-OK StefaLandModel" in result.stdout, result.stderr[-3000:]
+    assert "REMOTE-OK StefaLandModel StefaLandModel" in result.stdout, result.stderr[-3000:]
 
 
 # ------------------------------------------------------------------------------------------------

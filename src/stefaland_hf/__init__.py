@@ -4,10 +4,11 @@ Importing the package registers the StefaLand classes with the transformers Auto
 ``AutoModel.from_pretrained(...)`` works on StefaLand folders without ``trust_remote_code``.
 """
 
-from transformers import AutoConfig, AutoModel, AutoModelForPreTraining, AutoModelForTimeSeriesPrediction
+import transformers
 
 from .configuration_stefaland import StefaLandConfig
 from .modeling_stefaland import (
+    AUTO_CLASSES,
     StefaLandForPretraining,
     StefaLandForStaticRegression,
     StefaLandForTimeSeriesRegression,
@@ -20,17 +21,13 @@ from .variables import VARIABLES, align_variables, get_variable
 
 __version__ = "0.1.0"
 
-AutoConfig.register("stefaland", StefaLandConfig, exist_ok=True)
-AutoModel.register(StefaLandConfig, StefaLandModel, exist_ok=True)
-AutoModelForPreTraining.register(StefaLandConfig, StefaLandForPretraining, exist_ok=True)
-AutoModelForTimeSeriesPrediction.register(StefaLandConfig, StefaLandForTimeSeriesRegression, exist_ok=True)
-
-# Saved folders carry their own code so that trust_remote_code=True works without this package.
+# One table (modeling_stefaland.AUTO_CLASSES) for both ways of loading: the Auto classes here, and the auto_map with
+# the code that saved folders carry, so that trust_remote_code=True works without this package.
+transformers.AutoConfig.register("stefaland", StefaLandConfig, exist_ok=True)
 StefaLandConfig.register_for_auto_class()
-StefaLandModel.register_for_auto_class("AutoModel")
-StefaLandForPretraining.register_for_auto_class("AutoModelForPreTraining")
-StefaLandForTimeSeriesRegression.register_for_auto_class("AutoModelForTimeSeriesPrediction")
-StefaLandForStaticRegression.register_for_auto_class("AutoModel")
+for _auto_name, _model_class in AUTO_CLASSES.items():
+    getattr(transformers, _auto_name).register(StefaLandConfig, _model_class, exist_ok=True)
+    _model_class.register_for_auto_class(_auto_name)
 
 __all__ = [
     "StefaLandConfig",

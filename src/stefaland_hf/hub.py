@@ -967,7 +967,7 @@ def push_model(
     ``trust_remote_code=True`` where ``stefaland_hf`` is not installed. Returns the ``CommitInfo``
     (``.commit_url``). Raises :class:`HubPushError` on failure.
     """
-    from .modeling_stefaland import StefaLandPreTrainedModel
+    from .modeling_stefaland import AUTO_MAP
 
     token = check_push_target(repo_id, token)
     folder = Path(folder)
@@ -988,7 +988,7 @@ def push_model(
             continue
         operations.append(CommitOperationAdd(path_in_repo=rel, path_or_fileobj=str(path)))
     if not config.get("auto_map"):
-        config["auto_map"] = dict(StefaLandPreTrainedModel._AUTO_MAP)
+        config["auto_map"] = dict(AUTO_MAP)
     operations.append(CommitOperationAdd(path_in_repo="config.json", path_or_fileobj=(json.dumps(config, indent=2, sort_keys=True) + "\n").encode()))
     for name in REMOTE_CODE_FILES:
         if not (folder / name).is_file():

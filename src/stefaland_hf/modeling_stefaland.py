@@ -22,8 +22,10 @@ from safetensors.torch import save_file
 from torch import nn
 from transformers import PreTrainedModel
 from transformers import initialization as init
+from transformers.dynamic_module_utils import custom_object_save
 from transformers.modeling_layers import GradientCheckpointingLayer
-from transformers.utils import ModelOutput, cached_file
+from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
+from transformers.utils import ModelOutput, cached_file, can_return_tuple
 
 from .configuration_stefaland import OUTPUT_TRANSFORMS, StefaLandConfig, config_file_name
 from .variables import VARIABLES
@@ -260,11 +262,37 @@ class StefaLandSphericalHarmonics(nn.Module):
         return torch.stack(features, dim=-1)
 
 
+def eager_attention_forward(
+    module: nn.Module,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    attention_mask: None,
+    scaling: float | None = None,
+    dropout: float = 0.0,
+    **kwargs,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Attention written out, softmax(Q K^T / sqrt(d)) V with dropout on the weights (``attn_implementation="eager"``,
+    to debug or to check the fused kernels). query/key/value [B, H, T, d] -> output [B, T, H, d] and the weights.
+    StefaLand attends to every token, so there is never an ``attention_mask``."""
+    if scaling is None:
+        scaling = query.shape[-1] ** -0.5
+    weights = torch.softmax(torch.matmul(query, key.transpose(2, 3)) * scaling, dim=-1)
+    weights = F.dropout(weights, p=dropout, training=module.training)
+    return torch.matmul(weights, value).transpose(1, 2).contiguous(), weights
+
+
 class StefaLandAttention(nn.Module):
-    """Multi-head self-attention through ``scaled_dot_product_attention`` (flash/mem-efficient kernels on GPU)."""
+    """Multi-head self-attention through transformers' attention interface: ``config._attn_implementation`` is
+    "sdpa" (default; ``scaled_dot_product_attention``, flash/mem-efficient kernels on GPU) or "eager"
+    (``eager_attention_forward``), chosen with ``attn_implementation=`` when a model is built or loaded, or with
+    ``set_attn_implementation``."""
+
+    is_causal = False  # every day sees every other day and the static token
 
     def __init__(self, config: StefaLandConfig):
         super().__init__()
+        self.config = config
         self.num_heads = config.num_attention_heads
         self.dropout = config.dropout if config.attention_dropout is None else config.attention_dropout
         self.in_proj = nn.Linear(config.d_model, 3 * config.d_model)
@@ -278,9 +306,10 @@ class StefaLandAttention(nn.Module):
         # head dim 16 111 vs 75 ms, 32 142 vs 118 ms; 64 200 vs 235 ms favours bf16), so those stay float32.
         narrow_cpu_bf16 = qkv.device.type == "cpu" and qkv.dtype == torch.bfloat16 and head_dim < 64
         query, key, value = (qkv.float() if narrow_cpu_bf16 else qkv).permute(2, 0, 3, 1, 4).unbind(0)
+        attention = ALL_ATTENTION_FUNCTIONS.get_interface(self.config._attn_implementation, eager_attention_forward)
         with torch.autocast("cpu", enabled=False) if narrow_cpu_bf16 else contextlib.nullcontext():
-            out = F.scaled_dot_product_attention(query, key, value, dropout_p=self.dropout if self.training else 0.0)
-        return self.out_proj(out.transpose(1, 2).reshape(batch, length, width).to(qkv.dtype))
+            out, _ = attention(self, query, key, value, None, dropout=self.dropout if self.training else 0.0)
+        return self.out_proj(out.reshape(batch, length, width).to(qkv.dtype))
 
 
 class StefaLandLayer(GradientCheckpointingLayer):
@@ -324,6 +353,14 @@ class StefaLandReconstructionHeads(nn.Module):
         """hidden [..., D] -> [..., V]."""
         inner = F.gelu(hidden @ self.weight1 + self.bias1).unflatten(-1, (self.num_variables, self.hidden))
         return (self.dropout(inner) * self.weight2).sum(-1) + self.bias2
+
+
+def _input_normalizers(config: StefaLandConfig) -> tuple[StefaLandNormalizer, StefaLandNormalizer]:
+    """The dynamic and static input normalizers of a config's statistics."""
+    return (
+        StefaLandNormalizer(config.dynamic_mean, config.dynamic_std, len(config.dynamic_variables)),
+        StefaLandNormalizer(config.static_mean, config.static_std, len(config.static_variables)),
+    )
 
 
 def _nan_to_zero(values: torch.Tensor) -> torch.Tensor:
@@ -373,6 +410,13 @@ def _check_inputs(config: StefaLandConfig, x_dynamic, x_static, dynamic_mask, st
 # Pretrained base
 # ================================================================================================
 class StefaLandPreTrainedModel(PreTrainedModel):
+    """Loading, saving and initialization shared by the StefaLand models.
+
+    As in transformers, every ``forward`` returns its ``ModelOutput``, or ``output.to_tuple()`` when called with
+    ``return_dict=False`` or when ``config.return_dict`` is False; ``attn_implementation="sdpa"`` (default) or
+    ``"eager"`` at construction or load selects the attention (``StefaLandAttention``).
+    """
+
     config: StefaLandConfig
     config_class = StefaLandConfig
     base_model_prefix = "stefaland"
@@ -383,13 +427,6 @@ class StefaLandPreTrainedModel(PreTrainedModel):
     _supports_sdpa = True
     _no_split_modules = ["StefaLandLayer"]
     accepts_loss_kwargs = False
-
-    _AUTO_MAP = {
-        "AutoConfig": "configuration_stefaland.StefaLandConfig",
-        "AutoModel": "modeling_stefaland.StefaLandModel",
-        "AutoModelForPreTraining": "modeling_stefaland.StefaLandForPretraining",
-        "AutoModelForTimeSeriesPrediction": "modeling_stefaland.StefaLandForTimeSeriesRegression",
-    }
 
     def _init_weights(self, module: nn.Module) -> None:
         r = self.config.initializer_range
@@ -402,7 +439,7 @@ class StefaLandPreTrainedModel(PreTrainedModel):
                 init.uniform_(parameter, -r, r)
         elif isinstance(module, StefaLandModel):
             init.uniform_(module.position_embedding, -r, r)
-        elif isinstance(module, StefaLandTaskHead) and module.embedding_scale is not None:
+        elif isinstance(module, (StefaLandResConnHead, StefaLandNoAdapterHead)):
             init.constant_(module.embedding_scale, self.config.embedding_scale_init)
         else:
             super()._init_weights(module)
@@ -543,15 +580,19 @@ class StefaLandPreTrainedModel(PreTrainedModel):
     def save_pretrained(
         self, save_directory, is_main_process: bool = True, state_dict=None, push_to_hub: bool = False, **kwargs
     ):
-        """Write every Auto class into ``auto_map``, and the variable binding into model.safetensors' metadata.
+        """Write ``AUTO_MAP`` into config.json, this code beside it, and the variable binding into model.safetensors'
+        metadata.
 
-        ``push_to_hub=True`` goes through ``push_to_hub`` (which saves through this method), so no file is uploaded
-        before it is bound.
+        transformers copies the code only of a class registered for an Auto class; StefaLandForStaticRegression has
+        none (see ``AUTO_CLASSES``), so its code is copied here. ``push_to_hub=True`` goes through ``push_to_hub``
+        (which saves through this method), so no file is uploaded before it is bound.
         """
-        self.config.auto_map = dict(self._AUTO_MAP)
+        self.config.auto_map = dict(AUTO_MAP)
         hub = {k: kwargs.pop(k) for k in ("repo_id", "commit_message", "create_pr", "private") if k in kwargs}
         result = super().save_pretrained(save_directory, is_main_process=is_main_process, state_dict=state_dict, **kwargs)
         if is_main_process:
+            if not self.is_remote_code():
+                custom_object_save(self, save_directory)
             for path in _saved_weight_files(save_directory, kwargs.get("variant")):
                 _write_binding(path, self._binding_metadata())
         if push_to_hub:
@@ -705,8 +746,7 @@ class StefaLandModel(StefaLandPreTrainedModel):
     def __init__(self, config: StefaLandConfig):
         super().__init__(config)
         num_dynamic, num_static = len(config.dynamic_variables), len(config.static_variables)
-        self.dynamic_normalizer = StefaLandNormalizer(config.dynamic_mean, config.dynamic_std, num_dynamic)
-        self.static_normalizer = StefaLandNormalizer(config.static_mean, config.static_std, num_static)
+        self.dynamic_normalizer, self.static_normalizer = _input_normalizers(config)
         mlp = (config.variable_mlp_dim, config.d_model, config.embedding_activation, config.dropout)
         self.dynamic_embedding = StefaLandVariableEmbedding(num_dynamic, *mlp, mask_mode="vector")
         self.static_embedding = StefaLandVariableEmbedding(num_static, *mlp, mask_mode=config.static_mask_mode)
@@ -728,6 +768,7 @@ class StefaLandModel(StefaLandPreTrainedModel):
         """Physical units -> z-scores (NaN stays NaN)."""
         return self.dynamic_normalizer(x_dynamic), self.static_normalizer(x_static)
 
+    @can_return_tuple
     def forward(
         self,
         x_dynamic: torch.Tensor,
@@ -735,7 +776,6 @@ class StefaLandModel(StefaLandPreTrainedModel):
         dynamic_mask: torch.Tensor | None = None,
         static_mask: torch.Tensor | None = None,
         output_hidden_states: bool = False,
-        return_dict: bool = True,
     ) -> StefaLandModelOutput | tuple:
         r"""
         x_dynamic: [B, T, F] daily inputs in physical units, columns in ``config.dynamic_variables`` order; NaN = missing.
@@ -773,7 +813,7 @@ class StefaLandModel(StefaLandPreTrainedModel):
                 all_hidden = all_hidden + (hidden,)
         hidden = self.output_projection(self.output_dropout(self.encoder_norm(hidden)))
 
-        output = StefaLandModelOutput(
+        return StefaLandModelOutput(
             last_hidden_state=hidden,
             dynamic_hidden_state=hidden[:, :-1],
             static_hidden_state=hidden[:, -1],
@@ -781,7 +821,6 @@ class StefaLandModel(StefaLandPreTrainedModel):
             static_masked=static_masked,
             hidden_states=all_hidden,
         )
-        return output if return_dict else output.to_tuple()
 
 
 # ================================================================================================
@@ -818,6 +857,7 @@ class StefaLandForPretraining(StefaLandPreTrainedModel):
         self.static_head = StefaLandReconstructionHeads(len(config.static_variables), *heads)
         self.post_init()
 
+    @can_return_tuple
     def forward(
         self,
         x_dynamic: torch.Tensor,
@@ -825,7 +865,6 @@ class StefaLandForPretraining(StefaLandPreTrainedModel):
         dynamic_mask: torch.Tensor | None = None,
         static_mask: torch.Tensor | None = None,
         loss_denominators: tuple[torch.Tensor | int, torch.Tensor | int] | None = None,
-        return_dict: bool = True,
     ) -> StefaLandForPretrainingOutput | tuple:
         r"""
         Inputs as for ``StefaLandModel``. The loss covers the entries hidden by ``dynamic_mask`` / ``static_mask``
@@ -837,7 +876,7 @@ class StefaLandForPretraining(StefaLandPreTrainedModel):
         x_dynamic, x_static, dynamic_mask, static_mask = _as_tensors(
             self.device, x_dynamic=x_dynamic, x_static=x_static, dynamic_mask=dynamic_mask, static_mask=static_mask
         )
-        backbone = self.stefaland(x_dynamic, x_static, dynamic_mask, static_mask)
+        backbone = self.stefaland(x_dynamic, x_static, dynamic_mask, static_mask, return_dict=True)
         decoded, _ = self.decoder(backbone.last_hidden_state)
         decoded = self.decoder_dropout(self.decoder_norm(decoded))
         dynamic_pred = self.dynamic_head(decoded[:, :-1])  # [B, T, F] z-scores
@@ -853,7 +892,7 @@ class StefaLandForPretraining(StefaLandPreTrainedModel):
             static_loss = masked_mse(static_pred, static_target, static_sel, static_denominator)
             loss = self.config.dynamic_loss_weight * dynamic_loss + self.config.static_loss_weight * static_loss
 
-        output = StefaLandForPretrainingOutput(
+        return StefaLandForPretrainingOutput(
             loss=loss,
             dynamic_loss=dynamic_loss,
             static_loss=static_loss,
@@ -861,7 +900,6 @@ class StefaLandForPretraining(StefaLandPreTrainedModel):
             static_reconstruction=self.stefaland.static_normalizer.denormalize(static_pred),
             last_hidden_state=backbone.last_hidden_state,
         )
-        return output if return_dict else output.to_tuple()
 
 
 # ================================================================================================
@@ -872,9 +910,43 @@ def _backbone_needs_grad(backbone: nn.Module) -> bool:
     return torch.is_grad_enabled() and any(p.requires_grad for p in backbone.parameters())
 
 
-def _check_labels(labels: torch.Tensor | None, expected: tuple[int, ...], target_variables: list[str]) -> None:
-    if labels is not None and tuple(labels.shape) != expected:
-        raise ValueError(f"labels: expected shape {expected} for target_variables {target_variables}, got {tuple(labels.shape)}")
+class StefaLandTargets(nn.Module):
+    """What a task predicts: its target variables, their normalization and physical range, and the loss.
+
+    Heads compute normalized targets; this maps them to physical units within each target's range and computes the
+    masked MSE on normalized values over observed (non-NaN) labels. With ``output_transform="softplus"`` the loss
+    sees the transformed output, with ``clamp`` the raw one (a clipped output has no gradient).
+    """
+
+    def __init__(self, config: StefaLandConfig):
+        super().__init__()
+        self.variables = list(config.target_variables)
+        self.normalizer = StefaLandNormalizer(config.target_mean, config.target_std, len(self.variables))
+        self.output_range = StefaLandOutputRange(self.variables, config.output_transform)
+
+    def check_labels(self, labels: torch.Tensor | None, leading_shape: tuple[int, ...]) -> None:
+        """A clear error for labels not shaped [*leading_shape, num_targets]."""
+        expected = (*leading_shape, len(self.variables))
+        if labels is not None and tuple(labels.shape) != expected:
+            raise ValueError(f"labels: expected shape {expected} for target_variables {self.variables}, got {tuple(labels.shape)}")
+
+    def forward(
+        self,
+        normalized: torch.Tensor,
+        labels: torch.Tensor | None = None,
+        num_items_in_batch: torch.Tensor | int | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """normalized [..., K] from a head -> (prediction in physical units, loss or None), float32 whatever the
+        head's dtype. num_items_in_batch: the loss denominator instead of the count of observed labels (``masked_mse``)."""
+        normalized = normalized.float()
+        physical = self.output_range(self.normalizer.denormalize(normalized))
+        if self.output_range.in_loss:
+            normalized = self.normalizer(physical)
+        loss = None
+        if labels is not None:
+            target = self.normalizer(labels.float())
+            loss = masked_mse(normalized, target, torch.ones_like(normalized, dtype=torch.bool), num_items_in_batch)
+        return physical, loss
 
 
 class StefaLandDualResidualAdapter(nn.Module):
@@ -900,54 +972,22 @@ class StefaLandDualResidualAdapter(nn.Module):
 
 
 class StefaLandTaskHead(nn.Module):
-    """Time-series task head for every mode; returns normalized predictions and the masked MSE loss.
+    """Base of the time-series heads, one subclass per ``head_mode`` (``TASK_HEADS``).
 
-    resconn / scratch: LayerNorm(E)*s -> dual residual adapter -> residual LSTM -> linear.
-    no_adapter: LayerNorm(E)*s -> LSTM -> linear.  linear_probe: linear(LayerNorm(E)).
-    direct: no embedding; LSTM on [x, c] -> linear (the "LSTM SL" baseline).
-    Target statistics live in non-persistent buffers so a PEFT adapter carries its own via its config.
+    A subclass builds its layers from the config and implements ``predict``; the order in which it builds them is
+    the order of initialization and of the parameters, so it stays fixed (seeded runs repeat). This class casts the
+    inputs to the head's dtype and turns the normalized prediction into physical units and the loss
+    (``StefaLandTargets``). A head is built from a config, so a PEFT adapter (``ResConnConfig``) carries its own
+    targets and their statistics.
     """
 
-    def __init__(
-        self,
-        mode: str,
-        d_model: int,
-        num_dynamic: int,
-        num_static: int,
-        num_targets: int,
-        hidden_size: int,
-        dropout: float,
-        adapter_dropout: float,
-        embedding_scale_init: float,
-        target_mean: list[float] | None = None,
-        target_std: list[float] | None = None,
-        target_variables: list[str] | None = None,
-        output_transform: str = "clamp",
-    ):
+    def __init__(self, config: StefaLandConfig):
         super().__init__()
-        self.mode = mode
-        self.target_variables = list(target_variables) if target_variables else [f"target_{i}" for i in range(num_targets)]
-        self.target_normalizer = StefaLandNormalizer(target_mean, target_std, num_targets)
-        self.output_range = StefaLandOutputRange(self.target_variables, output_transform)
-        raw = num_dynamic + num_static
-        self.embedding_norm = nn.LayerNorm(d_model) if mode != "direct" else None
-        self.embedding_scale = (
-            nn.Parameter(torch.tensor(float(embedding_scale_init))) if mode not in ("direct", "linear_probe") else None
-        )
-        self.adapter = None
-        self.lstm = None
-        if mode in ("resconn", "scratch"):
-            self.adapter = StefaLandDualResidualAdapter(d_model, num_dynamic, num_static, adapter_dropout)
-            self.lstm_in = nn.Linear(d_model + raw, d_model)
-            self.lstm = nn.LSTM(d_model, hidden_size, batch_first=True)
-            self.residual = nn.Linear(hidden_size + raw, hidden_size)
-        elif mode == "no_adapter":
-            self.lstm = nn.LSTM(d_model, hidden_size, batch_first=True)
-        elif mode == "direct":
-            self.lstm_in = nn.Linear(raw, hidden_size)
-            self.lstm = nn.LSTM(hidden_size, hidden_size, batch_first=True)
-        self.dropout = StefaLandDropout(dropout)
-        self.output = nn.Linear(d_model if mode == "linear_probe" else hidden_size, num_targets)
+        self.targets = StefaLandTargets(config)
+
+    def predict(self, embedding: torch.Tensor | None, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        """embedding [B, T, D] (None without a backbone), x [B, T, F], c [B, C] -> normalized targets [B, T, K]."""
+        raise NotImplementedError
 
     def forward(
         self,
@@ -957,53 +997,150 @@ class StefaLandTaskHead(nn.Module):
         labels: torch.Tensor | None = None,
         num_items_in_batch: torch.Tensor | int | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """embedding [B, T, D] (None for direct), x [B, T, F] and c [B, C] normalized without NaN.
-
-        num_items_in_batch: the loss denominator instead of this batch's count of observed labels (see ``masked_mse``).
-        """
-        _check_labels(labels, (*x.shape[:2], len(self.target_variables)), self.target_variables)
+        """embedding [B, T, D] (None for direct), x [B, T, F] and c [B, C] normalized without NaN -> (prediction in
+        physical units, loss or None); num_items_in_batch: the loss denominator (see ``masked_mse``)."""
+        self.targets.check_labels(labels, x.shape[:2])
         dtype = self.output.weight.dtype  # an adapter head may differ from the backbone (float32 head on a bf16 base)
         x, c = x.to(dtype), c.to(dtype)
         if embedding is not None and not torch.is_autocast_enabled(embedding.device.type):
             embedding = embedding.to(dtype)  # (autocast casts per op; casting first would change its numerics)
-        static = c.unsqueeze(1).expand(-1, x.shape[1], -1)
-        if self.mode == "linear_probe":
-            normalized = self.output(self.embedding_norm(embedding))
-        elif self.mode == "direct":
-            hidden, _ = self.lstm(self.lstm_in(torch.cat([x, static], -1)))
-            normalized = self.output(self.dropout(hidden))
-        else:
-            scaled = self.embedding_norm(embedding) * self.embedding_scale
-            if self.adapter is None:
-                hidden, _ = self.lstm(scaled)
-                normalized = self.output(self.dropout(hidden))
-            else:
-                fused = self.adapter(scaled, x, c)
-                hidden, _ = self.lstm(self.lstm_in(torch.cat([fused, x, static], -1)))
-                hidden = self.dropout(hidden)
-                normalized = self.output(self.residual(torch.cat([hidden, x, static], -1)) + hidden)
-        normalized = normalized.float()  # loss and physical units in float32 whatever the head's dtype
-        physical = self.output_range(self.target_normalizer.denormalize(normalized))
-        if self.output_range.in_loss:
-            normalized = self.target_normalizer(physical)
-        loss = None
-        if labels is not None:
-            target = self.target_normalizer(labels.float())
-            loss = masked_mse(normalized, target, torch.ones_like(normalized, dtype=torch.bool), num_items_in_batch)
-        return physical, loss
+        return self.targets(self.predict(embedding, x, c), labels, num_items_in_batch)
+
+
+def _over_time(c: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Static attributes c [B, C] repeated along the days of x [B, T, F] (a view)."""
+    return c.unsqueeze(1).expand(-1, x.shape[1], -1)
+
+
+class StefaLandResConnHead(StefaLandTaskHead):
+    """The paper's head (§2.3): LayerNorm(E)·s -> dual residual adapter with x and c -> residual LSTM -> linear."""
+
+    def __init__(self, config: StefaLandConfig):
+        super().__init__(config)
+        num_dynamic, num_static = len(config.dynamic_variables), len(config.static_variables)
+        raw, hidden = num_dynamic + num_static, config.head_hidden_size
+        self.embedding_norm = nn.LayerNorm(config.d_model)
+        self.embedding_scale = nn.Parameter(torch.tensor(float(config.embedding_scale_init)))
+        self.adapter = StefaLandDualResidualAdapter(config.d_model, num_dynamic, num_static, config.adapter_dropout)
+        self.lstm_in = nn.Linear(config.d_model + raw, config.d_model)
+        self.lstm = nn.LSTM(config.d_model, hidden, batch_first=True)
+        self.residual = nn.Linear(hidden + raw, hidden)
+        self.dropout = StefaLandDropout(config.head_dropout)
+        self.output = nn.Linear(hidden, len(config.target_variables))
+
+    def predict(self, embedding, x, c):
+        static = _over_time(c, x)
+        fused = self.adapter(self.embedding_norm(embedding) * self.embedding_scale, x, c)
+        hidden, _ = self.lstm(self.lstm_in(torch.cat([fused, x, static], -1)))
+        hidden = self.dropout(hidden)
+        return self.output(self.residual(torch.cat([hidden, x, static], -1)) + hidden)
+
+
+class StefaLandScratchHead(StefaLandResConnHead):
+    """The resConn head on a backbone that is randomly initialized and trained with it (the paper's "scratch")."""
+
+
+class StefaLandNoAdapterHead(StefaLandTaskHead):
+    """Ablation without the adapter: LayerNorm(E)·s -> LSTM -> linear; the raw inputs are not used."""
+
+    def __init__(self, config: StefaLandConfig):
+        super().__init__(config)
+        self.embedding_norm = nn.LayerNorm(config.d_model)
+        self.embedding_scale = nn.Parameter(torch.tensor(float(config.embedding_scale_init)))
+        self.lstm = nn.LSTM(config.d_model, config.head_hidden_size, batch_first=True)
+        self.dropout = StefaLandDropout(config.head_dropout)
+        self.output = nn.Linear(config.head_hidden_size, len(config.target_variables))
+
+    def predict(self, embedding, x, c):
+        hidden, _ = self.lstm(self.embedding_norm(embedding) * self.embedding_scale)
+        return self.output(self.dropout(hidden))
+
+
+class StefaLandLinearProbeHead(StefaLandTaskHead):
+    """Linear probe: linear(LayerNorm(E)) per day."""
+
+    def __init__(self, config: StefaLandConfig):
+        super().__init__(config)
+        self.embedding_norm = nn.LayerNorm(config.d_model)
+        self.output = nn.Linear(config.d_model, len(config.target_variables))
+
+    def predict(self, embedding, x, c):
+        return self.output(self.embedding_norm(embedding))
+
+
+class StefaLandDirectHead(StefaLandTaskHead):
+    """No pretrained embedding: an LSTM on the raw [x, c] -> linear (the paper's "LSTM SL" baseline)."""
+
+    def __init__(self, config: StefaLandConfig):
+        super().__init__(config)
+        raw, hidden = len(config.dynamic_variables) + len(config.static_variables), config.head_hidden_size
+        self.lstm_in = nn.Linear(raw, hidden)
+        self.lstm = nn.LSTM(hidden, hidden, batch_first=True)
+        self.dropout = StefaLandDropout(config.head_dropout)
+        self.output = nn.Linear(hidden, len(config.target_variables))
+
+    def predict(self, embedding, x, c):
+        hidden, _ = self.lstm(self.lstm_in(torch.cat([x, _over_time(c, x)], -1)))
+        return self.output(self.dropout(hidden))
+
+
+class StefaLandStaticMLPHead(nn.Sequential):
+    """Static-regression head: features -> linear -> GELU -> dropout -> linear, normalized targets."""
+
+    def __init__(self, config: StefaLandConfig, in_features: int):
+        super().__init__(
+            nn.Linear(in_features, config.head_hidden_size),
+            nn.GELU(),
+            StefaLandDropout(config.head_dropout),
+            nn.Linear(config.head_hidden_size, len(config.target_variables)),
+        )
+
+
+class StefaLandStaticLinearProbeHead(nn.Linear):
+    """Static-regression linear probe: one linear map from the features to normalized targets."""
+
+    def __init__(self, config: StefaLandConfig, in_features: int):
+        super().__init__(in_features, len(config.target_variables))
+
+
+# config.head_mode -> head class, for each task model (configuration_stefaland.HEAD_MODES lists the same modes).
+TASK_HEADS: dict[str, type[StefaLandTaskHead]] = {
+    "resconn": StefaLandResConnHead,
+    "no_adapter": StefaLandNoAdapterHead,
+    "linear_probe": StefaLandLinearProbeHead,
+    "scratch": StefaLandScratchHead,
+    "direct": StefaLandDirectHead,
+}
+STATIC_HEADS: dict[str, type[nn.Module]] = {
+    "resconn": StefaLandStaticMLPHead,
+    "no_adapter": StefaLandStaticMLPHead,
+    "linear_probe": StefaLandStaticLinearProbeHead,
+    "scratch": StefaLandStaticMLPHead,
+    "direct": StefaLandStaticMLPHead,
+}
+
+
+def head_class(heads: dict[str, type[nn.Module]], head_mode: str) -> type[nn.Module]:
+    """``heads[head_mode]``; an unknown mode is an error naming the valid ones."""
+    if head_mode not in heads:
+        raise ValueError(f"head_mode must be one of {tuple(heads)}, got {head_mode!r}")
+    return heads[head_mode]
 
 
 class StefaLandTaskModel(StefaLandPreTrainedModel):
-    """Shared plumbing of the task models: optional backbone, input normalizers, frozen-backbone handling."""
+    """Shared plumbing of the task models: optional backbone, input normalization, frozen-backbone handling."""
 
     _head_modules = ("head",)
 
     def _build_inputs(self, config: StefaLandConfig) -> None:
+        """The backbone, or in direct mode (no backbone) the input normalizers; a model has one set of them."""
         if not config.target_variables:
             raise ValueError(f"target_variables: a {type(self).__name__} needs at least one target variable")
-        self.stefaland = None if config.head_mode == "direct" else StefaLandModel(config)
-        self.dynamic_normalizer = StefaLandNormalizer(config.dynamic_mean, config.dynamic_std, len(config.dynamic_variables))
-        self.static_normalizer = StefaLandNormalizer(config.static_mean, config.static_std, len(config.static_variables))
+        if config.head_mode == "direct":
+            self.stefaland = None
+            self.dynamic_normalizer, self.static_normalizer = _input_normalizers(config)
+        else:
+            self.stefaland = StefaLandModel(config)
 
     def _freeze_backbone(self) -> None:
         if self.config.backbone_frozen:
@@ -1015,36 +1152,30 @@ class StefaLandTaskModel(StefaLandPreTrainedModel):
             self.stefaland.eval()  # a frozen encoder runs without dropout (as in the authors' finetuning)
         return self
 
+    def normalize(self, x_dynamic: torch.Tensor, x_static: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Physical units -> z-scores (NaN stays NaN), with the backbone's normalizers when there is a backbone."""
+        if self.stefaland is not None:
+            return self.stefaland.normalize(x_dynamic, x_static)
+        return self.dynamic_normalizer(x_dynamic), self.static_normalizer(x_static)
+
     def normalized_inputs(self, x_dynamic: torch.Tensor, x_static: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """z-scored raw inputs with missing values at the mean (0), as the heads consume them."""
-        return _nan_to_zero(self.dynamic_normalizer(x_dynamic.float())), _nan_to_zero(self.static_normalizer(x_static.float()))
+        dynamic, static = self.normalize(x_dynamic.float(), x_static.float())
+        return _nan_to_zero(dynamic), _nan_to_zero(static)
 
 
 class StefaLandForTimeSeriesRegression(StefaLandTaskModel):
     """Daily targets (streamflow, soil moisture) from a (usually frozen) StefaLand backbone.
 
     Targets may be sparse: the loss covers observed (non-NaN) label entries only. ``head_mode`` selects the
-    paper's variants; in the frozen modes the backbone has ``requires_grad=False`` and stays in eval mode.
+    paper's variants (``TASK_HEADS``); in the frozen modes the backbone has ``requires_grad=False`` and stays in
+    eval mode.
     """
 
     def __init__(self, config: StefaLandConfig):
         super().__init__(config)
         self._build_inputs(config)
-        self.head = StefaLandTaskHead(
-            config.head_mode,
-            config.d_model,
-            len(config.dynamic_variables),
-            len(config.static_variables),
-            len(config.target_variables),
-            config.head_hidden_size,
-            config.head_dropout,
-            config.adapter_dropout,
-            config.embedding_scale_init,
-            config.target_mean,
-            config.target_std,
-            config.target_variables,
-            config.output_transform,
-        )
+        self.head = head_class(TASK_HEADS, config.head_mode)(config)
         self.post_init()
         self._freeze_backbone()
 
@@ -1066,8 +1197,9 @@ class StefaLandForTimeSeriesRegression(StefaLandTaskModel):
         if self.stefaland is None:
             return None
         with torch.set_grad_enabled(_backbone_needs_grad(self.stefaland)):
-            return self.stefaland(x_dynamic, x_static, dynamic_mask, static_mask).dynamic_hidden_state
+            return self.stefaland(x_dynamic, x_static, dynamic_mask, static_mask, return_dict=True).dynamic_hidden_state
 
+    @can_return_tuple
     def forward(
         self,
         x_dynamic: torch.Tensor,
@@ -1077,7 +1209,6 @@ class StefaLandForTimeSeriesRegression(StefaLandTaskModel):
         static_mask: torch.Tensor | None = None,
         backbone_embedding: torch.Tensor | None = None,
         num_items_in_batch: torch.Tensor | int | None = None,
-        return_dict: bool = True,
     ) -> StefaLandRegressionOutput | tuple:
         r"""
         x_dynamic [B, T, F], x_static [B, C] in physical units; labels [B, T, K] in the target units, NaN where
@@ -1098,37 +1229,33 @@ class StefaLandForTimeSeriesRegression(StefaLandTaskModel):
         else:
             embedding = self._checked_backbone_embedding(backbone_embedding, x_dynamic, dynamic_mask, static_mask)
         prediction, loss = self.head(embedding, *self.normalized_inputs(x_dynamic, x_static), labels, num_items_in_batch)
-        output = StefaLandRegressionOutput(loss=loss, prediction=prediction)
-        return output if return_dict else output.to_tuple()
+        return StefaLandRegressionOutput(loss=loss, prediction=prediction)
 
 
 class StefaLandForStaticRegression(StefaLandTaskModel):
     """Per-site targets (e.g. soil texture) predicted from the backbone with the target attributes masked.
 
-    Target variables that are also static inputs are always hidden from the model (paper §3.4). The head is an
-    MLP on [mean_t E_t, E_static] (frozen modes), a linear probe, or, in ``direct`` mode, an MLP on raw inputs.
+    Target variables that are also static inputs are always hidden from the model (paper §3.4). The head
+    (``STATIC_HEADS``) is an MLP on [mean_t E_t, E_static] (frozen modes, scratch), a linear probe on them, or, in
+    ``direct`` mode, an MLP on [mean_t x_t, c] of the raw inputs.
+
+    It has no Auto class (transformers has none for this task; ``AutoModel`` gives the encoder of its checkpoint):
+    load it with ``StefaLandForStaticRegression.from_pretrained(folder)``, or without this package with
+    ``get_class_from_dynamic_module("modeling_stefaland.StefaLandForStaticRegression", folder)`` from
+    ``transformers.dynamic_module_utils`` (the folder carries the code).
     """
 
     def __init__(self, config: StefaLandConfig):
         super().__init__(config)
         self._build_inputs(config)
-        num_targets = len(config.target_variables)
-        self.target_normalizer = StefaLandNormalizer(config.target_mean, config.target_std, num_targets)
-        self.output_range = StefaLandOutputRange(config.target_variables, config.output_transform)
-        features = len(config.dynamic_variables) + len(config.static_variables) if config.head_mode == "direct" else 2 * config.d_model
-        if config.head_mode == "linear_probe":
-            self.head = nn.Linear(features, num_targets)
-        else:
-            self.head = nn.Sequential(
-                nn.Linear(features, config.head_hidden_size),
-                nn.GELU(),
-                StefaLandDropout(config.head_dropout),
-                nn.Linear(config.head_hidden_size, num_targets),
-            )
+        self.targets = StefaLandTargets(config)
+        features = 2 * config.d_model if self.stefaland is not None else len(config.dynamic_variables) + len(config.static_variables)
+        self.head = head_class(STATIC_HEADS, config.head_mode)(config, features)
         self._hidden_columns = [config.static_variables.index(n) for n in config.target_variables if n in config.static_variables]
         self.post_init()
         self._freeze_backbone()
 
+    @can_return_tuple
     def forward(
         self,
         x_dynamic: torch.Tensor,
@@ -1137,7 +1264,6 @@ class StefaLandForStaticRegression(StefaLandTaskModel):
         dynamic_mask: torch.Tensor | None = None,
         static_mask: torch.Tensor | None = None,
         num_items_in_batch: torch.Tensor | int | None = None,
-        return_dict: bool = True,
     ) -> StefaLandRegressionOutput | tuple:
         r"""labels [B, K] in target units (NaN = unknown); returns ``prediction`` [B, K] in target units.
 
@@ -1150,7 +1276,7 @@ class StefaLandForStaticRegression(StefaLandTaskModel):
             static_mask=static_mask,
         )
         _check_inputs(self.config, x_dynamic, x_static, dynamic_mask, static_mask)
-        _check_labels(labels, (x_dynamic.shape[0], len(self.config.target_variables)), self.config.target_variables)
+        self.targets.check_labels(labels, x_dynamic.shape[:1])
         hide = torch.zeros_like(x_static, dtype=torch.bool)
         hide[:, self._hidden_columns] = True
         x_static = torch.where(hide, torch.full_like(x_static, float("nan")), x_static)
@@ -1160,23 +1286,28 @@ class StefaLandForStaticRegression(StefaLandTaskModel):
         else:
             static_mask = hide if static_mask is None else (static_mask.bool() | hide)
             with torch.set_grad_enabled(_backbone_needs_grad(self.stefaland)):
-                out = self.stefaland(x_dynamic, x_static, dynamic_mask, static_mask)
+                out = self.stefaland(x_dynamic, x_static, dynamic_mask, static_mask, return_dict=True)
             features = torch.cat([out.dynamic_hidden_state.mean(1), out.static_hidden_state], -1)
-        normalized = self.head(features.to(next(self.head.parameters()).dtype)).float()
-        prediction = self.output_range(self.target_normalizer.denormalize(normalized))
-        if self.output_range.in_loss:
-            normalized = self.target_normalizer(prediction)
-        loss = None
-        if labels is not None:
-            target = self.target_normalizer(labels.float())
-            loss = masked_mse(normalized, target, torch.ones_like(normalized, dtype=torch.bool), num_items_in_batch)
-        output = StefaLandRegressionOutput(loss=loss, prediction=prediction)
-        return output if return_dict else output.to_tuple()
+        prediction, loss = self.targets(self.head(features.to(next(self.head.parameters()).dtype)), labels, num_items_in_batch)
+        return StefaLandRegressionOutput(loss=loss, prediction=prediction)
 
 
 _ARCHITECTURES = {
     cls.__name__: cls
     for cls in (StefaLandModel, StefaLandForPretraining, StefaLandForTimeSeriesRegression, StefaLandForStaticRegression)
+}
+
+# transformers Auto class -> the StefaLand class it loads. ``import stefaland_hf`` registers these, and every saved
+# config.json's ``auto_map`` lists them (with the config) for ``trust_remote_code=True``, so both paths give the same
+# class. StefaLandForStaticRegression has none: transformers has no Auto class for per-site regression.
+AUTO_CLASSES: dict[str, type[StefaLandPreTrainedModel]] = {
+    "AutoModel": StefaLandModel,
+    "AutoModelForPreTraining": StefaLandForPretraining,
+    "AutoModelForTimeSeriesPrediction": StefaLandForTimeSeriesRegression,
+}
+AUTO_MAP = {
+    "AutoConfig": f"configuration_stefaland.{StefaLandConfig.__name__}",
+    **{auto: f"modeling_stefaland.{cls.__name__}" for auto, cls in AUTO_CLASSES.items()},
 }
 
 __all__ = [
@@ -1189,6 +1320,17 @@ __all__ = [
     "StefaLandModelOutput",
     "StefaLandForPretrainingOutput",
     "StefaLandRegressionOutput",
+    "StefaLandTargets",
     "StefaLandTaskHead",
+    "StefaLandResConnHead",
+    "StefaLandScratchHead",
+    "StefaLandNoAdapterHead",
+    "StefaLandLinearProbeHead",
+    "StefaLandDirectHead",
+    "StefaLandStaticMLPHead",
+    "StefaLandStaticLinearProbeHead",
+    "TASK_HEADS",
+    "STATIC_HEADS",
+    "AUTO_CLASSES",
     "masked_mse",
 ]

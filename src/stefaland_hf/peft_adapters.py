@@ -21,8 +21,8 @@ from peft.mapping import PEFT_TYPE_TO_CONFIG_MAPPING, PEFT_TYPE_TO_PREFIX_MAPPIN
 from peft.tuners.tuners_utils import BaseTuner, BaseTunerLayer
 from torch import nn
 
-from .configuration_stefaland import OUTPUT_TRANSFORMS
-from .modeling_stefaland import StefaLandTaskHead
+from .configuration_stefaland import OUTPUT_TRANSFORMS, StefaLandConfig
+from .modeling_stefaland import TASK_HEADS, StefaLandTaskHead, head_class
 from .variables import validate_names
 
 PEFT_TYPE = "RESCONN"
@@ -67,6 +67,18 @@ class ResConnConfig(PeftConfig):
                     f"(one per target variable {self.target_variables})"
                 )
 
+    def head_config(self, model_config: StefaLandConfig) -> StefaLandConfig:
+        """The base model's config with this adapter's head settings (same field names): what its head is built from."""
+        head = {name: getattr(self, name) for name in _HEAD_FIELDS}
+        return type(model_config).from_dict({**model_config.to_dict(), **head})
+
+
+# The ResConnConfig fields that are StefaLandConfig head settings under the same names.
+_HEAD_FIELDS = (
+    "target_variables", "target_mean", "target_std", "head_mode", "head_hidden_size", "head_dropout",
+    "adapter_dropout", "embedding_scale_init", "output_transform",
+)
+
 
 RESCONN_HEADS = "resconn_heads"  # the ModuleDict of adapter heads in ResConnLayer
 
@@ -86,22 +98,8 @@ class ResConnLayer(nn.Module, BaseTunerLayer):
         self.update_layer(adapter_name, config)
 
     def update_layer(self, adapter_name: str, config: ResConnConfig) -> None:
-        mc = self.model_config
-        self.resconn_heads[adapter_name] = StefaLandTaskHead(
-            config.head_mode,
-            mc.d_model,
-            len(mc.dynamic_variables),
-            len(mc.static_variables),
-            len(config.target_variables),
-            config.head_hidden_size,
-            config.head_dropout,
-            config.adapter_dropout,
-            config.embedding_scale_init,
-            config.target_mean,
-            config.target_std,
-            target_variables=list(config.target_variables),
-            output_transform=config.output_transform,
-        ).to(next(self.base_layer.parameters()).device)
+        head = head_class(TASK_HEADS, config.head_mode)(config.head_config(self.model_config))
+        self.resconn_heads[adapter_name] = head.to(next(self.base_layer.parameters()).device)
         self.set_adapter(adapter_name, inference_mode=config.inference_mode)
 
     def merge(self, adapter_names=None, safe_merge: bool = False) -> None:
