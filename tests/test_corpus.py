@@ -101,7 +101,7 @@ def test_sources_disagreeing_on_a_unit_are_refused_naming_the_variable():
 
 def test_pretraining_on_two_sources_saves_a_model_with_the_union_vocabulary(tmp_path, corpus):
     config = config_with_variables(tiny_config(), corpus.dynamic_variables, corpus.static_variables)
-    args = PretrainArguments(output_dir=str(tmp_path / "run"), epochs=1, batch_size=8, seq_len=30, samples_per_epoch=32, learning_rate=1e-3)
+    args = PretrainArguments(output_dir=str(tmp_path / "run"), num_train_epochs=1, per_device_train_batch_size=8, seq_len=30, samples_per_epoch=32, learning_rate=1e-3)
     model = pretrain_corpus(config, corpus, args)
     assert model.config.dynamic_variables == corpus.dynamic_variables
     assert model.config.dynamic_groups == {"temperature": ["temperature_max", "temperature_min"]}
