@@ -119,11 +119,11 @@ def test_zero_shot_holdout_takes_every_nth_ungauged_site_by_id():
 
 
 def test_recipe_errors_name_the_problem(tmp_path):
-    recipe = {"architecture": "stefaland-tiny", "pretrain": {"epochs": 1, "epoch": 2}, "sources": [{"name": "x", "dataset": "camels_us"}]}
+    recipe = {"architecture": "stefaland-tiny", "pretrain": {"num_train_epochs": 1, "epoch": 2}, "sources": [{"name": "x", "dataset": "camels_us"}]}
     (tmp_path / "recipe.json").write_text(json.dumps(recipe))
     with pytest.raises(RecipeError, match=r"pretrain has unknown fields \['epoch'\]"):
         load_recipe(tmp_path)
-    recipe["pretrain"] = {"epochs": 1}
+    recipe["pretrain"] = {"num_train_epochs": 1}
     recipe["sources"][0]["options"] = {"data_dir": "{data}/camels_us", "extra_data_dirs": ["{unpacked}/more"]}
     (tmp_path / "recipe.json").write_text(json.dumps(recipe))
     with pytest.raises(RecipeError, match=r"extra_data_dirs needs the unpacked-archives folder \(--unpacked DIR\)"):
