@@ -7,10 +7,9 @@ how sensitive that comparison is to the baseline's training budget, on the same 
 """
 
 import argparse
-from dataclasses import replace
 from pathlib import Path
 
-from stefaland_hf.experiments.demo import load_finished_demo
+from stefaland_hf.experiments.demo import finetune_arguments, load_finished_demo
 from stefaland_hf.training.finetune import finetune
 
 
@@ -24,11 +23,10 @@ def main() -> None:
     args = parser.parse_args()
 
     demo = Path(args.demo)
-    settings, dataset, split = load_finished_demo(demo, args.cache_dir)
+    preset, dataset, split = load_finished_demo(demo, args.cache_dir)
     folder = demo / f"direct_{args.max_steps}_every_{args.eval_steps}"
-    finetune_args = replace(
-        settings.finetune_arguments(folder, "direct", disable_tqdm=True),
-        max_steps=args.max_steps, eval_steps=args.eval_steps, patience=args.patience, overwrite=True,
+    finetune_args = finetune_arguments(
+        preset, folder, "direct", disable_tqdm=True, max_steps=args.max_steps, eval_steps=args.eval_steps, patience=args.patience, overwrite=True
     )
     result = finetune(demo / "pretraining" / "model", dataset, split, finetune_args)
     summary = result["summary"]

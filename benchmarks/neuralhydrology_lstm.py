@@ -22,10 +22,10 @@ Choices (so the comparison with our "LSTM SL" baseline is like for like):
   plus ``tmean = (tmax + tmin) / 2`` (our ``temperature_mean``), passed through neuralhydrology's
   ``additional_feature_files``; static attributes: our ``PAPER_ATTRIBUTES`` mapped back to their
   CAMELS column names. Streamflow is neuralhydrology's ``QObs(mm/d)`` (forcing-header area, as ours).
-- ``seq_length`` = preset ``seq_len``, ``predict_last_n`` = ``seq_len - warmup``; loss ``MSE`` on the
+- ``seq_length`` = the preset's ``finetune.seq_len``, ``predict_last_n`` = ``seq_len - warmup``; loss ``MSE`` on the
   standardized target (our heads train with a masked MSE on the standardized target); hidden size,
-  batch size and learning rate default to the preset's ``head_hidden_size``, ``finetune_batch_size``,
-  ``finetune_learning_rate``; output dropout 0.2 (our ``head_dropout``).
+  batch size and learning rate default to the preset's ``finetune.head_hidden_size``, ``finetune.per_device_train_batch_size``,
+  ``finetune.learning_rate``; output dropout 0.2 (our ``head_dropout``).
 - epoch selection: neuralhydrology validates after every epoch; the test evaluation uses the epoch with
   the best median validation NSE (``--select-epoch best``, default) or the last one.
 - metrics: neuralhydrology's test metrics cover only the days predicted at the last step of a sequence,
@@ -117,7 +117,7 @@ def fold_config(fold: dict, preset: dict, args, fold_dir: Path, features_file: P
     (train_start, train_end), (val_start, val_end), (test_start, test_end) = (
         split["train_period"], split["val_period"], split["test_period"]
     )
-    seq_len, warmup = int(preset["seq_len"]), int(preset["warmup"])
+    seq_len, warmup = int(preset["finetune"]["seq_len"]), int(preset["finetune"]["warmup"])
     cfg = {
         "experiment_name": f"fold_{fold['fold']}",
         "run_dir": str(fold_dir / "runs"),
@@ -140,13 +140,13 @@ def fold_config(fold: dict, preset: dict, args, fold_dir: Path, features_file: P
         "model": "cudalstm",
         "head": "regression",
         "output_activation": "linear",
-        "hidden_size": args.hidden_size or int(preset["head_hidden_size"]),
+        "hidden_size": args.hidden_size or int(preset["finetune"]["head_hidden_size"]),
         "initial_forget_bias": 3,
         "output_dropout": args.dropout,
         "optimizer": "Adam",
         "loss": "MSE",
-        "learning_rate": {0: args.learning_rate or float(preset["finetune_learning_rate"])},
-        "batch_size": args.batch_size or int(preset["finetune_batch_size"]),
+        "learning_rate": {0: args.learning_rate or float(preset["finetune"]["learning_rate"])},
+        "batch_size": args.batch_size or int(preset["finetune"]["per_device_train_batch_size"]),
         "epochs": args.epochs,
         "clip_gradient_norm": 1,
         "predict_last_n": seq_len - warmup,
@@ -293,9 +293,9 @@ def parse_args(argv=None):
     p.add_argument("--work-dir", required=True, type=Path, help="neuralhydrology configs, basin files and runs")
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--max-updates-per-epoch", type=int, default=None, help="cap batches per epoch (default: full epochs)")
-    p.add_argument("--hidden-size", type=int, default=None, help="default: preset head_hidden_size")
-    p.add_argument("--batch-size", type=int, default=None, help="default: preset finetune_batch_size")
-    p.add_argument("--learning-rate", type=float, default=None, help="default: preset finetune_learning_rate")
+    p.add_argument("--hidden-size", type=int, default=None, help="default: the preset's finetune.head_hidden_size")
+    p.add_argument("--batch-size", type=int, default=None, help="default: the preset's finetune.per_device_train_batch_size")
+    p.add_argument("--learning-rate", type=float, default=None, help="default: the preset's finetune.learning_rate")
     p.add_argument("--dropout", type=float, default=0.2, help="output dropout (our head_dropout default)")
     p.add_argument("--device", default="cpu", help="neuralhydrology device: cpu, cuda:0, ...")
     p.add_argument("--select-epoch", choices=["best", "last"], default="best")

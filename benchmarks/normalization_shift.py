@@ -21,7 +21,7 @@ import numpy as np
 
 from stefaland_hf.data import load_site_dataset
 from stefaland_hf.data.normalization import fit_normalization
-from stefaland_hf.experiments.benchmark import PRESETS, make_splits
+from stefaland_hf.experiments.benchmark import PRESETS, benchmark_preset, make_splits
 
 
 def main(argv=None) -> int:
@@ -39,7 +39,8 @@ def main(argv=None) -> int:
     names = {kind: stored[f"{kind}_variables"] for kind in ("dynamic", "static")}
     print("| fold | inputs | largest mean shift (pretraining stds) | std ratio fold / pretraining |")
     print("|---|---|---|---|")
-    for index, split in enumerate(make_splits(args.kind, dataset, args.folds, args.seed, PRESETS[args.preset])):
+    periods = benchmark_preset(args.preset)["benchmark"]
+    for index, split in enumerate(make_splits(args.kind, dataset, args.folds, args.seed, periods["train_period"], periods["test_period"])):
         fold = fit_normalization(dataset, split.sites("train"), split.period("train"), names["dynamic"], names["static"], target_variables=[])
         for kind in ("dynamic", "static"):
             mean, std = np.asarray(stored[f"{kind}_mean"]), np.asarray(stored[f"{kind}_std"])

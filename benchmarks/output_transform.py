@@ -9,12 +9,11 @@ Prints median NSE/KGE/RMSE over the held-out sites and how many predicted days w
 """
 
 import argparse
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
-from stefaland_hf.experiments.demo import load_finished_demo
+from stefaland_hf.experiments.demo import finetune_arguments, load_finished_demo
 from stefaland_hf.metrics import site_metrics, summarize
 from stefaland_hf.training.finetune import finetune
 
@@ -32,14 +31,13 @@ def main() -> None:
     args = parser.parse_args()
 
     demo = Path(args.demo)
-    settings, dataset, split = load_finished_demo(demo, args.cache_dir)
+    preset, dataset, split = load_finished_demo(demo, args.cache_dir)
     rows = []
     for mode in ("resconn", "direct"):
         for transform in ("none", "softplus"):
             folder = demo / "output_transform" / f"{mode}_{transform}"
-            finetune_args = replace(
-                settings.finetune_arguments(folder, mode, disable_tqdm=True, embedding_cache_dir=demo / "output_transform" / "cache"),
-                output_transform=transform, overwrite=True,
+            finetune_args = finetune_arguments(
+                preset, folder, mode, disable_tqdm=True, embedding_cache_dir=str(demo / "output_transform" / "cache"), output_transform=transform, overwrite=True
             )
             result = finetune(demo / "pretraining" / "model", dataset, split, finetune_args)
             evaluation = result["evaluation"]

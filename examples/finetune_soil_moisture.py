@@ -3,7 +3,7 @@
 
     python examples/finetune_soil_moisture.py --base runs/pretrain_smap/model --data-dir ../shared/data/hydrodl_smap_conus
     python examples/finetune_soil_moisture.py --base stefaland-base --data-dir ../shared/data/hydrodl_smap_conus \\
-        --fold 2 --push-to-hub ORG/NAME
+        --fold 2 --push-to-hub --hub-model-id ORG/NAME
 
 SMAP targets are sparse (satellite revisit, about 42 % of days) and exist only for 2015-04-01..2017-03-31 in
 the hydroDL CONUS data, so the defaults suit a short record: 180-day windows with 60 days of warm-up (no
@@ -18,7 +18,6 @@ Writes ``metrics_per_site.csv`` (every metric per pixel), ``metrics_summary.csv`
 per-pixel correlation (PNG), the adapter (or model, for `scratch`/`direct`) with its card.
 """
 
-import argparse
 from pathlib import Path
 
 import numpy as np
@@ -26,15 +25,7 @@ import numpy as np
 from stefaland_hf.configuration_stefaland import FROZEN_BACKBONE_MODES
 from stefaland_hf.experiments.plots import plot_metric_cdf
 from stefaland_hf.hub import check_artifact_push, finish_artifact, resolve_model_name
-from stefaland_hf.training.cli_args import (
-    add_data_arguments,
-    add_finetune_arguments,
-    add_split_arguments,
-    finetune_arguments_from_args,
-    load_dataset_from_args,
-    resolve_finetune_scale,
-    split_from_args,
-)
+from stefaland_hf.training.arguments import finetune_parser, parse_finetune_args
 from stefaland_hf.training.finetune import finetune
 
 SMAP_RECORD = ("2015-04-01", "2017-03-31")  # days with SMAP targets in the hydroDL CONUS data
@@ -60,23 +51,18 @@ def summary_rows(per_site: dict, split_name: str, head_mode: str) -> list[dict]:
     return rows
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_finetune_arguments(parser, "runs/finetune_soil_moisture", seq_len=180, warmup=60)
-    add_data_arguments(parser)
-    add_split_arguments(parser)
-    parser.set_defaults(dataset="hydrodl_smap")
-    return parser
+def build_parser():
+    return finetune_parser(__doc__, "runs/finetune_soil_moisture", ["soil_moisture"], seq_len=180, warmup=60, dataset="hydrodl_smap")
 
 
 def main() -> None:
     parser = build_parser()
-    args = parser.parse_args()
-    check_artifact_push(args.push_to_hub, args.base, adapter=args.head_mode in FROZEN_BACKBONE_MODES)  # fail now, not after training
-    resolve_finetune_scale(args)
+    training, data, split_arguments, other = parse_finetune_args(parser)
+    push_repo = training.push_repo()
+    check_artifact_push(push_repo, other.base, adapter=training.head_mode in FROZEN_BACKBONE_MODES)  # fail now, not after training
 
-    dataset = load_dataset_from_args(args)
-    split = split_from_args(args, dataset)
+    dataset = data.load()
+    split = split_arguments.build(dataset, data.dataset, training.seed)
     for part in ("train", "val", "test"):
         period = split.period(part)
         if period is not None and not (SMAP_RECORD[0] <= str(period[0]) and str(period[1]) <= SMAP_RECORD[1]):
@@ -85,26 +71,20 @@ def main() -> None:
         period = split.period(part)
         if period is not None and not isinstance(period[0], (int, np.integer)):
             days = int((np.datetime64(period[1], "D") - np.datetime64(period[0], "D")).astype(int)) + 1
-            if days < args.seq_len:
-                parser.error(f"the {part} period {tuple(str(p) for p in period)} has {days} days, fewer than --seq-len {args.seq_len}")
-    base = resolve_model_name(args.base)
-    report = finetune(
-        base,
-        dataset,
-        split,
-        finetune_arguments_from_args(args, ["soil_moisture"]),
-    )
+            if days < training.seq_len:
+                parser.error(f"the {part} period {tuple(str(p) for p in period)} has {days} days, fewer than --seq-len {training.seq_len}")
+    report = finetune(resolve_model_name(other.base), dataset, split, training)
     evaluation = report["evaluation"]
-    out = Path(args.output_dir)
-    rows = summary_rows(evaluation["per_site"], split.name, args.head_mode)
+    out = Path(training.output_dir)
+    rows = summary_rows(evaluation["per_site"], split.name, training.head_mode)
     import pandas as pd
 
     pd.DataFrame(rows).to_csv(out / "metrics_summary.csv", index=False)
-    plot_metric_cdf({args.head_mode: evaluation["per_site"]["pearson_r"]}, out / "corr_cdf.png", metric="Corr")
+    plot_metric_cdf({training.head_mode: evaluation["per_site"]["pearson_r"]}, out / "corr_cdf.png", metric="Corr")
     observed = int(np.isfinite(evaluation["observations"]).sum())
     medians = ", ".join(f"{r['metric']} {r['median']:.4f}" for r in rows)
     print(f"held-out pixels ({split.name}, {rows[0]['n_pixels']} pixels, {observed} observed pixel-days): median {medians} (m³/m³ for RMSE/ubRMSE)")
-    url = finish_artifact(report, dataset_name=args.dataset, base_model=str(args.base), push_to_hub=args.push_to_hub)
+    url = finish_artifact(report, dataset_name=data.dataset, base_model=str(other.base), push_to_hub=push_repo)
     if url:
         print(f"pushed: {url}")
 

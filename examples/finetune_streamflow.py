@@ -7,55 +7,40 @@
 
 Held-out sites (PUB fold, PUR region group) or the held-out period (temporal) are never seen in
 training or normalization. Writes per-site metrics (CSV), an NSE CDF and hydrographs (PNG), the
-adapter (or model, for `scratch`/`direct`) with its card.
+adapter (or model, for `scratch`/`direct`) with its card. Every option of `transformers.TrainingArguments`
+applies (`--learning-rate`, `--per-device-train-batch-size`, ...); `--push-to-hub --hub-model-id ORG/NAME`
+pushes the finished adapter with its card.
 """
 
-import argparse
 from pathlib import Path
 
 from stefaland_hf.configuration_stefaland import FROZEN_BACKBONE_MODES
 from stefaland_hf.zoo import RELEASE_MODEL
 from stefaland_hf.experiments.plots import plot_hydrographs, plot_metric_cdf
 from stefaland_hf.hub import check_artifact_push, finish_artifact, resolve_model_name
-from stefaland_hf.training.cli_args import (
-    add_data_arguments,
-    add_finetune_arguments,
-    add_split_arguments,
-    finetune_arguments_from_args,
-    load_dataset_from_args,
-    split_from_args,
-)
+from stefaland_hf.training.arguments import finetune_parser, parse_finetune_args
 from stefaland_hf.training.finetune import finetune
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_finetune_arguments(parser, "runs/finetune_streamflow", default_base=RELEASE_MODEL)
-    add_data_arguments(parser)
-    add_split_arguments(parser)
-    return parser
+def build_parser():
+    return finetune_parser(__doc__, "runs/finetune_streamflow", ["streamflow"], default_base=RELEASE_MODEL)
 
 
 def main() -> None:
-    args = build_parser().parse_args()
-    check_artifact_push(args.push_to_hub, args.base, adapter=args.head_mode in FROZEN_BACKBONE_MODES)  # fail now, not after training
+    training, data, split_arguments, other = parse_finetune_args(build_parser())
+    push_repo = training.push_repo()
+    check_artifact_push(push_repo, other.base, adapter=training.head_mode in FROZEN_BACKBONE_MODES)  # fail now, not after training
 
-    dataset = load_dataset_from_args(args)
-    split = split_from_args(args, dataset)
-    base = resolve_model_name(args.base)
-    report = finetune(
-        base,
-        dataset,
-        split,
-        finetune_arguments_from_args(args, ["streamflow"]),
-    )
+    dataset = data.load()
+    split = split_arguments.build(dataset, data.dataset, training.seed)
+    report = finetune(resolve_model_name(other.base), dataset, split, training)
     evaluation = report["evaluation"]
-    out = Path(args.output_dir)
-    plot_metric_cdf({args.head_mode: evaluation["per_site"]["nse"]}, out / "nse_cdf.png")
-    plot_hydrographs(evaluation["dates"], evaluation["observations"][..., 0], {args.head_mode: evaluation["predictions"][..., 0]}, evaluation["site_ids"], out / "hydrographs.png")
+    out = Path(training.output_dir)
+    plot_metric_cdf({training.head_mode: evaluation["per_site"]["nse"]}, out / "nse_cdf.png")
+    plot_hydrographs(evaluation["dates"], evaluation["observations"][..., 0], {training.head_mode: evaluation["predictions"][..., 0]}, evaluation["site_ids"], out / "hydrographs.png")
     summary = report["summary"]
     print(f"held-out sites ({split.name}): median NSE {summary['nse']:.3f}, KGE {summary['kge']:.3f}, RMSE {summary['rmse']:.3f} mm/day")
-    url = finish_artifact(report, dataset_name=args.dataset, base_model=str(args.base), push_to_hub=args.push_to_hub)
+    url = finish_artifact(report, dataset_name=data.dataset, base_model=str(other.base), push_to_hub=push_repo)
     if url:
         print(f"pushed: {url}")
 

@@ -75,7 +75,7 @@ def main() -> None:
     seen = {"pretrain": [], "finetune": []}
 
     pretrain_args = PretrainArguments(
-        output_dir=str(args.out / "pretrain"), epochs=2, samples_per_epoch=SAMPLES_PER_EPOCH, batch_size=args.batch_size,
+        output_dir=str(args.out / "pretrain"), num_train_epochs=2, samples_per_epoch=SAMPLES_PER_EPOCH, per_device_train_batch_size=args.batch_size,
         seq_len=40, learning_rate=1e-3, mixed_precision="no", seed=7,
     )
     with mock.patch.object(pretrain_module, "_model_batch", recording(pretrain_module._model_batch, seen["pretrain"])):
@@ -83,8 +83,8 @@ def main() -> None:
 
     finetune_args = FinetuneArguments(
         output_dir=str(args.out / "finetune"), head_mode="direct", target_variables=["soil_moisture"], seq_len=40, warmup=10,
-        batch_size=args.batch_size, learning_rate=1e-2, max_steps=FINETUNE_STEPS, eval_steps=FINETUNE_STEPS,
-        head_hidden_size=8, head_dropout=0.0, eval_batch_size=16, disable_tqdm=True, seed=7,
+        per_device_train_batch_size=args.batch_size, learning_rate=1e-2, max_steps=FINETUNE_STEPS, eval_steps=FINETUNE_STEPS,
+        logging_steps=1, head_hidden_size=8, head_dropout=0.0, per_device_eval_batch_size=16, disable_tqdm=True, seed=7,
     )
     with mock.patch.object(finetune_module, "collate_model_batch", recording(finetune_module.collate_model_batch, seen["finetune"])):
         finetune(tiny_config(), dataset, split, finetune_args)

@@ -1,5 +1,6 @@
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -7,7 +8,9 @@ from conftest import CAMELS_US, needs_camels
 
 from stefaland_hf.data import load_site_dataset
 from stefaland_cli import build_parser
-from stefaland_hf.experiments.benchmark import MODELS, PRESETS, override_preset, run_benchmark, summary_markdown
+from stefaland_hf.experiments.benchmark import MODELS, benchmark_preset, run_benchmark, step_cap, summary_markdown
+from stefaland_hf.presets import load_preset
+from stefaland_hf.training.arguments import DEFAULT_PERIODS
 from stefaland_hf.training.run_folder import RunFolderError
 
 
@@ -16,7 +19,7 @@ def test_pub_benchmark_smoke_and_resume(tmp_path):
     basins = ["01022500", "01547700", "02064000", "03015500", "01142500", "01169000"]
     dataset = load_site_dataset("camels_us", data_dir=str(CAMELS_US), cache_dir=str(tmp_path / "cache"), basins=basins)
     models = {"LSTM SL": "direct", "StefaLand resConn": "resconn"}
-    results = run_benchmark("pub", dataset, tmp_path / "out", folds=2, seed=0, preset=PRESETS["smoke"], models=models)
+    results = run_benchmark("pub", dataset, tmp_path / "out", folds=2, seed=0, preset=benchmark_preset("smoke"), models=models)
     assert len(results["folds"]) == 2
     held_out = [set(f["models"]["LSTM SL"]["per_basin"]) for f in results["folds"]]
     assert held_out[0].isdisjoint(held_out[1]) and held_out[0] | held_out[1] == set(basins)
@@ -28,16 +31,16 @@ def test_pub_benchmark_smoke_and_resume(tmp_path):
     assert "| LSTM SL |" in summary and "±" in summary
     # Resumable by fold: a resumed run reuses the finished folds (no training happens).
     (tmp_path / "out" / "folds" / "fold_0").rename(tmp_path / "out" / "moved")
-    again = run_benchmark("pub", dataset, tmp_path / "out", folds=2, seed=0, preset=PRESETS["smoke"], models=models, resume=True)
+    again = run_benchmark("pub", dataset, tmp_path / "out", folds=2, seed=0, preset=benchmark_preset("smoke"), models=models, resume=True)
     assert again["folds"] == results["folds"]
     assert not (tmp_path / "out" / "folds" / "fold_0").exists()
     # Another seed or preset into the same folder is another benchmark: refused, naming what differs.
     with pytest.raises(RunFolderError, match=r"arguments\.seed: 0 in the folder, 1 now"):
-        run_benchmark("pub", dataset, tmp_path / "out", folds=2, seed=1, preset=PRESETS["smoke"], models=models, resume=True)
-    with pytest.raises(RunFolderError, match=r"arguments\.preset\.finetune_steps: 2 in the folder, 3 now"):
-        run_benchmark("pub", dataset, tmp_path / "out", folds=2, seed=0, preset=override_preset(PRESETS["smoke"], ["finetune_steps=3"]), models=models, resume=True)
+        run_benchmark("pub", dataset, tmp_path / "out", folds=2, seed=1, preset=benchmark_preset("smoke"), models=models, resume=True)
+    with pytest.raises(RunFolderError, match=r"arguments\.preset\.finetune\.max_steps: 2 in the folder, 3 now"):
+        run_benchmark("pub", dataset, tmp_path / "out", folds=2, seed=0, preset=benchmark_preset("smoke", overrides=["finetune.max_steps=3"]), models=models, resume=True)
     with pytest.raises(RunFolderError, match="pass --resume"):
-        run_benchmark("pub", dataset, tmp_path / "out", folds=2, seed=0, preset=PRESETS["smoke"], models=models)
+        run_benchmark("pub", dataset, tmp_path / "out", folds=2, seed=0, preset=benchmark_preset("smoke"), models=models)
 
 
 def test_summary_layout_from_results():
@@ -52,7 +55,7 @@ def test_pretraining_per_fold_sees_only_training_basins(tmp_path):
     basins = ["01022500", "01547700", "02064000", "03015500"]
     dataset = load_site_dataset("camels_us", data_dir=str(CAMELS_US), cache_dir=str(tmp_path / "cache"), basins=basins)
     results = run_benchmark(
-        "pub", dataset, tmp_path / "out", folds=2, seed=0, preset=PRESETS["smoke"], pretrain_on="train", models={"StefaLand resConn": "resconn"}
+        "pub", dataset, tmp_path / "out", folds=2, seed=0, preset=benchmark_preset("smoke"), pretrain_on="train", models={"StefaLand resConn": "resconn"}
     )
     for fold in results["folds"]:
         card = (tmp_path / "out" / "folds" / f"fold_{fold['fold']}" / "pretraining" / "model" / "README.md").read_text()
@@ -62,37 +65,50 @@ def test_pretraining_per_fold_sees_only_training_basins(tmp_path):
     assert "per fold on the training basins" in results["protocol"]
 
 
-def test_override_preset_parses_by_field_type():
-    preset = override_preset(PRESETS["cpu-quick"], ["finetune_steps=400", "embedding_scale_init=1.0", "train_period=2000-10-01,2008-09-30"])
-    assert preset.finetune_steps == 400 and isinstance(preset.finetune_steps, int)
-    assert preset.embedding_scale_init == 1.0
-    assert preset.train_period == ("2000-10-01", "2008-09-30")
-    assert override_preset(preset, ["pretrain_period=1980-10-01,2014-09-30"]).pretrain_period == ("1980-10-01", "2014-09-30")
-    with pytest.raises(ValueError, match="expected 2 comma-separated values"):
-        override_preset(preset, ["test_period=1989-10-01"])
-    assert PRESETS["cpu-quick"].finetune_steps == 200  # the preset itself is untouched
-    with pytest.raises(ValueError, match="FIELD one of"):
-        override_preset(PRESETS["cpu-quick"], ["finetune_stepz=3"])
-    assert override_preset(preset, ["embedding_cache=False"]).embedding_cache is False
-    assert override_preset(preset, ["embedding_cache=true", "embedding_cache_stride=30"]).embedding_cache_stride == 30
-    with pytest.raises(ValueError, match="embedding_cache takes a bool value"):
-        override_preset(preset, ["embedding_cache=maybe"])
-    with pytest.raises(ValueError, match="finetune_steps takes a int"):
-        override_preset(PRESETS["cpu-quick"], ["finetune_steps=many"])
+def test_set_values_are_typed_by_the_sections_own_argument_parser():
+    overrides = ["finetune.max_steps=400", "finetune.embedding_scale_init=1.0", "benchmark.train_period=2000-10-01,2008-09-30",
+                 "baseline.max_steps=2000", "pretrain.num_train_epochs=12"]
+    preset = benchmark_preset("cpu-quick", overrides=overrides)
+    assert preset["finetune"]["max_steps"] == 400 and isinstance(preset["finetune"]["max_steps"], int)
+    assert preset["finetune"]["embedding_scale_init"] == 1.0
+    assert preset["benchmark"]["train_period"] == ["2000-10-01", "2008-09-30"]
+    assert preset["benchmark"]["test_period"] == DEFAULT_PERIODS["camels_us"]["test"]  # left out of the file: the dataset's
+    assert preset["baseline"] == {"max_steps": 2000} and preset["pretrain"]["num_train_epochs"] == 12
+    assert step_cap(preset, "direct") == 2000 and step_cap(preset, "resconn") == 400
+    assert load_preset("benchmark", "cpu-quick")["finetune"]["max_steps"] == 200  # the file is untouched
+    long = benchmark_preset("cpu-quick", overrides=["benchmark.pretrain_period=1980-10-01,2014-09-30"])
+    assert long["benchmark"]["pretrain_period"] == ["1980-10-01", "2014-09-30"]
+    # a preset's periods are CAMELS-US dates: on SynthLand the dataset's own, unless --set says otherwise
+    assert benchmark_preset("smoke", "synthland")["benchmark"]["train_period"] == DEFAULT_PERIODS["synthland"]["train"]
+    assert benchmark_preset("smoke", "synthland", ["benchmark.test_period=2008-01-01,2009-12-31"])["benchmark"]["test_period"] == ["2008-01-01", "2009-12-31"]
+    cache = benchmark_preset("cpu-quick", overrides=["finetune.embedding_cache=False", "finetune.embedding_cache_stride=30"])["finetune"]
+    assert cache["embedding_cache"] is False and cache["embedding_cache_stride"] == 30
+    for assignment, message in [
+        ("benchmark.test_period=1989-10-01", "BenchmarkSettings.test_period=.*expected START END"),
+        ("finetune_steps=3", "expected SECTION.FIELD=VALUE with SECTION one of"),
+        ("finetune.finetune_steps=3", "'finetune_steps' is not a field of FinetuneArguments"),
+        ("finetune.max_step=3", "'max_step' is not a field"),  # no abbreviations
+        ("finetune.max_steps=many", "--set 'finetune.max_steps=many': argument --max_steps.*invalid int value: 'many'"),
+        ("finetune.embedding_cache=maybe", "argument --embedding_cache.*Truthy value expected"),
+        ("finetune.output_transform=cube", "invalid choice: 'cube'"),
+        ("finetune.warmup=365", "FinetuneArguments.warmup=365: expected fewer days than seq_len=365"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            run_benchmark("pub", None, Path("unused"), 5, 0, benchmark_preset("cpu-quick", overrides=[assignment]))
 
 
 def test_cli_selects_models_and_overrides():
     args = build_parser().parse_args(
-        ["benchmark", "pub", "--out", "o", "--models", "direct", "resconn", "--set", "finetune_steps=5", "--base", "m", "--training-seed", "3"]
+        ["benchmark", "pub", "--out", "o", "--models", "direct", "resconn", "--set", "finetune.max_steps=5", "--base", "m", "--training-seed", "3"]
     )
-    assert args.training_seed == 3 and args.models == ["direct", "resconn"] and args.overrides == ["finetune_steps=5"] and args.base == "m"
+    assert args.training_seed == 3 and args.models == ["direct", "resconn"] and args.overrides == ["finetune.max_steps=5"] and args.base == "m"
 
 
 @needs_camels
 def test_models_without_encoder_pretrain_nothing_and_base_is_reused(tmp_path):
     basins = ["01022500", "01547700", "02064000", "03015500"]
     dataset = load_site_dataset("camels_us", data_dir=str(CAMELS_US), cache_dir=str(tmp_path / "cache"), basins=basins)
-    preset = override_preset(PRESETS["smoke"], ["embedding_scale_init=0.5"])
+    preset = benchmark_preset("smoke", overrides=["finetune.embedding_scale_init=0.5"])
     scratch = run_benchmark("pub", dataset, tmp_path / "scratch", folds=2, seed=0, preset=preset, models={"LSTM SL": "direct"})
     assert not (tmp_path / "scratch" / "pretraining").exists() and scratch["pretrain_on"] == "none"
     # a given pretrained model serves the frozen-encoder models; the benchmark pretrains nothing itself

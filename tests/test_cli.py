@@ -30,19 +30,19 @@ def test_an_unexpected_error_says_it_is_one(monkeypatch, capsys):
 
 
 def test_finetuning_examples_default_to_laptop_scale_and_paper_scale_is_one_flag():
-    import argparse
+    from stefaland_hf.presets import load_preset
+    from stefaland_hf.training.arguments import finetune_parser, parse_finetune_args
 
-    from stefaland_hf.training.cli_args import PAPER_SCALE, add_finetune_arguments, add_split_arguments, finetune_arguments_from_args
-
-    parser = argparse.ArgumentParser()
-    add_finetune_arguments(parser, "runs/x")
-    add_split_arguments(parser)
-    laptop = finetune_arguments_from_args(parser.parse_args(["--base", "b"]), ["streamflow"])
-    assert (laptop.max_steps, laptop.seq_len, laptop.warmup, laptop.head_hidden_size) == (400, 365, 180, 64)
-    paper = finetune_arguments_from_args(parser.parse_args(["--base", "b", "--paper-scale"]), ["streamflow"])
-    assert {k: getattr(paper, k) for k in PAPER_SCALE} == PAPER_SCALE
-    mixed = finetune_arguments_from_args(parser.parse_args(["--base", "b", "--paper-scale", "--max-steps", "50"]), ["streamflow"])
+    parser = lambda: finetune_parser("", "runs/x", ["streamflow"], default_base="b")  # noqa: E731
+    laptop, *_ = parse_finetune_args(parser(), [])
+    assert (laptop.max_steps, laptop.seq_len, laptop.warmup, laptop.head_hidden_size, laptop.lr_scheduler_type) == (400, 365, 180, 64, "constant")
+    paper, *_ = parse_finetune_args(parser(), ["--paper-scale"])
+    scale = load_preset("benchmark", "paper")["finetune"]
+    assert {k: getattr(paper, k) for k in scale} == scale and scale["seq_len"] == 730
+    mixed, *_ = parse_finetune_args(parser(), ["--paper-scale", "--max-steps", "50"])
     assert mixed.max_steps == 50 and mixed.seq_len == 730  # what is given explicitly wins
+    moisture, *_ = parse_finetune_args(finetune_parser("", "runs/y", ["soil_moisture"], "b", seq_len=180, warmup=60), [])
+    assert (moisture.seq_len, moisture.warmup, moisture.target_variables, moisture.output_dir) == (180, 60, ["soil_moisture"], "runs/y")
 
 
 def test_the_command_line_is_parsed_without_importing_the_heavy_libraries():
@@ -87,18 +87,13 @@ def test_every_option_of_every_subcommand_has_help():
 
 
 def test_builder_options_of_the_examples_reach_only_their_builder(monkeypatch):
-    import argparse
+    import stefaland_hf.training.arguments as arguments
 
-    import stefaland_hf.training.cli_args as cli_args
-
-    parser = argparse.ArgumentParser()
-    cli_args.add_data_arguments(parser)
     seen = {}
-    monkeypatch.setattr(cli_args, "load_site_dataset", lambda name, **kwargs: seen.update(name=name, **kwargs))
-    cli_args.load_dataset_from_args(parser.parse_args(
-        ["--dataset", "camels_us", "--data-dir", "d", "--extra-data-dir", "u", "--ungauged", "u/basin_list.txt"]))
+    monkeypatch.setattr(arguments, "load_site_dataset", lambda name, **kwargs: seen.update(name=name, **kwargs))
+    arguments.DataArguments(dataset="camels_us", data_dir="d", extra_data_dir=["u"], ungauged="u/basin_list.txt").load()
     assert seen["extra_data_dirs"] == ["u"] and seen["ungauged"] == "u/basin_list.txt" and "missing_targets" not in seen
     with pytest.raises(ValueError, match="--ungauged: applies to --dataset camels_us, not hydrodl_smap"):
-        cli_args.load_dataset_from_args(parser.parse_args(["--dataset", "hydrodl_smap", "--ungauged", "x"]))
-    cli_args.load_dataset_from_args(parser.parse_args(["--dataset", "hydrodl_smap", "--missing-targets", "nan"]))
+        arguments.DataArguments(dataset="hydrodl_smap", ungauged="x").load()
+    arguments.DataArguments(dataset="hydrodl_smap", missing_targets="nan").load()
     assert seen["missing_targets"] == "nan"

@@ -101,7 +101,7 @@ def test_sources_disagreeing_on_a_unit_are_refused_naming_the_variable():
 
 def test_pretraining_on_two_sources_saves_a_model_with_the_union_vocabulary(tmp_path, corpus):
     config = config_with_variables(tiny_config(), corpus.dynamic_variables, corpus.static_variables)
-    args = PretrainArguments(output_dir=str(tmp_path / "run"), epochs=1, batch_size=8, seq_len=30, samples_per_epoch=32, learning_rate=1e-3)
+    args = PretrainArguments(output_dir=str(tmp_path / "run"), num_train_epochs=1, per_device_train_batch_size=8, seq_len=30, samples_per_epoch=32, learning_rate=1e-3)
     model = pretrain_corpus(config, corpus, args)
     assert model.config.dynamic_variables == corpus.dynamic_variables
     assert model.config.dynamic_groups == {"temperature": ["temperature_max", "temperature_min"]}
@@ -119,11 +119,11 @@ def test_zero_shot_holdout_takes_every_nth_ungauged_site_by_id():
 
 
 def test_recipe_errors_name_the_problem(tmp_path):
-    recipe = {"architecture": "stefaland-tiny", "pretrain": {"epochs": 1, "epoch": 2}, "sources": [{"name": "x", "dataset": "camels_us"}]}
+    recipe = {"architecture": "stefaland-tiny", "pretrain": {"num_train_epochs": 1, "epoch": 2}, "sources": [{"name": "x", "dataset": "camels_us"}]}
     (tmp_path / "recipe.json").write_text(json.dumps(recipe))
     with pytest.raises(RecipeError, match=r"pretrain has unknown fields \['epoch'\]"):
         load_recipe(tmp_path)
-    recipe["pretrain"] = {"epochs": 1}
+    recipe["pretrain"] = {"num_train_epochs": 1}
     recipe["sources"][0]["options"] = {"data_dir": "{data}/camels_us", "extra_data_dirs": ["{unpacked}/more"]}
     (tmp_path / "recipe.json").write_text(json.dumps(recipe))
     with pytest.raises(RecipeError, match=r"extra_data_dirs needs the unpacked-archives folder \(--unpacked DIR\)"):

@@ -1,7 +1,6 @@
 """Tiny end-to-end runs: pretrain a few steps, finetune through Trainer with the PEFT adapter, save, reload, predict."""
 
 import json
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +14,7 @@ from stefaland_hf import StefaLandConfig, StefaLandForTimeSeriesRegression
 from stefaland_hf.data import load_site_dataset
 from stefaland_hf.data.normalization import fit_normalization
 from stefaland_hf.data.splits import Split, pub_folds
-from stefaland_hf.experiments.demo import PRESETS, run_demo
+from stefaland_hf.experiments.demo import demo_preset, run_demo
 from stefaland_hf.training.finetune import FinetuneArguments, finetune
 from stefaland_hf.training.pretrain import PretrainArguments, pretrain
 from stefaland_hf.training.run_folder import RunFolderError
@@ -28,7 +27,7 @@ def _tiny_zoo_config(**overrides):
 
 
 def _finetune_args(path, mode, **overrides):
-    kwargs = dict(output_dir=str(path), head_mode=mode, seq_len=60, warmup=20, batch_size=8, max_steps=4, eval_steps=2, head_hidden_size=8, disable_tqdm=True)
+    kwargs = dict(output_dir=str(path), head_mode=mode, seq_len=60, warmup=20, per_device_train_batch_size=8, max_steps=4, eval_steps=2, head_hidden_size=8, disable_tqdm=True)
     kwargs.update(overrides)
     return FinetuneArguments(**kwargs)
 
@@ -47,7 +46,7 @@ def split(synthland):
 @pytest.fixture(scope="module")
 def pretrained(tmp_path_factory, synthland, split):
     out = tmp_path_factory.mktemp("pretrain")
-    pretrain(_tiny_zoo_config(), synthland, split.sites("train"), split.period("train"), PretrainArguments(output_dir=str(out), epochs=1, samples_per_epoch=16, batch_size=8, seq_len=60))
+    pretrain(_tiny_zoo_config(), synthland, split.sites("train"), split.period("train"), PretrainArguments(output_dir=str(out), num_train_epochs=1, samples_per_epoch=16, per_device_train_batch_size=8, seq_len=60))
     return out / "model"
 
 
@@ -148,7 +147,7 @@ def test_report_counts_test_sites_with_observations(tmp_path, synthland, split, 
     assert report["n_test_sites"] == len(split.sites("test")) and report["n_test_sites_observed"] == len(split.sites("test")) - 1
 
 
-@pytest.mark.parametrize("field, value", [("max_steps", -5), ("eval_steps", 0), ("batch_size", 0), ("learning_rate", -1.0)])
+@pytest.mark.parametrize("field, value", [("max_steps", -5), ("eval_steps", 0), ("per_device_train_batch_size", 0), ("learning_rate", -1.0)])
 def test_degenerate_finetuning_settings_are_refused(field, value):
     with pytest.raises(ValueError, match=rf"FinetuneArguments\.{field}={value!r}: expected"):
         _finetune_args("unused", "direct", **{field: value})
@@ -157,15 +156,15 @@ def test_degenerate_finetuning_settings_are_refused(field, value):
 
 
 def test_demo_smoke(tmp_path):
-    result = run_demo(tmp_path / "demo", PRESETS["smoke"], cache_dir=str(tmp_path / "cache"), disable_tqdm=True)
+    result = run_demo(tmp_path / "demo", demo_preset("smoke"), cache_dir=str(tmp_path / "cache"), disable_tqdm=True)
     assert len(result["summary"]) == 4 and "Oracle (true process model)" in result["summary"]
     assert result["summary"]["Oracle (true process model)"]["nse"] > 0.9
     for name in ("report.json", "nse_cdf.png", "hydrographs.png", "oracle_metrics_per_site.csv"):
         assert (tmp_path / "demo" / name).exists(), name
     with pytest.raises(RunFolderError, match="already holds this run"):
-        run_demo(tmp_path / "demo", PRESETS["smoke"], cache_dir=str(tmp_path / "cache"))
-    with pytest.raises(RunFolderError, match=r"arguments\.seed: 111 in the folder, 5 now"):
-        run_demo(tmp_path / "demo", replace(PRESETS["smoke"], seed=5), cache_dir=str(tmp_path / "cache"))
+        run_demo(tmp_path / "demo", demo_preset("smoke"), cache_dir=str(tmp_path / "cache"))
+    with pytest.raises(RunFolderError, match=r"arguments\.demo\.seed: 111 in the folder, 5 now"):
+        run_demo(tmp_path / "demo", demo_preset("smoke", ["demo.seed=5"]), cache_dir=str(tmp_path / "cache"))
 
 
 @needs_camels
@@ -177,7 +176,7 @@ def test_two_camels_basins_end_to_end(tmp_path):
 
     split = temporal_split(2, periods["train_period"], ("2001-10-01", "2002-09-30"), periods["test_period"], site_ids=list(dataset["site_id"]))
     config = _tiny_zoo_config()
-    pretrain(config, dataset, split.sites("train"), split.period("train"), PretrainArguments(output_dir=str(tmp_path / "pre"), epochs=1, samples_per_epoch=16, batch_size=8, seq_len=60))
+    pretrain(config, dataset, split.sites("train"), split.period("train"), PretrainArguments(output_dir=str(tmp_path / "pre"), num_train_epochs=1, samples_per_epoch=16, per_device_train_batch_size=8, seq_len=60))
     report = finetune(tmp_path / "pre" / "model", dataset, split, _finetune_args(tmp_path / "ft", "resconn"))
     assert report["evaluation"]["predictions"].shape == (2, 366, 1)
     assert np.isfinite(report["summary"]["nse"])
@@ -215,15 +214,13 @@ def test_an_ungauged_site_in_a_finetuning_split_is_refused_by_name(tmp_path, syn
 
 
 def test_splits_are_drawn_over_gauged_sites_only(synthland):
-    import argparse
-
-    from stefaland_hf.experiments.benchmark import PRESETS as BENCHMARK_PRESETS, make_splits
-    from stefaland_hf.training.cli_args import split_from_args
+    from stefaland_hf.experiments.benchmark import benchmark_preset, make_splits
+    from stefaland_hf.training.arguments import SplitArguments
 
     marked = synthland.map(lambda row, i: {"gauged": i not in (0, 5)}, with_indices=True, features=synthland.features)
-    args = argparse.Namespace(dataset="synthland", train_period=None, test_period=None, split="pub", folds=4, fold=0, seed=0, val_fraction=0.2)
-    splits = [split_from_args(argparse.Namespace(**{**vars(args), "fold": k}), marked) for k in range(4)]
-    splits += make_splits("pub", marked, 4, 0, BENCHMARK_PRESETS["smoke"])
+    splits = [SplitArguments(split="pub", folds=4, fold=k, val_fraction=0.2).build(marked, "synthland", seed=0) for k in range(4)]
+    smoke = benchmark_preset("smoke")["benchmark"]
+    splits += make_splits("pub", marked, 4, 0, smoke["train_period"], smoke["test_period"])
     for split in splits:
         used = np.concatenate([split.sites(p) for p in ("train", "val", "test")])
         assert not {0, 5} & set(used.tolist()) and split.site_ids == list(marked["site_id"])

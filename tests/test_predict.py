@@ -52,7 +52,7 @@ def trained(tmp_path_factory):
     for seed in (0, 1):
         out = root / f"pre{seed}"
         pretrain(config, dataset, split.sites("train"), split.period("train"),
-                 PretrainArguments(output_dir=str(out), epochs=1, samples_per_epoch=16, batch_size=8, seq_len=60, seed=seed))
+                 PretrainArguments(output_dir=str(out), num_train_epochs=1, samples_per_epoch=16, per_device_train_batch_size=8, seq_len=60, seed=seed))
         bases.append(out / "model")
     report = finetune(bases[0], dataset, split, _finetune_args(root / "ft", "resconn"))
     basins = root / "basins.txt"

@@ -38,13 +38,13 @@ def _config():
 
 
 def _args(path, **overrides):
-    kwargs = dict(output_dir=str(path), epochs=2, samples_per_epoch=48, batch_size=16, seq_len=40, learning_rate=1e-3, save_every_steps=2, seed=7)
+    kwargs = dict(output_dir=str(path), num_train_epochs=2, samples_per_epoch=48, per_device_train_batch_size=16, seq_len=40, learning_rate=1e-3, save_steps=2, seed=7)
     kwargs.update(overrides)
     return PretrainArguments(**kwargs)
 
 
 def test_pretraining_learns_and_saves(tmp_path, synthland_tiny):
-    model = pretrain(_config(), synthland_tiny, list(range(12)), PERIOD, _args(tmp_path, epochs=8, samples_per_epoch=64, learning_rate=5e-3))
+    model = pretrain(_config(), synthland_tiny, list(range(12)), PERIOD, _args(tmp_path, num_train_epochs=8, samples_per_epoch=64, learning_rate=5e-3))
     assert (tmp_path / "model" / "model.safetensors").exists()
     assert len(pd.read_csv(tmp_path / "loss_curve.csv")) == 32
     assert (tmp_path / "loss_curve.csv").exists() and (tmp_path / "loss_curve.png").exists()
@@ -65,8 +65,8 @@ def test_pretraining_learns_and_saves(tmp_path, synthland_tiny):
 
 
 def test_normalization_never_sees_held_out_sites(tmp_path, synthland_tiny):
-    a = pretrain(_config(), synthland_tiny, [0, 1, 2, 3], PERIOD, _args(tmp_path / "a", epochs=1, samples_per_epoch=16))
-    b = pretrain(_config(), synthland_tiny, [0, 1, 2, 4], PERIOD, _args(tmp_path / "b", epochs=1, samples_per_epoch=16))
+    a = pretrain(_config(), synthland_tiny, [0, 1, 2, 3], PERIOD, _args(tmp_path / "a", num_train_epochs=1, samples_per_epoch=16))
+    b = pretrain(_config(), synthland_tiny, [0, 1, 2, 4], PERIOD, _args(tmp_path / "b", num_train_epochs=1, samples_per_epoch=16))
     assert a.config.static_mean != b.config.static_mean
 
 
@@ -85,7 +85,7 @@ def test_resume_without_checkpoint_is_a_clear_error(tmp_path, synthland_tiny):
 
 
 def _short(path, **overrides):
-    return _args(path, **{"epochs": 1, "samples_per_epoch": 32, **overrides})
+    return _args(path, **{"num_train_epochs": 1, "samples_per_epoch": 32, **overrides})
 
 
 def test_reusing_a_folder_of_another_run_is_refused_naming_the_fields(tmp_path, synthland_tiny):
@@ -93,8 +93,8 @@ def test_reusing_a_folder_of_another_run_is_refused_naming_the_fields(tmp_path, 
     manifest = json.loads((tmp_path / MANIFEST_FILE).read_text())
     assert manifest["arguments"]["seed"] == 7 and manifest["data"]["train_sites"] == [0, 1, 2]
     with pytest.raises(RunFolderError, match=r"arguments\.seed: 7 in the folder, 8 now") as error:
-        pretrain(_config(), synthland_tiny, [0, 1, 2], PERIOD, _short(tmp_path, seed=8, batch_size=8, resume=True))
-    assert "arguments.batch_size" in str(error.value)
+        pretrain(_config(), synthland_tiny, [0, 1, 2], PERIOD, _short(tmp_path, seed=8, per_device_train_batch_size=8, resume=True))
+    assert "arguments.per_device_train_batch_size" in str(error.value)
     with pytest.raises(RunFolderError, match="data.train_sites"):
         pretrain(_config(), synthland_tiny, [0, 1, 3], PERIOD, _short(tmp_path, resume=True))
     with pytest.raises(RunFolderError, match="already holds this run; pass --resume"):
@@ -144,7 +144,7 @@ def test_a_corrupt_rng_state_stops_the_resume_naming_the_file(tmp_path, synthlan
 
 
 @pytest.mark.parametrize(
-    "field, value", [("max_steps", -5), ("epochs", 0), ("batch_size", 0), ("learning_rate", 0.0), ("samples_per_epoch", 0)]
+    "field, value", [("max_steps", -5), ("num_train_epochs", 0), ("per_device_train_batch_size", 0), ("learning_rate", 0.0), ("samples_per_epoch", 0)]
 )
 def test_degenerate_settings_are_refused_naming_the_argument(tmp_path, field, value):
     with pytest.raises(ValueError, match=rf"PretrainArguments\.{field}={value!r}: expected"):

@@ -36,7 +36,7 @@ def demo_folder(tmp_path_factory):
 
     folder = tmp_path_factory.mktemp("readme")
     dataset = load_site_dataset("synthland", config_name="tiny", cache_dir=str(folder / "cache"))
-    arguments = PretrainArguments(output_dir=str(folder / "stefaland-demo" / "pretraining"), epochs=1, samples_per_epoch=16, batch_size=8, seq_len=60)
+    arguments = PretrainArguments(output_dir=str(folder / "stefaland-demo" / "pretraining"), num_train_epochs=1, samples_per_epoch=16, per_device_train_batch_size=8, seq_len=60)
     pretrain(_tiny_zoo_config(), dataset, list(range(8)), ("2000-01-01", "2001-12-31"), arguments)
     return folder
 

@@ -70,6 +70,8 @@ def test_an_installed_wheel_carries_the_weights(tmp_path):
         "import stefaland_hf; from stefaland_hf import zoo;"
         "from stefaland_hf.modeling_stefaland import StefaLandForPretraining;"
         "m = stefaland_hf.from_pretrained('stefaland-conus', StefaLandForPretraining);"
+        "from stefaland_hf.presets import load_preset, preset_names;"  # the presets ship too
+        "assert preset_names('benchmark') == ['cpu-quick', 'paper', 'smoke'] and load_preset('demo', 'default')['finetune'], preset_names('benchmark');"
         "print(stefaland_hf.__file__); print(zoo.shipped_weights('stefaland-conus'))"
     )
     done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})

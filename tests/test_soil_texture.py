@@ -29,13 +29,13 @@ def synthland(tmp_path_factory):
 @pytest.fixture(scope="module")
 def pretrained(tmp_path_factory, synthland):
     out = tmp_path_factory.mktemp("pretrain")
-    pretrain(_tiny_zoo_config(), synthland, np.arange(16), PERIOD, PretrainArguments(output_dir=str(out), epochs=1, samples_per_epoch=16, batch_size=8, seq_len=60))
+    pretrain(_tiny_zoo_config(), synthland, np.arange(16), PERIOD, PretrainArguments(output_dir=str(out), num_train_epochs=1, samples_per_epoch=16, per_device_train_batch_size=8, seq_len=60))
     return out / "model"
 
 
 def _args(path, **overrides):
     kwargs = dict(
-        output_dir=str(path), seq_len=60, samples_per_site=2, eval_windows=3, period=PERIOD, batch_size=8,
+        output_dir=str(path), seq_len=60, samples_per_site=2, eval_windows=3, period=PERIOD, per_device_train_batch_size=8,
         max_steps=4, eval_steps=2, head_hidden_size=8, val_fraction=0.2, disable_tqdm=True,
     )
     kwargs.update(overrides)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from . import runs
 
-PRESETS = ("cpu-quick", "paper", "smoke")  # stefaland_hf.experiments.benchmark.PRESETS
+PRESETS = ("cpu-quick", "paper", "smoke")  # the files of stefaland_hf/presets/benchmark/
 HEAD_MODES = ("direct", "scratch", "resconn", "no_adapter", "linear_probe")  # the values of benchmark.MODELS
 
 
@@ -24,7 +24,11 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--pretrain-on", choices=["all", "train"], default=None, help="pretrain on all listed basins (default) or per fold on its training basins")
     parser.add_argument("--base", default=None, help="pretrained model (folder, short name or Hub id) for the frozen-encoder models; default for camels_us: the released stefaland-conus")
     parser.add_argument("--models", nargs="+", choices=HEAD_MODES, default=list(HEAD_MODES), help="head modes to run (default: all five)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="FIELD=VALUE", help="change a preset field, e.g. --set finetune_steps=400 (repeatable)")
+    parser.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="SECTION.FIELD=VALUE",
+        help="change a field of the preset's section benchmark, pretrain, finetune or baseline (the LSTM's differences from finetune), "
+             "e.g. --set finetune.max_steps=400; any field of the section's arguments class; a list takes comma-separated items (repeatable)",
+    )
     parser.add_argument("--cache-dir", default=None, help="datasets cache folder")
     parser.add_argument("--out", required=True, help="output folder (results.json, summary.md, per-fold folders)")
     parser.add_argument("--resume", action="store_true", help="continue the interrupted benchmark in --out (same arguments), keeping its finished folds")

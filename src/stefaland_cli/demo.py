@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from . import runs
 
-PRESETS = ("default", "smoke")  # stefaland_hf.experiments.demo.PRESETS
+PRESETS = ("default", "smoke")  # the files of stefaland_hf/presets/demo/
 
 
 def add_parser(subparsers) -> None:
@@ -20,7 +20,12 @@ def add_parser(subparsers) -> None:
     )
     parser.add_argument("--out", default="stefaland-demo", help="output folder (default: ./stefaland-demo)")
     parser.add_argument("--preset", choices=PRESETS, default="default", help="default, or smoke (seconds; for checks)")
-    parser.add_argument("--seed", type=int, default=None, help="override the preset's seed")
+    parser.add_argument("--seed", type=int, default=None, help="the split's and the training's seed instead of the preset's (as --set demo.seed=N)")
+    parser.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="SECTION.FIELD=VALUE",
+        help="change a field of the preset's section demo, pretrain, finetune or baseline (the long LSTM run's differences from "
+             "finetune), e.g. --set finetune.max_steps=200 (repeatable)",
+    )
     parser.add_argument("--cache-dir", default=None, help="datasets cache folder")
     parser.add_argument("--overwrite", action="store_true", help="replace an earlier demo in --out")
     parser.set_defaults(func=runs("stefaland_hf.experiments.demo", "run_cli"))

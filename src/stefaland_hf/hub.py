@@ -366,7 +366,7 @@ def _training_rows(training: Mapping | None, report: Mapping | None = None) -> l
             )
         args = report.get("arguments") or {}
         if args:
-            keys = ("head_mode", "seq_len", "warmup", "batch_size", "learning_rate", "max_steps", "patience", "seed")
+            keys = ("head_mode", "seq_len", "warmup", "per_device_train_batch_size", "learning_rate", "max_steps", "patience", "seed")
             training.setdefault("hyperparameters", {k: args[k] for k in keys if k in args})
         if report.get("steps") is not None:
             training.setdefault("compute", f"{report.get('steps')} steps, {report.get('train_seconds', '?')} s")

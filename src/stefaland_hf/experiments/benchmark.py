@@ -10,9 +10,11 @@ Pretraining reads forcings and static attributes only, never streamflow. With
 (training period) is shared by all folds; ``--pretrain-on train`` pretrains per fold on the
 training basins only (the paper removes evaluation basins from pretraining); ``--base`` uses a
 given pretrained model instead (e.g. a converted original checkpoint). Only the frozen-encoder models
-need a pretraining: ``--models direct scratch`` pretrains nothing. ``--set FIELD=VALUE`` changes one
-preset field (the investigation runs in docs/RESULTS.md). Results are written per fold, so an
-interrupted benchmark resumed with ``--resume`` (same arguments) continues at the first unfinished fold.
+need a pretraining: ``--models direct scratch`` pretrains nothing. Settings come from a preset
+(``stefaland_hf/presets/benchmark/*.yaml``: ``benchmark`` (:class:`BenchmarkSettings`), ``pretrain``, ``finetune``
+and ``baseline``, the LSTM's differences from ``finetune``); ``--set SECTION.FIELD=VALUE`` changes any field of a
+section (the investigation runs in docs/RESULTS.md). Results are written per fold, so an interrupted benchmark
+resumed with ``--resume`` (same arguments) continues at the first unfinished fold.
 """
 
 from __future__ import annotations
@@ -20,10 +22,9 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from types import UnionType
-from typing import Union, get_args, get_origin, get_type_hints
+from typing import Sequence
 
 import numpy as np
 
@@ -33,12 +34,14 @@ from .. import zoo
 from ..data.splits import gauged_sites, pub_folds, pur_splits
 from ..hub import resolve_model_name
 from ..metrics import standard_error
-from ..training.finetune import finetune
-from ..training.pretrain import config_for_dataset, pretrain
+from ..presets import apply_overrides, load_preset, preset_names
+from ..training.argument_checks import require_period
+from ..training.arguments import DEFAULT_PERIODS
+from ..training.finetune import FinetuneArguments, finetune
+from ..training.pretrain import PretrainArguments, config_for_dataset, pretrain
 from ..training.run_folder import MANIFEST_FILE, build_manifest, dataset_fingerprint, file_sha256, latest_complete_checkpoint, prepare_run_folder
 from .demo import MODEL_ZOO
 from .plots import plot_metric_cdf
-from .recipe import Recipe
 
 MODELS = {
     "LSTM SL": "direct",
@@ -51,51 +54,54 @@ TABLE_METRICS = (("rmse", "RMSE"), ("ubrmse", "ubRMSE"), ("pearson_r", "Corr"), 
 
 
 @dataclass
-class BenchmarkPreset(Recipe):
-    model: str = "stefaland-tiny"
-    pretrain_epochs: int = 3
-    # CPU time: the StefaLand heads are still improving at this cap (with 600 resConn stops at 400-500; docs/RESULTS.md)
-    finetune_steps: int = 200
-    # the LSTM baseline is ~5x cheaper per step; it trains to early stopping under this larger cap
-    baseline_steps: int = 1000
-    patience: int = 3
-    train_period: tuple[str, str] = ("1999-10-01", "2008-09-30")
-    test_period: tuple[str, str] = ("1989-10-01", "1999-09-30")
-    # forcings/attributes period of the pretraining (never streamflow); None = train_period
-    pretrain_period: tuple[str, str] | None = None
+class BenchmarkSettings:
+    """The benchmark's own settings (a preset's ``benchmark`` section). A preset's periods are CAMELS-US dates; left
+    out, or on another dataset, they are the dataset's own (``training.arguments.DEFAULT_PERIODS``)."""
+
+    model: str = field(default="stefaland-tiny", metadata={"help": "model-zoo architecture (modeling/<model>) of every model"})
+    train_period: list[str] | None = field(default=None, metadata={"help": "START END of finetuning, validation and normalization"})
+    test_period: list[str] | None = field(default=None, metadata={"help": "START END of the evaluation"})
+    pretrain_period: list[str] | None = field(
+        default=None, metadata={"help": "START END of the pretraining's forcings and attributes (never streamflow); default: train_period"}
+    )
+
+    def __post_init__(self):
+        require_period(self, "train_period", "test_period", "pretrain_period")
 
 
-PRESETS = {
-    # fits 5 folds x 5 models on 67 basins in well under an hour on 2 CPU cores
-    "cpu-quick": BenchmarkPreset(),
-    # the paper's scale (GPU): stefaland-base, longer training
-    "paper": BenchmarkPreset(
-        model="stefaland-base",
-        seq_len=730,
-        warmup=365,
-        pretrain_epochs=25,
-        pretrain_samples_per_epoch=200_000,
-        pretrain_batch_size=256,
-        pretrain_learning_rate=1e-4,
-        finetune_steps=20_000,
-        baseline_steps=20_000,
-        finetune_eval_steps=1000,
-        finetune_batch_size=128,
-        head_hidden_size=256,
-        patience=5,
-    ),
-    # seconds-long run for tests
-    "smoke": BenchmarkPreset(
-        seq_len=60, warmup=20, pretrain_epochs=1, pretrain_samples_per_epoch=16, pretrain_batch_size=8,
-        finetune_steps=2, finetune_eval_steps=1, finetune_batch_size=8, head_hidden_size=8, baseline_steps=3,
-        train_period=("1999-10-01", "2001-09-30"), test_period=("1995-10-01", "1996-09-30"),
-    ),
-}
+SECTIONS = {"benchmark": BenchmarkSettings, "pretrain": PretrainArguments, "finetune": FinetuneArguments, "baseline": FinetuneArguments}
+PRESETS = tuple(preset_names("benchmark"))
 
 
-def make_splits(kind: str, dataset, folds: int, seed: int, preset: BenchmarkPreset):
+def benchmark_preset(name: str, dataset_name: str = "camels_us", overrides: Sequence[str] = ()) -> dict[str, dict]:
+    """Preset ``name`` on ``dataset_name`` with ``SECTION.FIELD=VALUE`` overrides and its periods filled in."""
+    preset = load_preset("benchmark", name)
+    if dataset_name != "camels_us":  # the preset's periods are CAMELS-US dates
+        preset["benchmark"] = {k: v for k, v in preset["benchmark"].items() if k not in ("train_period", "test_period")}
+    preset = apply_overrides(preset, overrides, SECTIONS)
+    settings = BenchmarkSettings(**preset["benchmark"])
+    periods = DEFAULT_PERIODS[dataset_name]
+    preset["benchmark"] = {**asdict(settings), "train_period": settings.train_period or periods["train"], "test_period": settings.test_period or periods["test"]}
+    return preset
+
+
+def finetune_arguments(preset: dict[str, dict], folder: Path, head_mode: str, seed: int, cache_dir: Path) -> FinetuneArguments:
+    """A benchmark model's finetuning: the preset's ``finetune`` section (and ``baseline`` for the LSTM); an unfinished
+    fold is trained again from the start."""
+    section = {**preset["finetune"], **(preset["baseline"] if head_mode == "direct" else {})}
+    run = {"output_dir": str(folder), "head_mode": head_mode, "disable_tqdm": True, "embedding_cache_dir": str(cache_dir), "overwrite": True}
+    return FinetuneArguments(**{"seed": seed, **section, **run})
+
+
+def step_cap(preset: dict[str, dict], head_mode: str) -> int:
+    """The optimizer-step cap a model of ``head_mode`` trained under (the LSTM baseline has its own)."""
+    section = {**preset["finetune"], **(preset["baseline"] if head_mode == "direct" else {})}
+    return section.get("max_steps", FinetuneArguments.max_steps)
+
+
+def make_splits(kind: str, dataset, folds: int, seed: int, train_period, test_period):
     """PUB folds or PUR groups over the gauged basins (ungauged ones still feed the pretraining)."""
-    periods = {"train_period": preset.train_period, "val_period": preset.train_period, "test_period": preset.test_period}
+    periods = {"train_period": train_period, "val_period": train_period, "test_period": test_period}
     all_ids, gauged = list(dataset["site_id"]), gauged_sites(dataset)
     site_ids = [all_ids[i] for i in gauged]
     if kind == "pub":
@@ -106,45 +112,14 @@ def make_splits(kind: str, dataset, folds: int, seed: int, preset: BenchmarkPres
     return [split.remap(all_ids) for split in splits]
 
 
-def _pretrain(dataset, sites, preset: BenchmarkPreset, out: Path, model_config: StefaLandConfig) -> Path:
+def _pretrain(dataset, sites, preset: dict[str, dict], seed: int, out: Path, model_config: StefaLandConfig) -> Path:
     """The benchmark's pretraining in ``out``: reused when finished, resumed when interrupted after a checkpoint."""
     if not (out / "model" / "model.safetensors").exists():
-        period = preset.pretrain_period or preset.train_period
+        settings = preset["benchmark"]
         checkpoint = latest_complete_checkpoint(out / "checkpoints", log=print) if (out / "checkpoints").is_dir() else None
-        args = replace(preset.pretrain_arguments(out), resume=checkpoint is not None, overwrite=checkpoint is None)
-        pretrain(model_config, dataset, sites, period, args)
+        run = {"output_dir": str(out), "resume": checkpoint is not None, "overwrite": checkpoint is None}
+        pretrain(model_config, dataset, sites, settings["pretrain_period"] or settings["train_period"], PretrainArguments(**{"seed": seed, **preset["pretrain"], **run}))
     return out / "model"
-
-
-def override_preset(preset: BenchmarkPreset, assignments: list[str]) -> BenchmarkPreset:
-    """``preset`` with ``FIELD=VALUE`` assignments applied, each value parsed as the field's type."""
-    hints = get_type_hints(type(preset))
-    names = [f.name for f in fields(preset)]
-    changes = {}
-    for assignment in assignments:
-        name, sep, value = assignment.partition("=")
-        if not sep or name not in names:
-            raise ValueError(f"--set {assignment!r}: expected FIELD=VALUE with FIELD one of {sorted(names)}")
-        # the field's type without "| None": int, float, str or tuple[str, str] (comma-separated)
-        kind = hints[name]
-        if get_origin(kind) in (Union, UnionType):
-            kind = next(t for t in get_args(kind) if t is not type(None))
-        try:
-            if kind is bool:  # bool("False") is True: spell the two values out
-                words = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
-                if value.lower() not in words:
-                    raise ValueError(f"expected true or false, got {value!r}")
-                changes[name] = words[value.lower()]
-            elif get_origin(kind) is tuple:
-                parts = tuple(value.split(","))
-                if len(parts) != len(get_args(kind)):
-                    raise ValueError(f"expected {len(get_args(kind))} comma-separated values, got {len(parts)}")
-                changes[name] = parts
-            else:
-                changes[name] = kind(value)
-        except ValueError as error:
-            raise ValueError(f"--set {assignment!r}: {name} takes a {getattr(kind, '__name__', kind)} value ({error})") from None
-    return replace(preset, **changes)
 
 
 def run_benchmark(
@@ -153,7 +128,7 @@ def run_benchmark(
     out: Path,
     folds: int,
     seed: int,
-    preset: BenchmarkPreset,
+    preset: dict[str, dict],
     pretrain_on: str = "all",
     models=MODELS,
     dataset_name: str = "camels_us",
@@ -164,17 +139,19 @@ def run_benchmark(
 ) -> dict:
     """Train and evaluate ``models`` (label -> head mode) per fold; writes OUT/results.json, summary.md, nse_cdf.png.
 
-    ``pretrain_on`` is ``"all"`` (one pretraining shared by the folds) or ``"train"`` (one per fold);
-    a ``base`` (pretrained model folder or Hub id) replaces the pretraining for the frozen-encoder models,
-    and without a frozen-encoder model nothing is pretrained. ``seed`` draws the folds and, unless
-    ``training_seed`` is given, the pretraining and finetuning randomness (repeat a run with other
-    training seeds on the same folds to see how much of a difference is initialization).
-    ``resume`` continues an interrupted run of the same benchmark in ``out`` (finished folds are kept);
-    ``overwrite`` replaces whatever benchmark ``out`` holds.
+    ``preset`` comes from :func:`benchmark_preset`. ``pretrain_on`` is ``"all"`` (one pretraining shared by the folds)
+    or ``"train"`` (one per fold); a ``base`` (pretrained model folder or Hub id) replaces the pretraining for the
+    frozen-encoder models, and without a frozen-encoder model nothing is pretrained. ``seed`` draws the folds and,
+    unless ``training_seed`` is given, the pretraining and finetuning randomness (repeat a run with other training
+    seeds on the same folds to see how much of a difference is initialization). ``resume`` continues an interrupted
+    run of the same benchmark in ``out`` (finished folds are kept); ``overwrite`` replaces whatever benchmark ``out`` holds.
     """
-    preset = replace(preset, seed=seed if training_seed is None else training_seed)
+    training_seed = seed if training_seed is None else training_seed
+    for mode in models.values():  # every model's arguments are checked before anything trains
+        finetune_arguments(preset, out / mode, mode, training_seed, out / "embedding_cache")
+    settings = preset["benchmark"]
     arguments = {
-        "kind": kind, "folds": folds, "seed": seed, "preset": asdict(preset), "pretrain_on": pretrain_on,
+        "kind": kind, "folds": folds, "seed": seed, "training_seed": training_seed, "preset": preset, "pretrain_on": pretrain_on,
         "models": models, "base": None if base is None else str(base),
     }
     if base is not None:
@@ -183,17 +160,17 @@ def run_benchmark(
     base_model = {"name": str(base), "sha256": file_sha256(weights)} if weights is not None and weights.is_file() else base
     manifest = build_manifest("benchmark", arguments, data=dataset_fingerprint(dataset), base_model=base_model)
     prepare_run_folder(out, manifest, resume, overwrite)
-    splits = make_splits(kind, dataset, folds, seed, preset)
+    splits = make_splits(kind, dataset, folds, seed, settings["train_period"], settings["test_period"])
     # the model-zoo architecture with the dataset's own variables (all models see the same inputs);
     # scratch and direct train it from random weights, the frozen modes load a pretrained encoder
-    model_config = config_for_dataset(StefaLandConfig.from_pretrained(MODEL_ZOO / preset.model), dataset)
+    model_config = config_for_dataset(StefaLandConfig.from_pretrained(MODEL_ZOO / settings["model"]), dataset)
     if not any(mode in FROZEN_BACKBONE_MODES for mode in models.values()):
         pretrain_on, base = "none", None
     elif base is not None:
         pretrain_on = "given"
     shared_base = base
     if pretrain_on == "all":
-        shared_base = _pretrain(dataset, np.arange(len(dataset)), preset, out / "pretraining", model_config)
+        shared_base = _pretrain(dataset, np.arange(len(dataset)), preset, training_seed, out / "pretraining", model_config)
 
     fold_results = []
     for index, split in enumerate(splits):
@@ -205,14 +182,11 @@ def run_benchmark(
         fold_dir = out / "folds" / f"fold_{index}"
         pretrained = shared_base
         if pretrain_on == "train":
-            pretrained = _pretrain(dataset, split.sites("train"), preset, fold_dir / "pretraining", model_config)
+            pretrained = _pretrain(dataset, split.sites("train"), preset, training_seed, fold_dir / "pretraining", model_config)
         fold = {"fold": index, "split": split.to_dict(), "models": {}}
         for label, mode in models.items():
             started = time.time()
-            args = preset.finetune_arguments(fold_dir / mode, mode, disable_tqdm=True, embedding_cache_dir=out / "embedding_cache")
-            args = replace(args, overwrite=True)  # an unfinished fold is trained again from the start
-            if mode == "direct":
-                args = replace(args, max_steps=preset.baseline_steps)
+            args = finetune_arguments(preset, fold_dir / mode, mode, training_seed, out / "embedding_cache")
             report = finetune(pretrained if mode in FROZEN_BACKBONE_MODES else model_config, dataset, split, args)
             evaluation = report["evaluation"]
             fold["models"][label] = {
@@ -238,8 +212,8 @@ def run_benchmark(
         "dataset": dataset_name,
         "n_basins": len(dataset),
         "seed": seed,
-        "training_seed": preset.seed,
-        "preset": asdict(preset),
+        "training_seed": training_seed,
+        "preset": preset,
         "pretrain_on": pretrain_on,
         "base": None if base is None else str(base),
         "protocol": protocol_text(kind, pretrain_on, preset, base, dataset_name),
@@ -262,7 +236,8 @@ def _float(value) -> float | None:
 DATASET_TITLES = {"camels_us": "CAMELS-US", "synthland": "SynthLand"}
 
 
-def protocol_text(kind: str, pretrain_on: str, preset: BenchmarkPreset, base: str | None = None, dataset_name: str = "camels_us") -> str:
+def protocol_text(kind: str, pretrain_on: str, preset: dict[str, dict], base: str | None = None, dataset_name: str = "camels_us") -> str:
+    train, test = preset["benchmark"]["train_period"], preset["benchmark"]["test_period"]
     regions = "HUC-02 region groups of Feng et al. 2021" if dataset_name == "camels_us" else "region groups, one at a time"
     held_out = "random basin groups (PUB)" if kind == "pub" else f"{regions} (PUR)"
     pre = {
@@ -272,10 +247,10 @@ def protocol_text(kind: str, pretrain_on: str, preset: BenchmarkPreset, base: st
         "none": "none (every model here trains from random weights)",
     }[pretrain_on]
     return (
-        f"Held out: {held_out}. Finetuning and normalization use training basins over {preset.train_period[0]}..{preset.train_period[1]}; "
+        f"Held out: {held_out}. Finetuning and normalization use training basins over {train[0]}..{train[1]}; "
         f"validation (early stopping) uses 10% of the training basins; StefaLand models train at most "
-        f"{preset.finetune_steps} steps, the (cheaper) LSTM at most {preset.baseline_steps}; metrics are per held-out basin over "
-        f"{preset.test_period[0]}..{preset.test_period[1]}, median over basins, ± standard error across folds. "
+        f"{step_cap(preset, 'resconn')} steps, the (cheaper) LSTM at most {step_cap(preset, 'direct')}; metrics are per held-out basin over "
+        f"{test[0]}..{test[1]}, median over basins, ± standard error across folds. "
         f"Pretraining: {pre}" + ("." if pretrain_on == "none" else "; it never reads streamflow.")
     )
 
@@ -321,12 +296,9 @@ def run_cli(args) -> int:
     """``stefaland benchmark`` (its arguments: ``stefaland_cli.benchmark``)."""
     if args.base and args.pretrain_on:
         raise ValueError(f"--base {args.base} and --pretrain-on {args.pretrain_on}: a given pretrained model replaces the pretraining; use one")
+    preset = benchmark_preset(args.preset, args.dataset, args.overrides)
     kwargs = {"basins": args.basins} if args.basins else {}
     dataset = load_site_dataset(args.dataset, data_dir=args.data_dir, cache_dir=args.cache_dir, **kwargs)
-    preset = PRESETS[args.preset]
-    if args.dataset == "synthland":
-        preset = replace(preset, train_period=("1995-01-01", "2005-12-31"), test_period=("2006-01-01", "2009-12-31"))
-    preset = override_preset(preset, args.overrides)
     models = {label: mode for label, mode in MODELS.items() if mode in args.models}
     base = args.base
     if base is None and args.pretrain_on is None and args.dataset == "camels_us" and zoo.shipped_weights(zoo.RELEASE_MODEL):
@@ -351,11 +323,6 @@ def run_cli(args) -> int:
     (Path(args.out) / "summary.md").write_text(table)
     print(table)
     return 0
-
-
-def step_cap(preset: dict, head_mode: str) -> int:
-    """The optimizer-step cap a model of ``head_mode`` trained under (the LSTM baseline has its own)."""
-    return preset["baseline_steps"] if head_mode == "direct" else preset["finetune_steps"]
 
 
 def multi_seed_summary(runs: dict[int, dict], reference: str = "LSTM SL", metric: str = "nse") -> str:

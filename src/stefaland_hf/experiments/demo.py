@@ -6,6 +6,9 @@
 4. Train the plain LSTM baseline ("LSTM SL", ``head_mode="direct"``) on the same split.
 5. Evaluate both on the held-out sites and test period, next to the oracle (the generator's own
    process model with the true parameters, no observation noise): the best any model could do.
+
+Settings come from a preset (``stefaland_hf/presets/demo/*.yaml``): ``demo`` (:class:`DemoSettings`), ``pretrain``,
+``finetune`` and ``baseline`` (the long LSTM run's differences from ``finetune``).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -24,47 +27,49 @@ from ..data.synthland import SynthLand
 from ..hub import finish_artifact
 from ..metrics import site_metrics, summarize
 from ..evaluation import EVAL_METRICS, write_site_metrics
-from ..training.finetune import finetune
-from ..training.pretrain import pretrain
+from ..presets import apply_overrides, load_preset, preset_names
+from ..training.argument_checks import require_period
+from ..training.arguments import DEFAULT_PERIODS
+from ..training.finetune import FinetuneArguments, finetune
+from ..training.pretrain import PretrainArguments, pretrain
 from ..training.run_folder import build_manifest, prepare_run_folder
 from ..zoo import model_zoo_dir
 from .plots import plot_hydrographs, plot_metric_cdf
-from .recipe import Recipe
 
 MODEL_ZOO = model_zoo_dir()
 
 
 @dataclass
-class DemoSettings(Recipe):
-    synthland_config: str = "default"
-    folds: int = 5
-    fold: int = 0
-    train_period: tuple[str, str] = ("1995-01-01", "2005-12-31")
-    test_period: tuple[str, str] = ("2006-01-01", "2009-12-31")
-    # The LSTM is ~5x cheaper per step than resConn: it also trains to early stopping with this cap.
-    baseline_long_steps: int = 2000
+class DemoSettings:
+    """The demo's own settings (a preset's ``demo`` section)."""
+
+    synthland_config: str = field(default="default", metadata={"help": "SynthLand config: tiny, default or large"})
+    folds: int = field(default=5, metadata={"help": "PUB folds of the sites"})
+    fold: int = field(default=0, metadata={"help": "the held-out fold"})
+    seed: int = field(default=111, metadata={"help": "draws the folds and the training randomness"})
+    train_period: list[str] | None = field(default=None, metadata={"help": "START END of training and validation (default: SynthLand's)"})
+    test_period: list[str] | None = field(default=None, metadata={"help": "START END of the evaluation (default: SynthLand's)"})
+
+    def __post_init__(self):
+        require_period(self, "train_period", "test_period")
 
 
-PRESETS = {
-    "default": DemoSettings(),
-    # a minute-long smoke run for tests and quick checks (not a meaningful comparison)
-    "smoke": DemoSettings(
-        synthland_config="tiny",
-        folds=4,
-        train_period=("2000-01-01", "2001-12-31"),
-        test_period=("2002-01-01", "2002-12-31"),
-        seq_len=120,
-        warmup=30,
-        pretrain_epochs=1,
-        pretrain_samples_per_epoch=64,
-        pretrain_batch_size=16,
-        finetune_steps=6,
-        finetune_eval_steps=3,
-        baseline_long_steps=9,
-        finetune_batch_size=16,
-        head_hidden_size=16,
-    ),
-}
+SECTIONS = {"demo": DemoSettings, "pretrain": PretrainArguments, "finetune": FinetuneArguments, "baseline": FinetuneArguments}
+PRESETS = tuple(preset_names("demo"))
+
+
+def demo_preset(name: str, overrides: list[str] = ()) -> dict[str, dict]:
+    """Preset ``name`` with ``SECTION.FIELD=VALUE`` overrides and its periods filled in: what a demo run records."""
+    preset = apply_overrides(load_preset("demo", name), overrides, SECTIONS)
+    settings = DemoSettings(**preset["demo"])
+    periods = DEFAULT_PERIODS["synthland"]
+    preset["demo"] = {**asdict(settings), "train_period": settings.train_period or periods["train"], "test_period": settings.test_period or periods["test"]}
+    return preset
+
+
+def finetune_arguments(preset: dict[str, dict], output_dir: str | Path, head_mode: str, **fields) -> FinetuneArguments:
+    """The demo's finetuning of ``head_mode`` into ``output_dir``: the preset's ``finetune`` section and seed, ``fields`` over both."""
+    return FinetuneArguments(**{"seed": preset["demo"]["seed"], **preset["finetune"], **fields, "output_dir": str(output_dir), "head_mode": head_mode})
 
 
 def tiny_model_config() -> StefaLandConfig:
@@ -87,11 +92,22 @@ def oracle_metrics(dataset, sites, period) -> dict:
 
 
 def run_demo(
-    output_dir: str | Path, settings: DemoSettings, cache_dir: str | None = None, disable_tqdm: bool | None = None, overwrite: bool = False
+    output_dir: str | Path, preset: dict[str, dict], cache_dir: str | None = None, disable_tqdm: bool | None = None, overwrite: bool = False
 ) -> dict:
-    """Run the demo into ``output_dir`` (new or empty, or an earlier demo's folder with ``overwrite``)."""
+    """Run the demo of ``preset`` (:func:`demo_preset`) into ``output_dir`` (new or empty, or an earlier demo's folder with
+    ``overwrite``)."""
     output_dir = Path(output_dir)
-    prepare_run_folder(output_dir, build_manifest("demo", asdict(settings)), overwrite=overwrite)
+    settings = DemoSettings(**preset["demo"])
+    cache = {"disable_tqdm": disable_tqdm, "embedding_cache_dir": str(output_dir / "embedding_cache")}
+    resconn = finetune_arguments(preset, output_dir / "resconn", "resconn", **cache)
+    direct = finetune_arguments(preset, output_dir / "direct", "direct", **cache)
+    direct_long = finetune_arguments(preset, output_dir / "direct_long", "direct", **{**preset["baseline"], **cache})
+    runs = {  # label: arguments, all checked before anything trains
+        f"StefaLand resConn ({resconn.max_steps} steps)": resconn,
+        f"LSTM baseline ({direct.max_steps} steps)": direct,
+        f"LSTM baseline (early stopping, <= {direct_long.max_steps} steps)": direct_long,
+    }
+    prepare_run_folder(output_dir, build_manifest("demo", preset), overwrite=overwrite)
     started = time.time()
     timings: dict[str, float] = {}
 
@@ -103,11 +119,6 @@ def run_demo(
     timings["data"] = time.time() - started
     print(f"SynthLand '{settings.synthland_config}': {len(dataset)} sites; {split}")
 
-    runs = (
-        (f"StefaLand resConn ({settings.finetune_steps} steps)", "resconn", "resconn", settings.finetune_steps),
-        (f"LSTM baseline ({settings.finetune_steps} steps)", "direct", "direct", settings.finetune_steps),
-        (f"LSTM baseline (early stopping, <= {settings.baseline_long_steps} steps)", "direct", "direct_long", settings.baseline_long_steps),
-    )
     phases = len(runs) + 2
 
     def phase(number: int, title: str) -> None:
@@ -116,18 +127,18 @@ def run_demo(
     phase(1, f"pretraining stefaland-tiny on the {len(split.sites('train'))} training sites' forcings and attributes")
     t0 = time.time()
     # Pretraining sees only the training sites' forcings and attributes, never a held-out site.
-    pretrain(tiny_model_config(), dataset, split.sites("train"), split.period("train"), settings.pretrain_arguments(output_dir / "pretraining"))
+    pretrain_args = PretrainArguments(**{"seed": settings.seed, **preset["pretrain"], "output_dir": str(output_dir / "pretraining")})
+    pretrain(tiny_model_config(), dataset, split.sites("train"), split.period("train"), pretrain_args)
     base = output_dir / "pretraining" / "model"
     timings["pretraining"] = time.time() - t0
 
     reports = {}
-    for number, (label, mode, folder, steps) in enumerate(runs, start=2):
+    for number, (label, args) in enumerate(runs.items(), start=2):
         phase(number, f"{label} for streamflow")
         t0 = time.time()
-        args = settings.finetune_arguments(output_dir / folder, mode, disable_tqdm, embedding_cache_dir=output_dir / "embedding_cache")
-        reports[label] = finetune(base, dataset, split, replace(args, max_steps=steps))
+        reports[label] = finetune(base, dataset, split, args)
         finish_artifact(reports[label], dataset_name="synthland", base_model=str(base))
-        timings[folder] = time.time() - t0
+        timings[Path(args.output_dir).name] = time.time() - t0
     shutil.rmtree(output_dir / "embedding_cache", ignore_errors=True)  # derived from this run's base; never reused
 
     phase(phases, f"evaluation on the {len(split.sites('test'))} held-out sites, {settings.test_period[0]} to {settings.test_period[1]}")
@@ -149,7 +160,7 @@ def run_demo(
     )
     timings["total"] = time.time() - started
     result = {
-        "settings": asdict(settings),
+        "settings": preset,
         "split": split.to_dict(),
         "protocol": (
             "PUB: test sites are held out of pretraining, finetuning and normalization; metrics are medians over "
@@ -165,13 +176,17 @@ def run_demo(
 
 
 def load_finished_demo(folder: str | Path, cache_dir: str | None = None):
-    """``(settings, dataset, split)`` of a finished demo run in ``folder``: to train other models on its split
-    and base (``folder/pretraining/model``), as the scripts in ``benchmarks/`` do."""
-    report = json.loads((Path(folder) / "report.json").read_text())
-    settings = DemoSettings(**{**asdict(PRESETS["default"]), **report["settings"]})
+    """``(preset, dataset, split)`` of a finished demo run in ``folder``: to train other models on its split
+    and base (``folder/pretraining/model``) with its settings (:func:`finetune_arguments`), as ``benchmarks/`` does."""
+    path = Path(folder) / "report.json"
+    report = json.loads(path.read_text())
+    preset = report["settings"]
+    if set(preset) != set(SECTIONS):
+        raise ValueError(f"{path}: settings without the sections {sorted(SECTIONS)} (written by an older stefaland); run the demo again")
+    settings = DemoSettings(**preset["demo"])
     builder = SynthLand(config_name=settings.synthland_config, cache_dir=cache_dir)
     builder.download_and_prepare()
-    return settings, builder.as_dataset(split="all"), Split.from_dict(report["split"])
+    return preset, builder.as_dataset(split="all"), Split.from_dict(report["split"])
 
 
 def print_summary_table(summaries: dict[str, dict], seconds: float | None = None) -> None:
@@ -186,8 +201,6 @@ def print_summary_table(summaries: dict[str, dict], seconds: float | None = None
 
 def run_cli(args) -> int:
     """``stefaland demo`` (its arguments: ``stefaland_cli.demo``)."""
-    settings = PRESETS[args.preset]
-    if args.seed is not None:
-        settings = DemoSettings(**{**asdict(settings), "seed": args.seed})
-    run_demo(args.out, settings, cache_dir=args.cache_dir, overwrite=args.overwrite)
+    overrides = [*args.overrides, *([f"demo.seed={args.seed}"] if args.seed is not None else [])]
+    run_demo(args.out, demo_preset(args.preset, overrides), cache_dir=args.cache_dir, overwrite=args.overwrite)
     return 0

@@ -1,4 +1,4 @@
-"""Up-front refusal of degenerate training settings, naming the argument (e.g. ``max_steps=-5``)."""
+"""Up-front refusal of degenerate settings, naming the argument (e.g. ``max_steps=-5``)."""
 
 from __future__ import annotations
 
@@ -23,3 +23,11 @@ def require_positive(arguments: Any, *names: str) -> None:
         value = getattr(arguments, name)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
             raise ValueError(f"{type(arguments).__name__}.{name}={value!r}: expected a number > 0")
+
+
+def require_period(arguments: Any, *names: str) -> None:
+    """Raise ``ValueError`` naming the first field of ``arguments`` that is neither None nor two dates (START END)."""
+    for name in names:
+        value = getattr(arguments, name)
+        if value is not None and len(value) != 2:
+            raise ValueError(f"{type(arguments).__name__}.{name}={value!r}: expected START END (two inclusive dates)")

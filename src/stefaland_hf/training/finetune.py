@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +20,9 @@ import numpy as np
 import torch
 from accelerate import PartialState
 from peft import PeftModel, get_peft_model
-from transformers import EarlyStoppingCallback, EvalPrediction, TrainingArguments, set_seed
+from transformers import EarlyStoppingCallback, EvalPrediction, set_seed
 
-from ..configuration_stefaland import FROZEN_BACKBONE_MODES, StefaLandConfig
+from ..configuration_stefaland import FROZEN_BACKBONE_MODES, OUTPUT_TRANSFORMS, StefaLandConfig
 from ..data.normalization import Normalization, fit_normalization
 from ..data.splits import require_gauged
 from ..data.samplers import WindowDataset, collate_model_batch
@@ -30,7 +30,8 @@ from ..evaluation import evaluate_sites, write_site_metrics
 from ..metrics import site_metrics, summarize
 from ..modeling_stefaland import StefaLandForTimeSeriesRegression
 from ..peft_adapters import ResConnConfig
-from .argument_checks import require_at_least, require_positive
+from .argument_checks import require_at_least
+from .arguments import StefaLandTrainingArguments
 from .console import EvaluationConsole, quiet_library_output
 from .embedding_cache import CachedEmbeddingWindows, EmbeddingCache, backbone_fingerprint
 from .run_folder import build_manifest, dataset_fingerprint, prepare_run_folder
@@ -40,87 +41,40 @@ logger = logging.getLogger(__name__)
 
 
 @dataclass
-class FinetuneArguments:
-    output_dir: str
-    head_mode: str = "resconn"
-    target_variables: list[str] = field(default_factory=lambda: ["streamflow"])
-    seq_len: int = 365
-    warmup: int = 180  # days of context at the start of each window that carry no loss
-    stride: int = 1
-    batch_size: int = 64
-    learning_rate: float = 1e-3
-    weight_decay: float = 0.0
-    max_steps: int = 1000
-    eval_steps: int = 100
-    patience: int = 4
-    head_hidden_size: int = 128
-    head_dropout: float = 0.2
-    embedding_scale_init: float = 0.1  # initial s in LayerNorm(E)*s (paper: 0.1)
-    output_transform: str = "clamp"  # predictions within the targets' physical range (StefaLandConfig.output_transform)
-    seed: int = 111
-    min_observed: int = 1
-    eval_batch_size: int = 128
-    # frozen-backbone modes: train the head on embeddings computed once (training/embedding_cache.py)
-    embedding_cache: bool = True
-    # days between cached training windows (their stride then); None: seq_len - warmup, so the windows' loss
-    # parts tile the training period once
-    embedding_cache_stride: int | None = None
-    embedding_cache_dir: str | None = None  # None: $STEFALAND_CACHE_DIR/embeddings or ~/.cache/stefaland_hf/embeddings
-    disable_tqdm: bool | None = None
-    overwrite: bool = False  # replace an earlier run in output_dir (finetuning does not resume)
-    extra: dict[str, Any] = field(default_factory=dict)
+class FinetuneArguments(StefaLandTrainingArguments):
+    """Finetuning a daily-target head (:func:`finetune`): its windows, adapter and embedding cache; Trainer's own
+    fields as in ``TrainingArguments``. ``push_to_hub``/``hub_model_id`` are read by the example scripts, which push
+    the finished adapter or model with its card; Trainer itself never pushes checkpoints."""
+
+    target_variables: list[str] = field(default_factory=lambda: ["streamflow"], metadata={"help": "daily targets to predict"})
+    warmup: int = field(default=180, metadata={"help": "days of context at the start of each window that carry no loss"})
+    stride: int = field(default=1, metadata={"help": "days between training window starts (without the embedding cache)"})
+    min_observed: int = field(default=1, metadata={"help": "skip training windows with fewer observed target days"})
+    embedding_scale_init: float = field(default=0.1, metadata={"help": "initial scale s of LayerNorm(E) in the head (paper: 0.1)"})
+    output_transform: str = field(
+        default="clamp", metadata={"choices": OUTPUT_TRANSFORMS, "help": "how predictions respect the targets' physical range (StefaLandConfig.output_transform)"}
+    )
+    embedding_cache: bool = field(
+        default=True, metadata={"help": "frozen-backbone modes: train the head on embeddings computed once (training/embedding_cache.py)"}
+    )
+    embedding_cache_stride: int | None = field(
+        default=None, metadata={"help": "days between cached training windows (default: seq_len minus warmup, so their loss parts tile the period once)"}
+    )
+    embedding_cache_dir: str | None = field(
+        default=None, metadata={"help": "embedding cache folder (default: $STEFALAND_CACHE_DIR/embeddings or ~/.cache/stefaland_hf/embeddings)"}
+    )
+
+    PRESENTATION_FIELDS = StefaLandTrainingArguments.PRESENTATION_FIELDS + ("embedding_cache_dir",)
 
     def __post_init__(self):
-        from ..configuration_stefaland import HEAD_MODES
-
-        if self.head_mode not in HEAD_MODES:
-            raise ValueError(f"FinetuneArguments.head_mode={self.head_mode!r}: expected one of {list(HEAD_MODES)}")
         if not self.target_variables:
             raise ValueError("FinetuneArguments.target_variables: expected at least one target variable")
-        require_at_least(self, 1, "seq_len", "stride", "batch_size", "max_steps", "eval_steps", "patience", "head_hidden_size", "eval_batch_size")
+        require_at_least(self, 1, "stride")
         require_at_least(self, 1, "embedding_cache_stride", optional=True)
-        require_at_least(self, 0, "warmup", "min_observed", "weight_decay", "head_dropout")
-        require_positive(self, "learning_rate")
+        require_at_least(self, 0, "warmup", "min_observed")
         if self.warmup >= self.seq_len:
             raise ValueError(f"FinetuneArguments.warmup={self.warmup}: expected fewer days than seq_len={self.seq_len}")
-
-
-# change where the run's files go and what it prints, not what it computes
-_PRESENTATION_FIELDS = ("output_dir", "overwrite", "disable_tqdm", "embedding_cache_dir")
-
-
-def trainer_arguments(checkpoints: Path, args, evaluate: bool = True, **overrides) -> TrainingArguments:
-    """``TrainingArguments`` for our finetuning runs: constant LR, clipping 1.0, evaluation/checkpoint every
-    ``eval_steps`` with the best model (validation loss) restored at the end, no reporting integrations.
-    ``args`` is a :class:`FinetuneArguments` or any object with the same fields."""
-    return TrainingArguments(
-        output_dir=str(checkpoints),
-        per_device_train_batch_size=args.batch_size,
-        per_device_eval_batch_size=args.eval_batch_size,
-        learning_rate=args.learning_rate,
-        weight_decay=args.weight_decay,
-        max_steps=args.max_steps,
-        eval_strategy="steps" if evaluate else "no",
-        eval_steps=args.eval_steps if evaluate else None,
-        save_strategy="steps" if evaluate else "no",
-        save_steps=args.eval_steps,
-        save_total_limit=2,
-        load_best_model_at_end=evaluate,
-        metric_for_best_model="eval_loss" if evaluate else None,
-        greater_is_better=False,
-        logging_steps=max(1, args.eval_steps // 4),
-        lr_scheduler_type="constant",
-        max_grad_norm=1.0,
-        seed=args.seed,
-        data_seed=args.seed,
-        remove_unused_columns=False,
-        label_names=["labels"],
-        dataloader_num_workers=0,
-        dataloader_pin_memory=torch.cuda.is_available(),  # else torch warns once per data loader that it cannot pin
-        report_to="none",
-        disable_tqdm=args.disable_tqdm,
-        **{**args.extra, **overrides},
-    )
+        super().__post_init__()
 
 
 def build_finetune_model(
@@ -213,7 +167,7 @@ def finetune(
         model = build_finetune_model(base, args, normalization, normalization)
     manifest = build_manifest(
         "finetuning",
-        {k: v for k, v in asdict(args).items() if k not in _PRESENTATION_FIELDS},
+        args.run_arguments(),
         data={**dataset_fingerprint(dataset), "split": split.to_dict()},
         base_model=_base_identity(base, reference, model, args.head_mode),
     )
@@ -236,16 +190,15 @@ def finetune(
             )
     caches = {}
     if cached:
-        caches = {part: EmbeddingCache.for_windows(model, w, args.embedding_cache_dir, args.eval_batch_size) for part, w in (("train", train_windows), ("val", val_windows))}
+        caches = {part: EmbeddingCache.for_windows(model, w, args.embedding_cache_dir, args.per_device_eval_batch_size) for part, w in (("train", train_windows), ("val", val_windows))}
         train_windows, val_windows = CachedEmbeddingWindows(train_windows, caches["train"]), CachedEmbeddingWindows(val_windows, caches["val"])
     trainable, total = _count_parameters(model)
     logger.info("head_mode=%s: %d trainable of %d parameters", args.head_mode, trainable, total)
     print(f"[{args.head_mode}] trainable parameters: {trainable:,} of {total:,}")
 
-    training_args = trainer_arguments(output_dir / "checkpoints", args)
     trainer = ObservedLabelTrainer(
         model=model,
-        args=training_args,
+        args=replace(args, output_dir=str(output_dir / "checkpoints"), push_to_hub=False),  # checkpoints in a subfolder; the examples push the final model
         data_collator=collate_model_batch,
         train_dataset=train_windows,
         eval_dataset=val_windows,
@@ -266,7 +219,7 @@ def finetune(
         (artifact / "normalization.json").write_text(json.dumps(normalization.to_dict(), indent=1))
         (artifact / FINETUNING_FILE).write_text(json.dumps(finetuning_record(args, manifest["base_model"] if is_adapter else None), indent=1))
 
-    evaluation = evaluate_sites(trainer.model, dataset, split.sites("test"), split.period("test"), args.seq_len, args.warmup, args.eval_batch_size, **variables)
+    evaluation = evaluate_sites(trainer.model, dataset, split.sites("test"), split.period("test"), args.seq_len, args.warmup, args.per_device_eval_batch_size, **variables)
     report = {
         "head_mode": args.head_mode,
         "split": split.to_dict(),
@@ -279,7 +232,7 @@ def finetune(
         "summary": evaluation["summary"],
         "n_test_sites": len(evaluation["site_ids"]),
         "n_test_sites_observed": evaluation["n_sites_observed"],
-        "arguments": asdict(args),
+        "arguments": args.to_dict(),
         "artifact": str(artifact),
     }
     if trainer.is_world_process_zero():

@@ -21,7 +21,6 @@ import math
 import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -35,7 +34,7 @@ from ..data.corpus import CorpusSource, PretrainingCorpus
 from ..data.samplers import collate_windows
 from ..masking import CrossVariableGroupMasking
 from ..modeling_stefaland import StefaLandForPretraining
-from .acceleration import autocast, compile_model, resolve_mixed_precision
+from .acceleration import MIXED_PRECISION_CHOICES, autocast, compile_model, resolve_mixed_precision
 from .argument_checks import require_at_least, require_positive
 from .logging_utils import write_loss_curve
 from .run_folder import (
@@ -55,36 +54,44 @@ STATE_FILE = "trainer_state.json"
 
 @dataclass
 class PretrainArguments:
-    output_dir: str
-    epochs: int = 25
-    samples_per_epoch: int | None = None  # windows drawn per epoch (None = every window once)
-    batch_size: int = 256
-    learning_rate: float = 1e-4
-    weight_decay: float = 0.0
-    max_grad_norm: float = 5.0
-    gradient_accumulation_steps: int = 1
-    mixed_precision: str = "auto"  # "auto" (bf16 autocast where the hardware has bf16 arithmetic) | "no" | "bf16"
-    compile: bool = False  # torch.compile the model (opt-in: measured slower than eager for stefaland-tiny on CPU)
-    seq_len: int = 365
-    stride: int = 1
-    seed: int = 111
-    save_every_steps: int = 0  # 0 = only at the end of each epoch
-    max_steps: int | None = None  # stop after this many optimizer steps (testing an interruption)
-    resume: bool = False  # continue the run in output_dir from its newest complete checkpoint
-    overwrite: bool = False  # replace the run in output_dir
-    cpu: bool = False
-    num_workers: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
+    """Arguments of the Accelerate pretraining loop; fields shared with ``TrainingArguments`` have its names.
+
+    Not a ``TrainingArguments``: this loop is not Trainer, and most of Trainer's options (schedules, evaluation and
+    save strategies, fp16/bf16 flags, integrations) would be accepted here and silently do nothing.
+    """
+
+    output_dir: str = field(default="runs/pretrain", metadata={"help": "run folder; the model goes to OUTPUT_DIR/model"})
+    num_train_epochs: int = field(default=25, metadata={"help": "passes of --samples_per_epoch windows"})
+    samples_per_epoch: int | None = field(default=None, metadata={"help": "windows drawn per epoch (default: every window once)"})
+    per_device_train_batch_size: int = field(default=256, metadata={"help": "windows per step and process"})
+    learning_rate: float = field(default=1e-4, metadata={"help": "AdamW learning rate, constant"})
+    weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay"})
+    max_grad_norm: float = field(default=5.0, metadata={"help": "gradient clipping (paper: 5.0)"})
+    gradient_accumulation_steps: int = field(default=1, metadata={"help": "micro-batches per optimizer step"})
+    mixed_precision: str = field(
+        default="auto",
+        metadata={"choices": MIXED_PRECISION_CHOICES, "help": "autocast dtype; auto = bf16 where the CPU/GPU has native bf16 arithmetic, else float32"},
+    )
+    torch_compile: bool = field(default=False, metadata={"help": "torch.compile the model (opt-in: measured slower than eager for stefaland-tiny on CPU)"})
+    seq_len: int = field(default=365, metadata={"help": "days per window"})
+    stride: int = field(default=1, metadata={"help": "days between window starts"})
+    seed: int = field(default=111, metadata={"help": "draws the data order, the masks and the initial weights (and the examples' split)"})
+    save_steps: int = field(default=0, metadata={"help": "checkpoint interval in optimizer steps (0: at the end of each epoch only)"})
+    max_steps: int | None = field(default=None, metadata={"help": "stop after this many optimizer steps (default: after the epochs)"})
+    resume: bool = field(default=False, metadata={"help": "continue the run in --output_dir from its newest complete checkpoint"})
+    overwrite: bool = field(default=False, metadata={"help": "replace the run in --output_dir"})
+    use_cpu: bool = field(default=False, metadata={"help": "train on the CPU even where a GPU is available"})
+    dataloader_num_workers: int = field(default=0, metadata={"help": "data-loading worker processes"})
 
     def __post_init__(self):
-        require_at_least(self, 1, "epochs", "batch_size", "gradient_accumulation_steps", "seq_len", "stride")
+        require_at_least(self, 1, "num_train_epochs", "per_device_train_batch_size", "gradient_accumulation_steps", "seq_len", "stride")
         require_at_least(self, 1, "samples_per_epoch", "max_steps", optional=True)
-        require_at_least(self, 0, "save_every_steps", "weight_decay", "num_workers")
+        require_at_least(self, 0, "save_steps", "weight_decay", "dataloader_num_workers")
         require_positive(self, "learning_rate", "max_grad_norm")
 
 
 # may change when a run is resumed: how long it trains and how often it saves, not what it computes
-RESUMABLE_FIELDS = ("epochs", "max_steps", "save_every_steps", "resume", "overwrite", "num_workers", "output_dir")
+RESUMABLE_FIELDS = ("num_train_epochs", "max_steps", "save_steps", "resume", "overwrite", "dataloader_num_workers", "output_dir")
 
 
 class EpochSampler(torch.utils.data.Sampler):
@@ -176,7 +183,7 @@ def pretrain_corpus(config: StefaLandConfig, corpus: PretrainingCorpus, args: Pr
     accelerator = Accelerator(
         mixed_precision="no",  # bf16 autocast is applied in the loop (training/acceleration.py says why)
         gradient_accumulation_steps=args.gradient_accumulation_steps,
-        cpu=args.cpu,
+        cpu=args.use_cpu,
     )
     data = {
         s.name: {**dataset_fingerprint(s.dataset), "train_sites": s.sites.tolist(), "train_period": s.period}
@@ -202,15 +209,15 @@ def pretrain_corpus(config: StefaLandConfig, corpus: PretrainingCorpus, args: Pr
     sampler = EpochSampler(len(windows), args.samples_per_epoch, args.seed)
     loader = torch.utils.data.DataLoader(
         windows,
-        batch_size=args.batch_size,
+        batch_size=args.per_device_train_batch_size,
         sampler=sampler,
         collate_fn=_model_batch,
-        num_workers=args.num_workers,
+        num_workers=args.dataloader_num_workers,
         generator=torch.Generator().manual_seed(args.seed),
     )
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.learning_rate, weight_decay=args.weight_decay)
     model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
-    if args.compile:
+    if args.torch_compile:
         model = compile_model(model, accelerator.device.type)
     masking = CrossVariableGroupMasking(config)
     shard = (accelerator.process_index, accelerator.num_processes)
@@ -229,7 +236,7 @@ def pretrain_corpus(config: StefaLandConfig, corpus: PretrainingCorpus, args: Pr
         accelerator.print(f"resumed from {checkpoint} (epoch {state['epoch']}, step {state['global_step']})")
 
     steps_per_epoch = math.ceil(len(loader) / args.gradient_accumulation_steps)
-    total_steps = steps_per_epoch * args.epochs
+    total_steps = steps_per_epoch * args.num_train_epochs
     progress = tqdm(
         total=total_steps, initial=state["global_step"], desc="pretraining", disable=not accelerator.is_local_main_process
     )
@@ -250,7 +257,7 @@ def pretrain_corpus(config: StefaLandConfig, corpus: PretrainingCorpus, args: Pr
         accelerator.wait_for_everyone()
 
     stop = False
-    for epoch in range(state["epoch"], args.epochs):
+    for epoch in range(state["epoch"], args.num_train_epochs):
         loader.set_epoch(epoch)
         skip = state["step_in_epoch"] * args.gradient_accumulation_steps if epoch == state["epoch"] else 0
         epoch_loader = accelerator.skip_first_batches(loader, skip) if skip else loader
@@ -281,7 +288,7 @@ def pretrain_corpus(config: StefaLandConfig, corpus: PretrainingCorpus, args: Pr
             )
             progress.update(1)
             progress.set_postfix(loss=f"{loss:.4f}", epoch=epoch)
-            if args.save_every_steps and state["global_step"] % args.save_every_steps == 0:
+            if args.save_steps and state["global_step"] % args.save_steps == 0:
                 save_checkpoint()
             if args.max_steps is not None and state["global_step"] >= args.max_steps:
                 stop = True
@@ -305,7 +312,7 @@ def pretrain_corpus(config: StefaLandConfig, corpus: PretrainingCorpus, args: Pr
             "sites": " + ".join(f"{d['n_sites']} {name} training site{'' if d['n_sites'] == 1 else 's'}" for name, d in corpus.describe().items())
             + " (forcings and attributes only)",
             "objective": "cross-variable group masking; masked MSE on z-scores, 1.0 dynamic + 0.5 static",
-            "hyperparameters": {k: getattr(args, k) for k in ("epochs", "samples_per_epoch", "batch_size", "learning_rate", "seq_len", "seed")},
+            "hyperparameters": {k: getattr(args, k) for k in ("num_train_epochs", "samples_per_epoch", "per_device_train_batch_size", "learning_rate", "seq_len", "seed")},
             "compute": f"{state['global_step']} optimizer steps",
         }
         render_model_card(unwrapped, training=training).save(output_dir / "model" / "README.md")

@@ -23,7 +23,7 @@ import logging
 import shutil
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -37,8 +37,8 @@ from ..data.samplers import StaticRegressionDataset, collate_model_batch, target
 from ..data.site_arrays import SiteArrays
 from ..evaluation import model_device
 from ..modeling_stefaland import StefaLandForStaticRegression
-from .argument_checks import require_at_least, require_positive
-from .finetune import trainer_arguments
+from .argument_checks import require_at_least, require_period, require_positive
+from .arguments import StefaLandTrainingArguments, trainer_default
 from .console import EvaluationConsole, quiet_library_output
 from .trainer import ObservedLabelTrainer
 
@@ -53,34 +53,31 @@ __all__ = [
 
 
 @dataclass
-class StaticRegressionArguments:
-    output_dir: str = "runs/static_regression"
-    head_mode: str = "resconn"
-    seq_len: int = 365
-    samples_per_site: int = 8  # random training windows per site and epoch
-    eval_windows: int = 4  # evenly spaced windows averaged per site for validation and prediction
-    period: Any = None  # window period ((start, end) dates or index pair); None = whole record
-    hidden_variables: list[str] = field(default_factory=list)  # more static inputs hidden (model and RF)
-    batch_size: int = 32
-    learning_rate: float = 1e-3
-    weight_decay: float = 0.0
-    max_steps: int = 500
-    eval_steps: int = 50
-    patience: int = 4
-    head_hidden_size: int = 128
-    head_dropout: float = 0.2
-    val_fraction: float = 0.1
-    seed: int = 111
-    eval_batch_size: int = 64
-    save_models: bool = True
-    disable_tqdm: bool | None = None
-    overwrite: bool = False  # replace an earlier cross-validation in output_dir
-    extra: dict[str, Any] = field(default_factory=dict)
+class StaticRegressionArguments(StefaLandTrainingArguments):
+    """Static regression (:func:`train_static_regression`): per-site windows and what is hidden; Trainer's own
+    fields as in ``TrainingArguments``."""
+
+    samples_per_site: int = field(default=8, metadata={"help": "random training windows per site and epoch"})
+    eval_windows: int = field(default=4, metadata={"help": "evenly spaced windows averaged per site for validation and prediction"})
+    period: list[str] | None = field(
+        default=None, metadata={"metavar": "DATE", "help": "period the windows are drawn from: START END, inclusive (default: the whole record)"}
+    )
+    hidden_variables: list[str] = field(default_factory=list, metadata={"help": "more static inputs hidden (from the model and the random forest)"})
+    val_fraction: float = field(default=0.1, metadata={"help": "fraction of the training sites used for early stopping"})
+    save_models: bool = field(default=True, metadata={"help": "save each fold's model"})
+
+    output_dir: str | None = trainer_default("output_dir", "runs/static_regression")
+    per_device_train_batch_size: int = trainer_default("per_device_train_batch_size", 32)
+    per_device_eval_batch_size: int = trainer_default("per_device_eval_batch_size", 64)
+    max_steps: int = trainer_default("max_steps", 500)
+    eval_steps: float | None = trainer_default("eval_steps", 50)
+    prediction_loss_only: bool = trainer_default("prediction_loss_only", True)
 
     def __post_init__(self):
-        require_at_least(self, 1, "seq_len", "samples_per_site", "eval_windows", "batch_size", "max_steps", "eval_steps", "patience", "head_hidden_size", "eval_batch_size")
-        require_at_least(self, 0, "weight_decay", "head_dropout")
-        require_positive(self, "learning_rate", "val_fraction")
+        require_at_least(self, 1, "samples_per_site", "eval_windows")
+        require_positive(self, "val_fraction")
+        require_period(self, "period")
+        super().__post_init__()
 
 
 def _label_statistics(labels: np.ndarray) -> tuple[list[float], list[float]]:
@@ -168,10 +165,11 @@ def train_static_regression(
     )
     evaluate = val_data is not None
     checkpoints = output_dir / "checkpoints"
-    training_args = trainer_arguments(checkpoints, args, evaluate=evaluate, prediction_loss_only=True)
+    # without validation sites nothing is evaluated, so nothing is checkpointed or restored
+    unvalidated = {} if evaluate else {"eval_strategy": "no", "save_strategy": "no", "load_best_model_at_end": False}
     trainer = ObservedLabelTrainer(
         model=model,
-        args=training_args,
+        args=replace(args, output_dir=str(checkpoints), **unvalidated),
         data_collator=collate_model_batch,
         train_dataset=train_data,
         eval_dataset=val_data,

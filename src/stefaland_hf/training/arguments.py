@@ -1,0 +1,225 @@
+"""The arguments of training runs and of the example scripts: dataclasses that ``HfArgumentParser`` reads.
+
+- :class:`StefaLandTrainingArguments`: ``transformers.TrainingArguments`` plus what every StefaLand head training
+  adds (head, window length, early-stopping patience), with the Trainer settings our runs share as defaults.
+  :class:`~stefaland_hf.training.finetune.FinetuneArguments` and
+  :class:`~stefaland_hf.training.static_regression.StaticRegressionArguments` subclass it, and Trainer reads them as
+  they are.
+- :class:`DataArguments` (which site dataset) and :class:`SplitArguments` (which sites and periods are held out).
+- :func:`finetune_parser` / :func:`parse_finetune_args`: the finetuning examples' command line, with the laptop scale
+  (the demo's finetuning) as defaults and ``--paper-scale`` (the ``paper`` benchmark preset's finetuning).
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import MISSING, dataclass, field
+from typing import Any
+
+import torch
+from transformers import HfArgumentParser, TrainingArguments
+from transformers.trainer_utils import IntervalStrategy, SaveStrategy, SchedulerType
+
+from ..configuration_stefaland import HEAD_MODES
+from ..data import BUILDERS, load_site_dataset
+from ..data.splits import CAMELS_PUR_GROUPS, gauged_sites, pub_folds, pur_splits, temporal_split
+from .argument_checks import require_at_least, require_period, require_positive
+
+
+def trainer_default(name: str, default: Any = MISSING, default_factory: Any = MISSING):
+    """The ``TrainingArguments`` field ``name`` with our runs' default instead of its own (its help text kept)."""
+    return field(default=default, default_factory=default_factory, metadata=TrainingArguments.__dataclass_fields__[name].metadata)
+
+
+@dataclass
+class StefaLandTrainingArguments(TrainingArguments):
+    """``TrainingArguments`` of a StefaLand head trained with Trainer (``ObservedLabelTrainer``).
+
+    The changed defaults are how these runs work: validation every ``eval_steps`` with early stopping after
+    ``patience`` evaluations without a better validation loss, a checkpoint whenever it improves and the best one
+    restored at the end; a constant learning rate; batches keep all their keys and carry ``labels`` with NaN gaps.
+    """
+
+    head_mode: str = field(
+        default="resconn", metadata={"choices": HEAD_MODES, "help": "resconn (the paper's adapter), no_adapter, linear_probe, scratch or direct (no encoder)"}
+    )
+    head_hidden_size: int = field(default=128, metadata={"help": "width of the head (LSTM or MLP)"})
+    head_dropout: float = field(default=0.2, metadata={"help": "dropout in the head"})
+    seq_len: int = field(default=365, metadata={"help": "days per window of forcings"})
+    patience: int = field(default=4, metadata={"help": "early stopping: evaluations without a better validation loss"})
+    overwrite: bool = field(default=False, metadata={"help": "replace an earlier run in --output_dir"})
+
+    per_device_train_batch_size: int = trainer_default("per_device_train_batch_size", 64)
+    per_device_eval_batch_size: int = trainer_default("per_device_eval_batch_size", 128)
+    learning_rate: float = trainer_default("learning_rate", 1e-3)
+    max_steps: int = trainer_default("max_steps", 1000)
+    eval_strategy: IntervalStrategy | str = trainer_default("eval_strategy", "steps")
+    eval_steps: float | None = trainer_default("eval_steps", 100)
+    save_strategy: SaveStrategy | str = trainer_default("save_strategy", "best")
+    save_total_limit: int | None = trainer_default("save_total_limit", 2)
+    load_best_model_at_end: bool = trainer_default("load_best_model_at_end", True)
+    metric_for_best_model: str | None = trainer_default("metric_for_best_model", "eval_loss")
+    lr_scheduler_type: SchedulerType | str = trainer_default("lr_scheduler_type", "constant")
+    seed: int = trainer_default("seed", 111)
+    remove_unused_columns: bool = trainer_default("remove_unused_columns", False)
+    label_names: list[str] | None = trainer_default("label_names", default_factory=lambda: ["labels"])
+
+    # change where a run's files go and what it prints, not what it computes: left out of run_manifest.json
+    PRESENTATION_FIELDS = ("output_dir", "overwrite", "disable_tqdm", "dataloader_pin_memory")
+
+    def __post_init__(self):
+        kind = type(self).__name__
+        if self.head_mode not in HEAD_MODES:
+            raise ValueError(f"{kind}.head_mode={self.head_mode!r}: expected one of {list(HEAD_MODES)}")
+        require_at_least(self, 1, "seq_len", "per_device_train_batch_size", "per_device_eval_batch_size", "max_steps", "patience", "head_hidden_size")
+        require_at_least(self, 1, "eval_steps", optional=True)
+        require_at_least(self, 0, "weight_decay", "head_dropout")
+        require_positive(self, "learning_rate")
+        super().__post_init__()
+        if not torch.cuda.is_available():
+            self.dataloader_pin_memory = False  # nothing to pin to; torch would warn once per data loader
+
+    def run_arguments(self) -> dict[str, Any]:
+        """Every field that decides what the run computes (``run_manifest.json``)."""
+        return {k: v for k, v in self.to_dict().items() if k not in self.PRESENTATION_FIELDS}
+
+    def push_repo(self) -> str | None:
+        """The Hub repo the example scripts push the finished model to (``--push_to_hub --hub_model_id ORG/NAME``)."""
+        if not self.push_to_hub:
+            return None
+        if not self.hub_model_id:
+            raise ValueError("--push_to_hub: name the repo with --hub_model_id ORG/NAME")
+        return self.hub_model_id
+
+
+# CAMELS periods of the paper's code (spec §4): train 1999-10-01..2008-09-30, test 1989-10-01..1999-09-30.
+DEFAULT_PERIODS = {
+    "synthland": {"train": ["1995-01-01", "2005-12-31"], "test": ["2006-01-01", "2009-12-31"]},
+    "camels_us": {"train": ["1999-10-01", "2008-09-30"], "test": ["1989-10-01", "1999-09-30"]},
+    "hydrodl_smap": {"train": ["2015-04-01", "2016-03-31"], "test": ["2016-04-01", "2017-03-31"]},
+}
+
+
+@dataclass
+class DataArguments:
+    """The site dataset of a run; builder-specific options are refused for another builder (:meth:`load`)."""
+
+    _argument_group_name = "data"
+
+    dataset: str = field(default="synthland", metadata={"choices": sorted(BUILDERS), "help": "site dataset (synthland: the embedded one)"})
+    data_dir: str | None = field(default=None, metadata={"help": "raw release folder (camels_us, hydrodl_smap)"})
+    config_name: str | None = field(default=None, metadata={"help": "builder config (synthland: tiny|default|large; camels_us: daymet|maurer|nldas)"})
+    basins: str | None = field(default=None, metadata={"help": "camels_us: basin list file (default: basin_list.txt in --data_dir)"})
+    cache_dir: str | None = field(default=None, metadata={"help": "datasets cache folder"})
+    extra_data_dir: list[str] = field(
+        default_factory=list,
+        metadata={"metavar": "DIR", "help": "camels_us: more folders in the raw layout whose basins join --data_dir's, e.g. the 603 ungauged basins"},
+    )
+    ungauged: str | None = field(
+        default=None, metadata={"metavar": "FILE", "help": "camels_us: basin-list file of basins without streamflow (all-NaN targets; for pretraining and prediction)"}
+    )
+    missing_targets: str | None = field(
+        default=None, metadata={"choices": ["error", "nan"], "help": "hydrodl_smap: a year without SMAP_AM.csv is an error (default) or kept with NaN targets"}
+    )
+
+    def load(self):
+        """Build (cached) and open the dataset."""
+        options = {  # field: (builder keyword, the builder that takes it)
+            "basins": ("basins", "camels_us"),
+            "extra_data_dir": ("extra_data_dirs", "camels_us"),
+            "ungauged": ("ungauged", "camels_us"),
+            "missing_targets": ("missing_targets", "hydrodl_smap"),
+        }
+        kwargs = {}
+        for name, (keyword, builder) in options.items():
+            if value := getattr(self, name):
+                if self.dataset != builder:
+                    raise ValueError(f"--{name}: applies to --dataset {builder}, not {self.dataset}")
+                kwargs[keyword] = value
+        return load_site_dataset(self.dataset, config_name=self.config_name, data_dir=self.data_dir, cache_dir=self.cache_dir, **kwargs)
+
+
+@dataclass
+class SplitArguments:
+    """Which sites (PUB fold, PUR region group) or which period (temporal) are held out, and the periods."""
+
+    _argument_group_name = "split"
+
+    split: str = field(default="pub", metadata={"choices": ["pub", "pur", "temporal"], "help": "held-out sites (pub), regions (pur) or period (temporal)"})
+    folds: int = field(default=5, metadata={"help": "PUB folds"})
+    fold: int = field(default=0, metadata={"help": "which fold (PUB) or region group (PUR) is held out"})
+    val_fraction: float = field(default=0.1, metadata={"help": "fraction of the training sites held out for early stopping"})
+    train_period: list[str] | None = field(
+        default=None, metadata={"metavar": "DATE", "help": "training (and validation) period: START END, inclusive (default per dataset)"}
+    )
+    test_period: list[str] | None = field(default=None, metadata={"metavar": "DATE", "help": "evaluation period: START END, inclusive (default per dataset)"})
+
+    def __post_init__(self):
+        require_period(self, "train_period", "test_period")
+
+    def periods(self, dataset_name: str) -> dict[str, list[str]]:
+        defaults = DEFAULT_PERIODS[dataset_name]
+        return {"train": list(self.train_period or defaults["train"]), "test": list(self.test_period or defaults["test"])}
+
+    def build(self, dataset, dataset_name: str, seed: int):
+        """The split over the dataset's gauged sites (ungauged ones have nothing to train or score); ``seed`` draws it."""
+        periods = self.periods(dataset_name)
+        all_ids = list(dataset["site_id"])
+        gauged = gauged_sites(dataset)
+        site_ids = [all_ids[i] for i in gauged]
+        kwargs = {"train_period": periods["train"], "val_period": periods["train"], "test_period": periods["test"]}
+        if self.split == "temporal":
+            train, val = _carve_validation(periods["train"])
+            return temporal_split(len(site_ids), train, val, periods["test"], site_ids=site_ids).remap(all_ids)
+        if self.split == "pub":
+            splits = pub_folds(site_ids, k=self.folds, seed=seed, val_fraction=self.val_fraction, **kwargs)
+        else:
+            all_regions = list(dataset["region"])
+            regions = [all_regions[i] for i in gauged]
+            # CAMELS uses the HUC-02 groups of Feng et al. 2021; other datasets hold out each of their regions in turn
+            groups = CAMELS_PUR_GROUPS if dataset_name == "camels_us" else [[region] for region in sorted(set(regions))]
+            splits = pur_splits(regions, groups=groups, seed=seed, val_fraction=self.val_fraction, site_ids=site_ids, **kwargs)
+        if not 0 <= self.fold < len(splits):
+            raise ValueError(f"--fold {self.fold}: this split has {len(splits)} folds (0..{len(splits) - 1})")
+        return splits[self.fold].remap(all_ids)
+
+
+def _carve_validation(period, fraction: float = 0.2) -> tuple[tuple[str, str], tuple[str, str]]:
+    """Split a period into (train, validation): the validation part is its last ``fraction``."""
+    import numpy as np
+
+    start, end = (np.datetime64(p, "D") for p in period)
+    cut = start + int((end - start).astype(int) * (1 - fraction))
+    return (str(start), str(cut - 1)), (str(cut), str(end))
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """The script's docstring as written, and each option's default."""
+
+
+def finetune_parser(
+    description: str, output_dir: str, target_variables: list[str], default_base: str | None = None, **defaults: Any
+) -> HfArgumentParser:
+    """The finetuning examples' parser: :class:`FinetuneArguments`, :class:`DataArguments`, :class:`SplitArguments`,
+    ``--base`` and ``--paper-scale``; defaults: the laptop scale (the demo's finetuning), then ``defaults``."""
+    from ..presets import load_preset
+    from .finetune import FinetuneArguments
+
+    parser = HfArgumentParser((FinetuneArguments, DataArguments, SplitArguments), description=description, formatter_class=HelpFormatter)
+    if default_base is None:
+        parser.add_argument("--base", required=True, help="pretrained model: folder, Hub id, or short name (stefaland-conus)")
+    else:
+        parser.add_argument("--base", default=default_base, help="pretrained model: folder, Hub id, or short name (default: shipped with the package)")
+    parser.add_argument("--paper-scale", action="store_true", help="the paper's finetuning (the `paper` benchmark preset's finetune section; GPU-sized)")
+    parser.set_defaults(**{**load_preset("demo", "default")["finetune"], "output_dir": output_dir, "target_variables": list(target_variables), **defaults})
+    return parser
+
+
+def parse_finetune_args(parser: HfArgumentParser, args: list[str] | None = None):
+    """``(FinetuneArguments, DataArguments, SplitArguments, other options)``: ``--paper-scale`` replaces the laptop
+    defaults with the paper's; options given explicitly win over both."""
+    from ..presets import load_preset
+
+    if parser.parse_known_args(args)[0].paper_scale:
+        parser.set_defaults(**load_preset("benchmark", "paper")["finetune"])
+    return parser.parse_args_into_dataclasses(args, look_for_args_file=False)
