@@ -101,8 +101,8 @@ def test_full_model_modes(tmp_path, synthland, split, pretrained, mode):
     assert model.config.head_mode == mode and report["trainable_parameters"] == report["total_parameters"]
     # Normalization for models trained from scratch is fitted on the task's training split only.
     variables = dict(dynamic_variables=model.config.dynamic_variables, static_variables=model.config.static_variables, target_variables=["streamflow"])
-    on_train = fit_normalization(synthland, split.sites("train"), split.period("train"), **variables).to_config_kwargs()
-    on_all = fit_normalization(synthland, np.arange(len(synthland)), split.period("train"), **variables).to_config_kwargs()
+    on_train = fit_normalization(synthland, split.sites("train"), split.period("train"), **variables).to_dict()
+    on_all = fit_normalization(synthland, np.arange(len(synthland)), split.period("train"), **variables).to_dict()
     for key in ("target_mean", "target_std", "static_mean", "dynamic_std"):
         np.testing.assert_allclose(getattr(model.config, key), on_train[key], rtol=1e-6)
     assert not np.allclose(model.config.static_mean, on_all["static_mean"])
@@ -234,3 +234,13 @@ def test_a_model_trained_from_random_weights_has_a_card_without_a_base(tmp_path,
     finish_artifact(report, dataset_name="synthland", base_model=str(pretrained))
     card = (tmp_path / "model" / "README.md").read_text()
     assert "base_model" not in card.split("---")[1] and str(pretrained) not in card
+
+
+def test_target_statistics_must_be_for_the_targets_trained(pretrained):
+    """The target statistics come from one Normalization; statistics of other targets are refused by name."""
+    from stefaland_hf.data.normalization import Normalization
+    from stefaland_hf.training.finetune import build_finetune_model
+
+    soil = Normalization([], [], [], [], [], [], ["soil_moisture"], [0.25], [0.08])
+    with pytest.raises(ValueError, match=r"target_normalization is for \['soil_moisture'\].*\['streamflow'\]"):
+        build_finetune_model(pretrained, _finetune_args("unused", "resconn"), soil)

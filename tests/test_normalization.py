@@ -105,16 +105,20 @@ def test_alignment_missing_variables_and_floor():
         fit_normalization(ds, dynamic_variables=["rain"])
 
 
-def test_config_kwargs_and_roundtrip():
+def test_config_fields_and_roundtrip():
     dyn, static, tgt = arrays()
     a = SiteArrays(make(dyn, static, tgt))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         norm = fit_normalization(a, sites=TRAIN)
-    kw = norm.to_config_kwargs()
-    assert set(kw) == {"dynamic_mean", "dynamic_std", "static_mean", "static_std", "target_mean", "target_std"}
-    assert all(isinstance(v, list) and all(isinstance(x, float) for x in v) for v in kw.values())
-    assert len(kw["dynamic_mean"]) == 3 and len(kw["static_std"]) == 2 and len(kw["target_mean"]) == 1
+    inputs, targets = norm.input_statistics(), norm.target_statistics()
+    assert set(inputs) == {"dynamic_mean", "dynamic_std", "static_mean", "static_std"}
+    assert set(targets) == {"target_variables", "target_mean", "target_std"}
+    assert targets["target_variables"] == norm.target_variables
+    stats = {**inputs, "target_mean": targets["target_mean"], "target_std": targets["target_std"]}
+    assert all(isinstance(v, list) and all(isinstance(x, float) for x in v) for v in stats.values())
+    assert len(stats["dynamic_mean"]) == 3 and len(stats["static_std"]) == 2 and len(stats["target_mean"]) == 1
+    assert stats["dynamic_mean"] == norm.dynamic_mean and stats["target_std"] == norm.target_std
     back = Normalization.from_dict(json.loads(json.dumps(norm.to_dict())))
     assert back == norm
     x = dyn[0, :5]

@@ -322,6 +322,10 @@ class StefaLandConfig(PreTrainedConfig):
             raise ValueError(f"{std_name} must be positive, got {std}")
 
     # ------------------------------------------------------------------------------------------
+    def replace(self, **changes) -> "StefaLandConfig":
+        """A validated copy with ``changes`` applied (the one way the training paths derive a config)."""
+        return type(self)(**{**self.to_dict(), **changes})
+
     @property
     def backbone_frozen(self) -> bool:
         """Whether task heads train with the pretrained backbone frozen (paper §2.3)."""

@@ -17,9 +17,11 @@ Guards:
   gets ``mean = 0, std = 1`` and a ``UserWarning``; it stays NaN in the data and the model
   treats it as masked.
 
-The result travels with the weights: :meth:`Normalization.to_config_kwargs` returns exactly the
-``StefaLandConfig`` fields ``dynamic_mean, dynamic_std, static_mean, static_std, target_mean,
-target_std``.
+The result travels with the weights, and this object is the one place that says which statistics go where:
+:meth:`Normalization.input_statistics` gives the backbone's ``StefaLandConfig`` fields (``dynamic_mean, dynamic_std,
+static_mean, static_std``) and :meth:`Normalization.target_statistics` a task head's (``target_variables,
+target_mean, target_std``). Every training path (pretraining, finetuning, static regression) writes them into the
+model config through these two methods, and saves the whole object as ``normalization.json`` beside the weights.
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ STD_FLOOR_RELATIVE = 1e-3
 STD_FLOOR_ABSOLUTE = 1e-6
 
 _KINDS = ("dynamic", "static", "target")
+INPUT_FIELDS = ("dynamic_mean", "dynamic_std", "static_mean", "static_std")
+TARGET_FIELDS = ("target_mean", "target_std")
 
 
 @dataclass
@@ -75,16 +79,14 @@ class Normalization:
             if any(s <= 0 or not np.isfinite(s) for s in getattr(self, f"{kind}_std")):
                 raise ValueError(f"Normalization: {kind}_std must be finite and positive")
 
-    def to_config_kwargs(self) -> dict[str, list[float]]:
-        """The ``StefaLandConfig`` fields (lists of floats in the variable order)."""
-        return {
-            "dynamic_mean": list(self.dynamic_mean),
-            "dynamic_std": list(self.dynamic_std),
-            "static_mean": list(self.static_mean),
-            "static_std": list(self.static_std),
-            "target_mean": list(self.target_mean),
-            "target_std": list(self.target_std),
-        }
+    def input_statistics(self) -> dict[str, list[float]]:
+        """The input statistics as ``StefaLandConfig`` fields: what a backbone normalizes its inputs with."""
+        return {field: list(getattr(self, field)) for field in INPUT_FIELDS}
+
+    def target_statistics(self) -> dict[str, list]:
+        """The targets and their statistics as ``StefaLandConfig``/``ResConnConfig`` fields: what a task head
+        predicts and denormalizes with."""
+        return {"target_variables": list(self.target_variables), **{field: list(getattr(self, field)) for field in TARGET_FIELDS}}
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -91,7 +91,11 @@ def build_finetune_model(
     ``args.seed``, so a model does not depend on what ran before it in the same process.
     """
     set_seed(args.seed)
-    targets = {"target_variables": list(args.target_variables), **{k: v for k, v in target_normalization.to_config_kwargs().items() if k.startswith("target")}}
+    targets = target_normalization.target_statistics()
+    if targets["target_variables"] != list(args.target_variables):
+        raise ValueError(
+            f"target_normalization is for {targets['target_variables']}, but args.target_variables is {list(args.target_variables)}"
+        )
     if args.head_mode in FROZEN_BACKBONE_MODES:
         if isinstance(base, StefaLandConfig):
             raise ValueError(f"head_mode={args.head_mode!r} needs a pretrained model folder or Hub id as base, got a config")
@@ -112,11 +116,9 @@ def build_finetune_model(
     config = base if isinstance(base, StefaLandConfig) else StefaLandConfig.from_pretrained(base)
     if input_normalization is None:
         raise ValueError(f"head_mode={args.head_mode!r} trains from random weights and needs input_normalization")
-    inputs = {k: v for k, v in input_normalization.to_config_kwargs().items() if not k.startswith("target")}
-    config = StefaLandConfig(
-        **{**config.to_dict(), **inputs, **targets, "head_mode": args.head_mode, "head_hidden_size": args.head_hidden_size,
-           "head_dropout": args.head_dropout, "embedding_scale_init": args.embedding_scale_init,
-           "output_transform": args.output_transform}
+    config = config.replace(
+        **input_normalization.input_statistics(), **targets, head_mode=args.head_mode, head_hidden_size=args.head_hidden_size,
+        head_dropout=args.head_dropout, embedding_scale_init=args.embedding_scale_init, output_transform=args.output_transform,
     )
     return StefaLandForTimeSeriesRegression(config)
 

@@ -31,6 +31,7 @@ from tqdm.auto import tqdm
 
 from ..configuration_stefaland import StefaLandConfig
 from ..data.corpus import CorpusSource, PretrainingCorpus
+from ..data.normalization import INPUT_FIELDS
 from ..data.samplers import collate_windows
 from ..masking import CrossVariableGroupMasking
 from ..modeling_stefaland import StefaLandForPretraining
@@ -128,16 +129,13 @@ def config_with_variables(config: StefaLandConfig, dynamic, static) -> StefaLand
         kept = {group: [n for n in members if n in names] for group, members in groups.items()}
         return {group: members for group, members in kept.items() if members}
 
-    return StefaLandConfig(
-        **{
-            **config.to_dict(),
-            "dynamic_variables": dynamic,
-            "static_variables": static,
-            "dynamic_groups": keep(config.dynamic_groups, dynamic),
-            "static_groups": keep(config.static_groups, static),
-            "never_mask_variables": [n for n in config.never_mask_variables if n in dynamic + static],
-            **dict.fromkeys(("dynamic_mean", "dynamic_std", "static_mean", "static_std")),
-        }
+    return config.replace(
+        dynamic_variables=dynamic,
+        static_variables=static,
+        dynamic_groups=keep(config.dynamic_groups, dynamic),
+        static_groups=keep(config.static_groups, static),
+        never_mask_variables=[n for n in config.never_mask_variables if n in dynamic + static],
+        **dict.fromkeys(INPUT_FIELDS),
     )
 
 
@@ -201,8 +199,7 @@ def pretrain_corpus(config: StefaLandConfig, corpus: PretrainingCorpus, args: Pr
     mixed_precision = resolve_mixed_precision(args.mixed_precision, accelerator.device.type, log=accelerator.print)
 
     normalization = corpus.fit_normalization(config.dynamic_variables, config.static_variables)
-    stats = normalization.to_config_kwargs()
-    config = StefaLandConfig(**{**config.to_dict(), **{k: v for k, v in stats.items() if not k.startswith("target")}})
+    config = config.replace(**normalization.input_statistics())
     model = StefaLandForPretraining(config)
 
     windows = corpus.windows(args.seq_len, args.stride, config.dynamic_variables, config.static_variables)

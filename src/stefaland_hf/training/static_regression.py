@@ -117,8 +117,7 @@ def build_static_model(
     config = base if isinstance(base, StefaLandConfig) else StefaLandConfig.from_pretrained(base)
     if input_normalization is None:
         raise ValueError(f"head_mode={args.head_mode!r} trains from random weights and needs input_normalization")
-    inputs = {k: v for k, v in input_normalization.to_config_kwargs().items() if not k.startswith("target")}
-    return StefaLandForStaticRegression(StefaLandConfig(**{**config.to_dict(), **inputs, **head}))
+    return StefaLandForStaticRegression(config.replace(**input_normalization.input_statistics(), **head))
 
 
 def _count_parameters(model: torch.nn.Module) -> tuple[int, int]:
