@@ -244,3 +244,15 @@ def test_target_statistics_must_be_for_the_targets_trained(pretrained):
     soil = Normalization([], [], [], [], [], [], ["soil_moisture"], [0.25], [0.08])
     with pytest.raises(ValueError, match=r"target_normalization is for \['soil_moisture'\].*\['streamflow'\]"):
         build_finetune_model(pretrained, _finetune_args("unused", "resconn"), soil)
+
+
+@pytest.mark.parametrize("mode", ["resconn", "direct"])
+def test_short_finetuning_lowers_the_validation_loss(tmp_path, synthland, split, pretrained, mode):
+    """A few dozen steps must learn: the best validation loss is below the untrained model's (evaluated at step 0)."""
+    args = _finetune_args(tmp_path, mode, max_steps=40, eval_steps=10, patience=10, learning_rate=1e-2, eval_on_start=True)
+    finetune(pretrained, synthland, split, args)
+    evaluations = pd.read_csv(tmp_path / "evaluations.csv")
+    assert evaluations["step"].iloc[0] == 0 and evaluations["step"].iloc[-1] == 40
+    untrained, trained = evaluations.iloc[0], evaluations.iloc[1:]
+    assert trained["loss"].min() < 0.95 * untrained["loss"], evaluations[["step", "loss", "nse"]].to_string()
+    assert trained["nse"].max() > untrained["nse"] + 0.2, evaluations[["step", "loss", "nse"]].to_string()
