@@ -23,7 +23,7 @@ import json
 from pathlib import Path
 
 from stefaland_hf.configuration_stefaland import HEAD_MODES
-from stefaland_hf.hub import resolve_model_name
+from stefaland_hf.hub.names import resolve_model_name
 from stefaland_hf.training.cli_args import add_data_arguments, load_dataset_from_args
 from stefaland_hf.training.static_regression import DEFAULT_TARGETS, TEXTURE_DERIVED, StaticRegressionArguments, cross_validate_static
 

@@ -67,6 +67,17 @@ class ResConnConfig(PeftConfig):
                     f"(one per target variable {self.target_variables})"
                 )
 
+    def save_pretrained(self, save_directory: str, **kwargs) -> None:
+        """Record the base model class in ``adapter_config.json`` as transformers' ``AutoModelForTimeSeriesPrediction``.
+
+        PEFT records the class's own module (``stefaland_hf.modeling_stefaland``), which ``AutoPeftModel.from_pretrained``
+        refuses to import (its allowlist holds ``transformers`` and a few others); ``import stefaland_hf``, needed for
+        the RESCONN type anyway, registers the Auto class.
+        """
+        if kwargs.get("auto_mapping_dict") is not None:
+            kwargs["auto_mapping_dict"] = {"base_model_class": "AutoModelForTimeSeriesPrediction", "parent_library": "transformers"}
+        super().save_pretrained(save_directory, **kwargs)
+
 
 RESCONN_HEADS = "resconn_heads"  # the ModuleDict of adapter heads in ResConnLayer
 

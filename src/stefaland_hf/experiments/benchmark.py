@@ -31,7 +31,7 @@ from ..configuration_stefaland import FROZEN_BACKBONE_MODES, StefaLandConfig
 from ..data import load_site_dataset
 from .. import zoo
 from ..data.splits import gauged_sites, pub_folds, pur_splits
-from ..hub import resolve_model_name
+from ..hub.names import resolve_model_name
 from ..metrics import standard_error
 from ..training.finetune import finetune
 from ..training.pretrain import config_for_dataset, pretrain

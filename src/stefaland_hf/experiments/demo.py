@@ -21,7 +21,7 @@ import numpy as np
 from ..configuration_stefaland import StefaLandConfig
 from ..data.splits import Split, pub_folds
 from ..data.synthland import SynthLand
-from ..hub import finish_artifact
+from ..hub.push import finish_artifact
 from ..metrics import site_metrics, summarize
 from ..training.finetune import EVAL_METRICS, finetune, write_site_metrics
 from ..training.pretrain import pretrain
