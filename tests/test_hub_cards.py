@@ -232,3 +232,35 @@ def test_the_converted_cards_how_to_use_code_loads_the_converted_model(with_stat
              '    assert torch.allclose(model(io["x"], io["c"]).dynamic_reconstruction, io["expected"])\n')
     run_python(how_to_use(card) + check, tmp_path)
 
+
+
+ZOO_CARDS = sorted((REPO_ROOT / "modeling").glob("*/README.md"))
+ZOO_BLOCKS = [(card.parent.name, kind, code) for card in ZOO_CARDS
+              for kind, code in re.findall(r"```(\w*)\n(.*?)```", card.read_text(), re.S)]
+
+
+@pytest.mark.parametrize("code", [code for _, kind, code in ZOO_BLOCKS if kind == "python"],
+                         ids=[name for name, kind, _ in ZOO_BLOCKS if kind == "python"])
+def test_the_model_zoo_cards_python_code_runs(code, tmp_path):
+    """The hand-written cards of the shipped models (modeling/<name>/README.md) load what they describe, offline."""
+    run_python(code, tmp_path)
+
+
+def test_the_model_zoo_cards_command_lines_parse():
+    import importlib.util
+    import shlex
+
+    from stefaland_cli import build_parser
+
+    lines = [shlex.split(text.split("#")[0]) for _, kind, code in ZOO_BLOCKS if kind == "bash"
+             for text in code.replace("\\\n", " ").splitlines() if "stefaland " in text or "examples/" in text]
+    assert lines
+    for words in lines:
+        if words[0] == "stefaland":
+            assert callable(build_parser().parse_args(words[1:]).func), words
+            continue
+        script = next(w for w in words if w.startswith("examples/"))
+        spec = importlib.util.spec_from_file_location("example", REPO_ROOT / script)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        assert module.build_parser().parse_args(words[words.index(script) + 1:]) is not None, words
