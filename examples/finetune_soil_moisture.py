@@ -24,7 +24,8 @@ import numpy as np
 
 from stefaland_hf.configuration_stefaland import FROZEN_BACKBONE_MODES
 from stefaland_hf.experiments.plots import plot_metric_cdf
-from stefaland_hf.hub import check_artifact_push, finish_artifact, resolve_model_name
+from stefaland_hf.hub.names import resolve_model_name
+from stefaland_hf.hub.push import check_artifact_push, finish_artifact
 from stefaland_hf.training.arguments import finetune_parser, parse_finetune_args
 from stefaland_hf.training.finetune import finetune
 

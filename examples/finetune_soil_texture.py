@@ -25,7 +25,7 @@ from pathlib import Path
 from transformers import HfArgumentParser
 
 from stefaland_hf.experiments.soil_texture import DEFAULT_TARGETS, TEXTURE_DERIVED, cross_validate_static
-from stefaland_hf.hub import resolve_model_name
+from stefaland_hf.hub.names import resolve_model_name
 from stefaland_hf.training.arguments import DataArguments, HelpFormatter
 from stefaland_hf.training.static_regression import StaticRegressionArguments
 

@@ -228,7 +228,7 @@ def test_splits_are_drawn_over_gauged_sites_only(synthland):
 
 
 def test_a_model_trained_from_random_weights_has_a_card_without_a_base(tmp_path, synthland, split, pretrained):
-    from stefaland_hf.hub import finish_artifact
+    from stefaland_hf.hub.push import finish_artifact
 
     report = finetune(pretrained, synthland, split, _finetune_args(tmp_path, "direct", max_steps=2))
     finish_artifact(report, dataset_name="synthland", base_model=str(pretrained))

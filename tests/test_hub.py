@@ -1,4 +1,5 @@
-"""Publishing: cards, one-commit pushes and pulls against the fake Hub (tests/fake_hub.py), name resolution.
+"""Publishing: one-commit pushes and pulls against the fake Hub (tests/fake_hub.py), the pushed cards' code, name
+resolution. Card rendering and cards' code on local artifacts: tests/test_hub_cards.py.
 
 HF clients run in subprocesses pointed at the fake Hub (see the fake_hub docstring for why).
 """
@@ -13,31 +14,20 @@ import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from conftest import tiny_config, tiny_inputs  # noqa: E402
+from conftest import tiny_config  # noqa: E402
 from fake_hub import start_fake_hub  # noqa: E402
+from test_hub_cards import BLOCK_PACKAGE, REPORT, saved  # noqa: E402,F401  (saved: the artifacts fixture)
 
 from stefaland_hf import StefaLandForTimeSeriesRegression  # noqa: E402
-from stefaland_hf import hub as hubmod  # noqa: E402
+from stefaland_hf.hub import cards, names, push  # noqa: E402
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-REPORT = {
-    "head_mode": "resconn",
-    "split": {"name": "pub_fold0", "train_sites": [0, 1, 2], "val_sites": [3], "test_sites": [4, 5],
-              "train_period": ["2000-01-01", "2001-06-30"], "val_period": ["2000-01-01", "2001-06-30"],
-              "test_period": ["2001-07-01", "2002-12-31"], "site_ids": None, "info": {"fold": 0}},
-    "summary": {"nse": 0.71234, "kge": 0.654, "rmse": 1.111, "ubrmse": 1.0, "fhv": float("nan")},
-    "arguments": {"target_variables": ["streamflow"], "seq_len": 365, "learning_rate": 0.001},
-    "trainable_parameters": 1234,
-    "steps": 50,
-    "train_seconds": 3.2,
-}
-BLOCK_PACKAGE = """
-import importlib.abc, sys
-class _Block(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path, target=None):
-        if name.split(".")[0] == "stefaland_hf":
-            raise ImportError("stefaland_hf is blocked in this process")
-sys.meta_path.insert(0, _Block())
+HOW_TO_USE = """
+import re as _re
+def how_to_use(card: str) -> dict:
+    \"\"\"Run the "How to use" code of a card (its text) as a user would paste it; return what it defined.\"\"\"
+    namespace = {}
+    exec(_re.search(r"## How to use\\n\\n```python\\n(.*?)```", card, _re.S).group(1), namespace)
+    return namespace
 """
 FAST_BACKOFF = """
 import functools
@@ -53,148 +43,82 @@ def hub():
     h.stop()
 
 
-@pytest.fixture(scope="module")
-def saved(tmp_path_factory):
-    """A tiny saved regression model, a resConn adapter on it, inputs and reference outputs."""
-    from peft import get_peft_model
-
-    from stefaland_hf import ResConnConfig
-
-    root = tmp_path_factory.mktemp("artifacts")
-    torch.manual_seed(0)
-    model = StefaLandForTimeSeriesRegression(tiny_config()).eval()
-    model.save_pretrained(root / "model")
-    x, c = tiny_inputs()
-    with torch.no_grad():
-        y = model(x, c).prediction
-    torch.manual_seed(1)
-    base = StefaLandForTimeSeriesRegression.from_pretrained(root / "model")
-    peft_model = get_peft_model(base, ResConnConfig(target_mean=[1.0], target_std=[2.0], head_hidden_size=8))
-    with torch.no_grad():  # make the adapter differ from a fresh init
-        for p in peft_model.parameters():
-            if p.requires_grad:
-                p.add_(0.05 * torch.randn_like(p))
-    peft_model.eval()
-    peft_model.save_pretrained(root / "adapter")
-    with torch.no_grad():
-        ya = peft_model(x, c).prediction
-    torch.save({"x": x, "c": c, "y": y, "ya": ya}, root / "io.pt")
-    (root / "report.json").write_text(json.dumps(REPORT))
-    return root
-
-
 def _client(hub, code, tmp_path, name="hf", prefix="", **kw):
     return hub.run_client(prefix + textwrap.dedent(code), hf_home=tmp_path / name, **kw)
-
-
-# ------------------------------------------------------------------------------------------------
-# templates and cards (no server)
-# ------------------------------------------------------------------------------------------------
-def test_templates_are_found():
-    for name in ("model_card.md", "adapter_card.md", "dataset_card.md"):
-        assert hubmod.template_path(name) == REPO_ROOT / "hub_cards" / name
-
-
-def test_results_from_report_and_model_card_yaml(saved, tmp_path):
-    from huggingface_hub import ModelCard
-
-    path = tmp_path / "report.json"
-    path.write_text(json.dumps(REPORT))
-    results = hubmod.results_from_report(path, "CAMELS-US")
-    assert [r.metric_type for r in results] == ["nse", "kge", "rmse"]
-    assert results[0].metric_value == 0.7123 and results[0].dataset_split == "pub_fold0"
-    assert results[0].dataset_type == "camels_us"
-    card = hubmod.render_model_card(saved / "model", results=results, report=REPORT, repo_id="org/m",
-                                    training={"data": "SynthLand tiny"})
-    parsed = ModelCard(str(card))
-    assert parsed.data.library_name == "transformers" and parsed.data.license == "apache-2.0"
-    assert {(r.metric_type, r.metric_value) for r in parsed.data.eval_results} == {("nse", 0.7123), ("kge", 0.654), ("rmse", 1.111)}
-    text = str(card)
-    assert "`precipitation` | mm/day" in text and "`streamflow` | mm/day" in text
-    assert "StefaLandForTimeSeriesRegression" in text and "AutoModelForTimeSeriesPrediction" in text
-    assert "arXiv:2509.17942" in text and "Spatial extrapolation" in text and "SynthLand tiny" in text
-    assert "| 0 | `precipitation` | mm/day | daily total precipitation (rain + snow, water equivalent) | 2 | 4 |" in text
-    assert "pub_fold0" in text and "Newman" in text  # CAMELS citation
-
-
-def test_render_from_config_and_adapter_card(saved):
-    from huggingface_hub import ModelCard
-
-    card = hubmod.render_model_card(tiny_config())
-    assert "Parameters |" in str(card) and ModelCard(str(card)).data.eval_results is None
-    from stefaland_hf import ResConnConfig
-
-    with pytest.raises(ValueError, match="base_model"):
-        hubmod.render_adapter_card(ResConnConfig(), None, None)
-    card = hubmod.render_adapter_card(saved / "adapter", REPORT, "org/base", dataset_name="SynthLand", repo_id="org/a")
-    data = ModelCard(str(card)).data
-    assert data.library_name == "peft" and data.base_model == "org/base"
-    assert [r.metric_type for r in data.eval_results] == ["nse", "kge", "rmse"]
 
 
 # ------------------------------------------------------------------------------------------------
 # round trips against the fake Hub
 # ------------------------------------------------------------------------------------------------
 def test_push_model_from_pretrained_and_remote_code(hub, saved, tmp_path):
+    """Push -> from_pretrained by id and by short name; the pushed card's code and remote-code line load it."""
     out = _client(hub, f"""
         import torch
-        import stefaland_hf.hub as h
         from huggingface_hub import ModelCard
         from transformers import AutoModelForTimeSeriesPrediction
-        card = h.render_model_card({str(saved / "model")!r}, results=h.results_from_report({str(saved / "report.json")!r}, "SynthLand"),
-                                   repo_id="org/stefaland-tiny")
-        info = h.push_model({str(saved / "model")!r}, "org/stefaland-tiny", card=card)
+        from stefaland_hf.hub import from_pretrained, push_model, render_model_card
+        from stefaland_hf.hub.cards import results_from_report
+        from stefaland_hf.hub.names import resolve_model_name
+        card = render_model_card({str(saved / "model")!r}, results=results_from_report({str(saved / "report.json")!r}, "SynthLand"),
+                                 repo_id="org/stefaland-tiny")
+        info = push_model({str(saved / "model")!r}, "org/stefaland-tiny", card=card)
         io = torch.load({str(saved / "io.pt")!r})
         m = AutoModelForTimeSeriesPrediction.from_pretrained("org/stefaland-tiny").eval()
-        short = h.from_pretrained("stefaland-tiny", AutoModelForTimeSeriesPrediction).eval()  # STEFALAND_HUB_ORG=org
+        short = from_pretrained("stefaland-tiny", AutoModelForTimeSeriesPrediction).eval()  # STEFALAND_HUB_ORG=org
         loaded = ModelCard.load("org/stefaland-tiny")
+        snippet = how_to_use(str(loaded))
         emit({{"url": info.commit_url, "same": bool(torch.equal(m(io["x"], io["c"]).prediction, io["y"])),
-               "short": [h.resolve_model_name("stefaland-tiny"), bool(torch.equal(short(io["x"], io["c"]).prediction, io["y"]))],
-               "cls": type(m).__module__, "metrics": {{r.metric_type: r.metric_value for r in loaded.data.eval_results}}}})
-    """, tmp_path, "hf1", env={"STEFALAND_HUB_ORG": "org"}, cwd=tmp_path)
+               "short": [resolve_model_name("stefaland-tiny"), bool(torch.equal(short(io["x"], io["c"]).prediction, io["y"]))],
+               "cls": type(m).__module__, "metrics": {{r.metric_type: r.metric_value for r in loaded.data.eval_results}},
+               "snippet": bool(torch.allclose(snippet["model"](io["x"], io["c"]).prediction, io["y"]))}})
+    """, tmp_path, "hf1", prefix=HOW_TO_USE, env={"STEFALAND_HUB_ORG": "org"}, cwd=tmp_path)
     d = out.data
-    assert d["same"] and d["cls"].startswith("stefaland_hf") and d["short"] == ["org/stefaland-tiny", True]
+    assert d["same"] and d["cls"].startswith("stefaland_hf") and d["short"] == ["org/stefaland-tiny", True] and d["snippet"]
     assert d["metrics"] == {"nse": 0.7123, "kge": 0.654, "rmse": 1.111}
     commits = hub.commits("org/stefaland-tiny")
     assert len(commits) == 2 and commits[-1] in d["url"]
     files = hub.list_files("org/stefaland-tiny")
-    for name in ("README.md", "config.json", "model.safetensors", *hubmod.REMOTE_CODE_FILES):
+    for name in ("README.md", "config.json", "model.safetensors", *push.REMOTE_CODE_FILES):
         assert name in files
     assert b"model-index" in hub.read_file("org/stefaland-tiny", "README.md")
 
     # the short name again, offline, from the HF cache that the first client filled
     offline = _client(hub, f"""
-        import torch, stefaland_hf.hub as h
+        import torch
         from transformers import AutoModelForTimeSeriesPrediction
+        from stefaland_hf.hub import from_pretrained
         io = torch.load({str(saved / "io.pt")!r})
-        m = h.from_pretrained("stefaland-tiny", AutoModelForTimeSeriesPrediction).eval()
+        m = from_pretrained("stefaland-tiny", AutoModelForTimeSeriesPrediction).eval()
         emit(bool(torch.equal(m(io["x"], io["c"]).prediction, io["y"])))
     """, tmp_path, "hf1", env={"STEFALAND_HUB_ORG": "org", "HF_HUB_OFFLINE": "1"}, cwd=tmp_path)
     assert offline.data is True
 
-    # remote code in a fresh process that cannot import stefaland_hf
+    # the card's remote-code line in a fresh process that cannot import stefaland_hf
     out = _client(hub, f"""
-        import os, torch
+        import os, re, torch
         from huggingface_hub import snapshot_download
         from transformers import AutoModel, AutoModelForTimeSeriesPrediction
         snap = snapshot_download("org/stefaland-tiny")
         io = torch.load({str(saved / "io.pt")!r})
-        m = AutoModelForTimeSeriesPrediction.from_pretrained("org/stefaland-tiny", trust_remote_code=True).eval()
+        line = re.search(r"Without the package installed, `(.*?)`", open(os.path.join(snap, "README.md")).read()).group(1)
+        m = eval(line).eval()
         backbone = AutoModel.from_pretrained(snap, trust_remote_code=True)
         emit({{"same": bool(torch.equal(m(io["x"], io["c"]).prediction, io["y"])), "module": type(m).__module__,
                "backbone": type(backbone).__name__, "blocked": "stefaland_hf" not in sys.modules,
-               "files": sorted(os.listdir(snap))}})
+               "files": sorted(os.listdir(snap)), "line": line}})
     """, tmp_path, "hf2", prefix=BLOCK_PACKAGE)
     d = out.data
+    assert d["line"] == 'AutoModelForTimeSeriesPrediction.from_pretrained("org/stefaland-tiny", trust_remote_code=True)'
     assert d["same"] and d["module"].startswith("transformers_modules") and d["blocked"]
     assert d["backbone"] == "StefaLandModel" and "README.md" in d["files"]
 
 
 def test_push_adapter_and_cli_push_model(hub, saved, tmp_path):
-    """Adapter push -> PeftModel.from_pretrained equal outputs; the base goes up with `stefaland push model`."""
+    """Adapter push -> PeftModel.from_pretrained, AutoPeftModel.from_pretrained and the pushed card's code give the
+    adapter's outputs; the base goes up with `stefaland push model`."""
     out = _client(hub, f"""
-        import torch
-        from peft import PeftModel
+        import re, torch
+        from peft import AutoPeftModel, PeftModel
         from huggingface_hub import ModelCard
         from stefaland_hf import StefaLandForTimeSeriesRegression
         from stefaland_cli import main
@@ -206,12 +130,19 @@ def test_push_adapter_and_cli_push_model(hub, saved, tmp_path):
         io = torch.load({str(saved / "io.pt")!r})
         base = StefaLandForTimeSeriesRegression.from_pretrained("org/adapter-base")
         pm = PeftModel.from_pretrained(base, "org/adapter").eval()
-        card = ModelCard.load("org/adapter")
+        loaded = ModelCard.load("org/adapter")
+        line = re.search(r"\\n`(AutoPeftModel\\.from_pretrained\\(.*?\\))`", str(loaded)).group(1)  # the card's one-call load
+        auto = eval(line).eval()
+        snippet = how_to_use(str(loaded))
         emit({{"same": bool(torch.allclose(pm(io["x"], io["c"]).prediction, io["ya"])),
-               "base": card.data.base_model, "lib": card.data.library_name,
-               "metrics": sorted(r.metric_type for r in card.data.eval_results)}})
-    """, tmp_path, "hf1")
-    assert out.data == {"same": True, "base": "org/adapter-base", "lib": "peft", "metrics": ["kge", "nse", "rmse"]}
+               "auto": bool(torch.allclose(auto(io["x"], io["c"]).prediction, io["ya"])),
+               "snippet": bool(torch.allclose(snippet["model"](io["x"], io["c"]).prediction, io["ya"])), "line": line,
+               "base": loaded.data.base_model, "lib": loaded.data.library_name,
+               "metrics": sorted(r.metric_type for r in loaded.data.eval_results)}})
+    """, tmp_path, "hf1", prefix=HOW_TO_USE)
+    assert out.data == {"same": True, "auto": True, "snippet": True, "base": "org/adapter-base", "lib": "peft",
+                        "metrics": ["kge", "nse", "rmse"],
+                        "line": 'AutoPeftModel.from_pretrained("org/adapter", target_variables=[\'streamflow\'])'}
     assert len(hub.commits("org/adapter")) == 2
     base_commits = hub.commits("org/adapter-base")
     assert len(base_commits) == 2 and f"{base_commits[-1]}" in out.stdout  # the CLI prints the commit URL
@@ -245,14 +176,16 @@ def test_push_dataset_load_dataset_array2d(hub, tmp_path):
         same = all(np.array_equal(np.asarray(a[k]), np.asarray(b[k]), equal_nan=True)
                    for k in ("dynamic", "targets", "oracle", "static", "latitude"))
         card = DatasetCard.load("org/synthland", repo_type="dataset")
-        emit({{"same": same, "n": len(back), "n_small": len(small), "sites": back["site_id"] == ds["site_id"],
+        snippet = how_to_use(str(card))
+        emit({{"snippet": list(snippet["dynamic"].shape), "expected": [4, *np.asarray(a["dynamic"]).shape[1:]], "same": same, "n": len(back), "n_small": len(small), "sites": back["site_id"] == ds["site_id"],
                "feature": repr(back.features["dynamic"]), "features_equal": back.features == ds.features,
                "configs": sorted(c["config_name"] for c in card.data.configs), "license": card.data.license,
                "after_two": after_two, "small_splits": [s["name"] for i in card.data.dataset_info
                                                         if i["config_name"] == "small" for s in i["splits"]]}})
-    """, tmp_path, "hf")
+    """, tmp_path, "hf", prefix=HOW_TO_USE)
     d = out.data
     assert d["same"] and d["sites"] and d["n"] == 16 and d["n_small"] == 4
+    assert d["snippet"] == d["expected"]  # the card's code loads the last push: config "small", split "train"
     assert "Array2D" in d["feature"] and d["features_equal"], d
     assert d["configs"] == ["small", "tiny"] and d["license"] == "apache-2.0"
     assert len(hub.commits("org/synthland", repo_type="dataset")) == 4  # create + one commit per push
@@ -262,6 +195,37 @@ def test_push_dataset_load_dataset_array2d(hub, tmp_path):
     assert d["small_splits"] == ["train"]
     readme = hub.read_file("org/synthland", "README.md", repo_type="dataset").decode()
     assert "`precipitation` | mm/day" in readme and "array2_d" in readme
+
+
+def test_converted_checkpoint_pushed_with_its_card(hub, tmp_path):
+    """docs/converting_original_checkpoints.md, step 3: the conversion card rendered for the repo; its code loads it."""
+    import warnings
+
+    from test_convert_original import HEADS, make_inputs, original_state_dict
+
+    from stefaland_hf.convert_original import convert_original_checkpoint
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # no stats: "inputs must be z-scored"
+        result = convert_original_checkpoint(original_state_dict(), out_dir=tmp_path / "stefaland-base", num_attention_heads=HEADS)
+    x, c, _, _ = make_inputs()
+    with torch.no_grad():
+        torch.save({"x": x, "c": c, "expected": result.model.eval()(x, c).dynamic_reconstruction}, tmp_path / "io.pt")
+    out = _client(hub, f"""
+        import json, torch
+        from huggingface_hub import ModelCard
+        from stefaland_hf.hub import push_model, render_converted_card
+
+        report = json.loads(open("stefaland-base/conversion_report.json").read())
+        push_model("stefaland-base", "org/stefaland-base", card=render_converted_card(report, "org/stefaland-base"))
+        snippet = how_to_use(str(ModelCard.load("org/stefaland-base")))
+        io = torch.load({str(tmp_path / "io.pt")!r})
+        emit(bool(torch.allclose(snippet["model"](io["x"], io["c"]).dynamic_reconstruction, io["expected"])))
+    """, tmp_path, "hf1", prefix=HOW_TO_USE, cwd=tmp_path)
+    assert out.data is True
+    readme = hub.read_file("org/stefaland-base", "README.md").decode()
+    assert 'StefaLandForPretraining.from_pretrained("org/stefaland-base")' in readme and "must be z-scored" in readme
+    assert "conversion_report.json" in hub.list_files("org/stefaland-base")
 
 
 def test_failed_push_leaves_no_commit_and_names_the_operation(hub, saved, tmp_path):
@@ -429,17 +393,17 @@ def test_resolve_model_name_order(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("STEFALAND_WEIGHTS", raising=False)
     monkeypatch.delenv("STEFALAND_HUB_ORG", raising=False)
-    assert hubmod.resolve_model_name("stefaland-base") == "stefaland/stefaland-base"
+    assert names.resolve_model_name("stefaland-base") == "stefaland/stefaland-base"
     monkeypatch.setenv("STEFALAND_HUB_ORG", "myorg")
-    assert hubmod.resolve_model_name("stefaland-base") == "myorg/stefaland-base"
+    assert names.resolve_model_name("stefaland-base") == "myorg/stefaland-base"
     weights = tmp_path / "weights"
     (weights / "stefaland-base").mkdir(parents=True)
     monkeypatch.setenv("STEFALAND_WEIGHTS", str(weights))
-    assert hubmod.resolve_model_name("stefaland-base") == str(weights / "stefaland-base")
-    assert hubmod.resolve_model_name("stefaland-tiny") == "myorg/stefaland-tiny"  # not in STEFALAND_WEIGHTS
+    assert names.resolve_model_name("stefaland-base") == str(weights / "stefaland-base")
+    assert names.resolve_model_name("stefaland-tiny") == "myorg/stefaland-tiny"  # not in STEFALAND_WEIGHTS
     (tmp_path / "stefaland-base").mkdir()
-    assert hubmod.resolve_model_name("stefaland-base") == "stefaland-base"  # CWD folder wins
-    assert hubmod.resolve_model_name("other/repo") == "other/repo"
+    assert names.resolve_model_name("stefaland-base") == "stefaland-base"  # CWD folder wins
+    assert names.resolve_model_name("other/repo") == "other/repo"
 
 
 def test_offline_automodel_short_name_from_hand_made_cache(saved, tmp_path):
@@ -474,17 +438,17 @@ def test_missing_local_base_is_no_such_folder(tmp_path, monkeypatch):
     (tmp_path / "weights.safetensors").write_bytes(b"")
     for name in ("./runs/nothere", "runs/pretrain/model", str(tmp_path / "gone"), "runs/model"):
         with pytest.raises(FileNotFoundError, match="no such folder") as raised:
-            hubmod.from_pretrained(name)
+            names.from_pretrained(name)
         message = str(raised.value)
         assert repr(name) in message and "Hub id" not in message and "repo id" not in message
         assert f"the nearest existing folder is {str(tmp_path)!r}" in message or "runs" in name
     with pytest.raises(FileNotFoundError, match="no such folder: '~/no-such-stefaland-run'"):
-        hubmod.from_pretrained("~/no-such-stefaland-run")
+        names.from_pretrained("~/no-such-stefaland-run")
     with pytest.raises(FileNotFoundError, match="because the folder 'runs' exists here"):
-        hubmod.resolve_model_name("runs/model")  # one slash, but runs/ is a local folder
+        names.resolve_model_name("runs/model")  # one slash, but runs/ is a local folder
     with pytest.raises(NotADirectoryError, match="'weights.safetensors' is a file"):
-        hubmod.from_pretrained("weights.safetensors")
-    assert hubmod.resolve_model_name("org/model") == "org/model"  # no local 'org/': a Hub id
+        names.from_pretrained("weights.safetensors")
+    assert names.resolve_model_name("org/model") == "org/model"  # no local 'org/': a Hub id
 
 
 def test_name_found_nowhere_lists_what_was_tried(hub, tmp_path, monkeypatch):
@@ -496,7 +460,7 @@ def test_name_found_nowhere_lists_what_was_tried(hub, tmp_path, monkeypatch):
     monkeypatch.setenv("STEFALAND_WEIGHTS", str(tmp_path / "weights"))
     monkeypatch.setenv("STEFALAND_HUB_ORG", "org")
     with pytest.raises(FileNotFoundError) as raised:
-        hubmod.from_pretrained("stefaland-nowhere")
+        names.from_pretrained("stefaland-nowhere")
     message = str(raised.value)
     assert message.startswith("model 'stefaland-nowhere' not found; tried ")
     assert f"the folder {str(tmp_path / 'stefaland-nowhere')!r}: does not exist" in message
@@ -524,23 +488,23 @@ def test_card_base_model_is_a_hub_id_or_omitted(saved, tmp_path, monkeypatch):
     monkeypatch.delenv("STEFALAND_HUB_ORG", raising=False)
     local = str(saved / "model")
     for base in (local, "runs/deleted/base"):  # an existing and a missing local folder
-        card = hubmod.render_model_card(saved / "model", base_model=base, repo_id="org/m")
+        card = cards.render_model_card(saved / "model", base_model=base, repo_id="org/m")
         assert ModelCard(str(card)).data.base_model is None
         assert f"finetuned from the local checkpoint `{base}` (not on the Hub)" in str(card)
-        adapter = hubmod.render_adapter_card(saved / "adapter", REPORT, base, repo_id="org/a")
+        adapter = cards.render_adapter_card(saved / "adapter", REPORT, base, repo_id="org/a")
         data = ModelCard(str(adapter)).data
         assert data.base_model is None and not any(t.startswith("base_model:") for t in data.tags)
         assert f"`{base}`" in str(adapter)
-    assert ModelCard(str(hubmod.render_model_card(saved / "model", base_model="org/base"))).data.base_model == "org/base"
-    short = hubmod.render_adapter_card(saved / "adapter", REPORT, "stefaland-base", repo_id="org/a")
+    assert ModelCard(str(cards.render_model_card(saved / "model", base_model="org/base"))).data.base_model == "org/base"
+    short = cards.render_adapter_card(saved / "adapter", REPORT, "stefaland-base", repo_id="org/a")
     assert ModelCard(str(short)).data.base_model == "stefaland/stefaland-base"
     with pytest.raises(ValueError, match="is a local folder, not a Hub repo id") as raised:
-        hubmod.push_adapter(saved / "adapter", "org/a", base_model=local, token="hf_unused")
+        push.push_adapter(saved / "adapter", "org/a", base_model=local, token="hf_unused")
     assert f"stefaland push model {local}" in str(raised.value)
 
 
 def test_finetuning_push_is_checked_before_training(tmp_path, monkeypatch):
-    from stefaland_hf.hub import check_artifact_push
+    from stefaland_hf.hub.push import check_artifact_push
 
     monkeypatch.setenv("HF_TOKEN", "hf_test")
     check_artifact_push(None, str(tmp_path), adapter=True)  # no push, nothing to check
@@ -577,25 +541,3 @@ def test_short_names_resolve_to_weights_shipped_in_the_model_zoo(tmp_path, monke
     StefaLandModel(tiny_config(d_model=16, num_attention_heads=2)).save_pretrained(tmp_path / "w" / "stefaland-shipped")
     monkeypatch.setenv("STEFALAND_WEIGHTS", str(tmp_path / "w"))
     assert stefaland_hf.from_pretrained("stefaland-shipped").config.d_model == 16
-
-
-def test_cards_say_how_predictions_respect_the_physical_range(saved):
-    from stefaland_hf.hub import render_adapter_card, render_model_card
-
-    assert "clipped to each target's physical range (e.g. streamflow >= 0 mm/day" in str(render_adapter_card(saved / "adapter", None, None))
-    model = StefaLandForTimeSeriesRegression(tiny_config(head_mode="direct", output_transform="none"))
-    assert "may leave the physical range (e.g. negative streamflow" in str(render_model_card(model))
-
-
-def test_the_adapter_cards_how_to_use_code_runs_and_loads_this_adapter(saved, tmp_path):
-    import re
-    import subprocess
-
-    from stefaland_hf.hub import render_adapter_card
-
-    card = str(render_adapter_card(saved / "adapter", None, None))
-    code = re.search(r"## How to use\n\n```python\n(.*?)```", card, re.S).group(1)
-    check = f'\nio = torch.load({str(saved / "io.pt")!r})\nassert torch.allclose(model(io["x"], io["c"]).prediction, io["ya"])\n'
-    done = subprocess.run([sys.executable, "-c", code + check], capture_output=True, text=True, cwd=tmp_path,
-                          env={**os.environ, "HF_HUB_OFFLINE": "1"})
-    assert done.returncode == 0, f"{code}\n{done.stderr[-2000:]}"

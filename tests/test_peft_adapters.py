@@ -123,3 +123,24 @@ def test_an_adapter_checkpoint_missing_tensors_is_refused(tmp_path):
     save_file({k: v for k, v in tensors.items() if "lstm" not in k}, tmp_path / "adapter_model.safetensors", metadata={"format": "pt"})
     with pytest.raises(ValueError, match=r"resConn adapter 'default': the checkpoint lacks \d+ of its \d+ tensors"):
         PeftModel.from_pretrained(_base(), tmp_path)
+
+
+def test_auto_peft_model_builds_the_base_from_the_adapter_config(tmp_path):
+    """adapter_config.json names transformers' AutoModelForTimeSeriesPrediction (inside PEFT's import allowlist) and
+    the base folder; a pretrained encoder base names no targets, so AutoPeftModel is given the adapter's."""
+    from peft import AutoPeftModel
+
+    from stefaland_hf import StefaLandForPretraining
+
+    StefaLandForPretraining(tiny_config(target_variables=None, target_mean=None, target_std=None)).save_pretrained(tmp_path / "base")
+    base = StefaLandForTimeSeriesRegression.from_pretrained(tmp_path / "base", target_variables=["streamflow"])
+    model = _train_a_little(get_peft_model(base, ResConnConfig(target_mean=[1.0], target_std=[2.0], head_hidden_size=12)))
+    model.save_pretrained(tmp_path / "adapter")
+    saved = json.loads((tmp_path / "adapter" / "adapter_config.json").read_text())
+    assert saved["auto_mapping"] == {"base_model_class": "AutoModelForTimeSeriesPrediction", "parent_library": "transformers"}
+    assert saved["base_model_name_or_path"] == str(tmp_path / "base")
+    x, c = tiny_inputs(seed=5)
+    with pytest.raises(ValueError, match="target_variables"):
+        AutoPeftModel.from_pretrained(str(tmp_path / "adapter"))
+    loaded = AutoPeftModel.from_pretrained(str(tmp_path / "adapter"), target_variables=["streamflow"]).eval()
+    assert torch.equal(loaded(x_dynamic=x, x_static=c).prediction, model(x_dynamic=x, x_static=c).prediction)

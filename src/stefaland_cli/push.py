@@ -1,4 +1,4 @@
-"""``stefaland push model|adapter|dataset``: arguments (the work: ``stefaland_hf.hub``)."""
+"""``stefaland push model|adapter|dataset``: arguments (the work: ``stefaland_hf.hub.cli``)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ def add_parser(subparsers) -> None:
         p.add_argument("--keep", action="append", default=[], metavar="PATTERN",
                        help="keep remote files matching this fnmatch pattern (repeatable); other remote files that are "
                             "not in the push are deleted in the same commit (dot-files such as .gitattributes are always kept)")
-        p.set_defaults(func=runs("stefaland_hf.hub", "run_push_cli"))
+        p.set_defaults(func=runs("stefaland_hf.hub.cli", "run_push_cli"))
 
     m = kinds.add_parser("model", help="a save_pretrained folder: weights, config, remote code and model card")
     m.add_argument("folder", help="the saved model folder (config.json, model.safetensors)")

@@ -15,7 +15,7 @@ from .modeling_stefaland import (
     StefaLandModel,
     StefaLandPreTrainedModel,
 )
-from .hub import from_pretrained
+from .hub.names import from_pretrained
 from .peft_adapters import ResConnConfig
 from .variables import VARIABLES, align_variables, get_variable
 

@@ -26,7 +26,7 @@ variable lists that define the input column order. Author names are mapped to th
 Every tensor is consumed or the conversion fails naming the key: a missing or unexpected key, or a shape that
 disagrees with the recovered variable counts and widths, is an error. Weights are matched by name, never by shape.
 
-Approximations (also written to the model card):
+Approximations (also written to the model card, ``hub_cards/converted_card.md``):
 
 * ``static_embedding.masked_values`` is a [1000, C] table indexed by the *batch-row position*; the converted model
   keeps one learned scalar per attribute (``static_mask_mode="scalar"``), taken from row ``static_mask_row``
@@ -684,6 +684,7 @@ def convert_original_checkpoint(
         std_epsilon: added to every std (the authors' transform divides by ``std + 1e-5`` for some variables).
         overwrite: allow writing into a non-empty ``out_dir``.
     """
+    from .hub.cards import render_converted_card
     from .modeling_stefaland import StefaLandForPretraining
 
     if isinstance(checkpoint, Mapping):
@@ -782,7 +783,7 @@ def convert_original_checkpoint(
         out.mkdir(parents=True, exist_ok=True)
         model.save_pretrained(out, safe_serialization=True)
         (out / "conversion_report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-        (out / "README.md").write_text(model_card(report), encoding="utf-8")
+        render_converted_card(report, str(out)).save(out / "README.md")
     return result
 
 
@@ -792,109 +793,6 @@ def _sha256(path: str | os.PathLike) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def model_card(report: Mapping[str, Any]) -> str:
-    """The README.md written next to a converted model."""
-    identity = report["normalization"].startswith("identity")
-    rows = lambda items: "\n".join(  # noqa: E731
-        f"| {i} | `{v['author']}` | `{v['canonical']}` |" for i, v in enumerate(items)
-    )
-    spread = report["static_mask_max_abs_diff_rows_0_255"]
-    worst = max(spread.items(), key=lambda kv: kv[1]) if spread else ("-", 0.0)
-    ignored = report["ignored_top_level_entries"]
-    lines = [
-        "---",
-        "library_name: transformers",
-        "tags:",
-        "- stefaland",
-        "- time-series",
-        "- hydrology",
-        "- land-surface",
-        "- foundation-model",
-        "---",
-        "",
-        "# stefaland-base (converted from the authors' checkpoint)",
-        "",
-        "StefaLand (Kraabel, Liu, Bian, Kifer, Shen; arXiv:2509.17942) pretrained masked-reconstruction model in the",
-        "`stefaland_hf` format (`StefaLandForPretraining`). Load it with",
-        "`StefaLandForPretraining.from_pretrained(...)` (or `AutoModelForPreTraining` with `trust_remote_code=True`).",
-        "",
-        "## Provenance",
-        "",
-        f"- Source file: `{report['source']}`" + (f" (sha256 `{report['sha256']}`)" if report.get("sha256") else ""),
-        "- Original architecture: `MFFormer_dec_LSTM` of the authors' release (github.com/jaxonson25-hash/StefaLandRelease);",
-        "  the paper's Appendix A model.",
-        f"- {report['num_tensors']} tensors ({report['num_parameters']:,} parameters), all converted by name with "
-        "`stefaland convert-original`; none matched by shape.",
-        f"- Recovered shape: d_model={report['d_model']}, {report['num_hidden_layers']} post-LN encoder layers (ReLU FFN "
-        f"{report['ffn_dim']}), per-variable MLP width {report['variable_mlp_dim']}, position table "
-        f"{report['max_position_embeddings']} (windows of at most {report['max_position_embeddings'] - 1} days), "
-        "unidirectional LSTM decoder.",
-        "- Other top-level checkpoint entries (not weights, not converted): "
-        + (", ".join(f"`{k}` ({v})" for k, v in ignored.items()) if ignored else "none"),
-        "",
-        "## Variables (input column order)",
-        "",
-        "Dynamic (`x_dynamic[..., i]`):",
-        "",
-        "| i | author name | canonical name |",
-        "|---|---|---|",
-        rows(report["dynamic_variables"]),
-        "",
-        "Static (`x_static[..., i]`):",
-        "",
-        "| i | author name | canonical name |",
-        "|---|---|---|",
-        rows(report["static_variables"]),
-        "",
-        "## Normalization",
-        "",
-    ]
-    if identity:
-        lines += [
-            "**The inputs must be z-scored by the user.** The original checkpoint carries no scaler, so this model",
-            "records identity normalization: pass `(x - mean) / std` computed with the pretraining statistics (global",
-            "per-variable mean/std of the dynamic forcings over all basins and days; mean/std across basins for the",
-            "static attributes), and read reconstructions as z-scores. Re-run the conversion with `--stats` to get a",
-            "model that takes physical units.",
-        ]
-    else:
-        lines += [
-            "The per-variable mean/std given at conversion are stored in the config (`dynamic_mean`, `dynamic_std`,",
-            "`static_mean`, `static_std`); the model takes and returns physical units.",
-        ]
-    lines += [
-        "The authors' pipeline also clipped negative values to 0 for variables that cannot be negative before",
-        "z-scoring; do the same with your data.",
-        "",
-        "## What was approximated",
-        "",
-        f"- **Static mask value.** The original stores the static mask as a learned scalar per (batch row, attribute)",
-        f"  (`static_embedding.masked_values`, [{report['static_mask_rows']}, C]): a masked or missing static",
-        "  attribute in batch row b was replaced by `masked_values[b, attribute]`. This model keeps one scalar per",
-        f"  attribute, row {report['static_mask_row']} of that table (`static_mask_mode=\"scalar\"`). Batch row",
-        f"  {report['static_mask_row']} reproduces the original exactly; in other rows a masked or missing static",
-        "  attribute gets this row's value instead of its own, so the output no longer depends on where a site sits",
-        "  in the batch. Largest difference between row "
-        f"{report['static_mask_row']} and rows 0-{min(256, report['static_mask_rows']) - 1} (the pretraining batch size "
-        f"is 256): {worst[1]:.4g} (`{worst[0]}`).",
-        "- **Hyperparameters not stored in a state dict:** "
-        + ", ".join(f"{k}={v}" for k, v in report["assumed"].items())
-        + " (the released configuration).",
-        "- **Masking groups** (cross-variable group masking for further pretraining) are not recorded in the",
-        "  checkpoint; `static_groups` and `never_mask_variables` are empty.",
-        "- Everything else (embeddings with per-variable mask vectors, static token last, learned positions, x sqrt(D),",
-        "  post-LN ReLU encoder, encoder norm -> dropout -> projection, LSTM decoder, GELU heads, NaN = masked) is the",
-        "  original computation; the conversion test checks it against an independent implementation to 1e-5.",
-        "",
-        "## Citation",
-        "",
-        "Kraabel N., Liu J., Bian Y., Kifer D., Shen C. StefaLand: An Efficient Geoscience Foundation Model That",
-        "Improves Dynamic Land-Surface Predictions. arXiv:2509.17942.",
-        "",
-    ]
-    return "\n".join(lines)
 
 
 # ================================================================================================
@@ -953,5 +851,4 @@ __all__ = [
     "load_stats",
     "convert_state_dict",
     "convert_original_checkpoint",
-    "model_card",
 ]

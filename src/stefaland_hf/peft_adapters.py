@@ -70,7 +70,18 @@ class ResConnConfig(PeftConfig):
     def head_config(self, model_config: StefaLandConfig) -> StefaLandConfig:
         """The base model's config with this adapter's head settings (same field names): what its head is built from."""
         head = {name: getattr(self, name) for name in _HEAD_FIELDS}
-        return type(model_config).from_dict({**model_config.to_dict(), **head})
+        return model_config.replace(**head)
+
+    def save_pretrained(self, save_directory: str, **kwargs) -> None:
+        """Record the base model class in ``adapter_config.json`` as transformers' ``AutoModelForTimeSeriesPrediction``.
+
+        PEFT records the class's own module (``stefaland_hf.modeling_stefaland``), which ``AutoPeftModel.from_pretrained``
+        refuses to import (its allowlist holds ``transformers`` and a few others); ``import stefaland_hf``, needed for
+        the RESCONN type anyway, registers the Auto class.
+        """
+        if kwargs.get("auto_mapping_dict") is not None:
+            kwargs["auto_mapping_dict"] = {"base_model_class": "AutoModelForTimeSeriesPrediction", "parent_library": "transformers"}
+        super().save_pretrained(save_directory, **kwargs)
 
 
 # The ResConnConfig fields that are StefaLandConfig head settings under the same names.

@@ -32,7 +32,7 @@ from ..configuration_stefaland import FROZEN_BACKBONE_MODES, StefaLandConfig
 from ..data import load_site_dataset
 from .. import zoo
 from ..data.splits import gauged_sites, pub_folds, pur_splits
-from ..hub import resolve_model_name
+from ..hub.names import resolve_model_name
 from ..metrics import standard_error
 from ..presets import apply_overrides, load_preset, preset_names
 from ..training.argument_checks import require_period

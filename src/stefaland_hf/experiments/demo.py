@@ -24,7 +24,7 @@ import numpy as np
 from ..configuration_stefaland import StefaLandConfig
 from ..data.splits import Split, pub_folds
 from ..data.synthland import SynthLand
-from ..hub import finish_artifact
+from ..hub.push import finish_artifact
 from ..metrics import site_metrics, summarize
 from ..evaluation import EVAL_METRICS, write_site_metrics
 from ..presets import apply_overrides, load_preset, preset_names

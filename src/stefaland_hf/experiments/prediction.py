@@ -42,11 +42,11 @@ def _local_folder(name: str) -> Path:
     """A folder, or a Hub repo id fetched (or found in the HF cache when offline) with ``snapshot_download``."""
     from huggingface_hub import snapshot_download
 
-    from ..hub import _looks_like_path
+    from ..hub.names import looks_like_path
 
     if os.path.isdir(name):
         return Path(name)
-    if _looks_like_path(name) or "/" not in name:
+    if looks_like_path(name) or "/" not in name:
         raise FileNotFoundError(f"--adapter {name}: no such folder (and not a Hub repo id ORG/NAME)")
 
     return Path(snapshot_download(name))
@@ -61,7 +61,7 @@ def load_trained_model(adapter: str | os.PathLike, base: str | os.PathLike | Non
     import stefaland_hf  # noqa: F401  (registers the RESCONN PEFT method)
     from peft import PeftModel
 
-    from ..hub import from_pretrained
+    from ..hub.names import from_pretrained
     from ..modeling_stefaland import StefaLandForTimeSeriesRegression
     from ..peft_adapters import ResConnConfig
     from ..training.embedding_cache import backbone_fingerprint

@@ -121,7 +121,7 @@ def reconstruction_table(results: dict[str, dict]) -> str:
 
 def run_cli(args) -> int:
     from ..data import load_site_dataset
-    from ..hub import from_pretrained
+    from ..hub.names import from_pretrained
     from ..modeling_stefaland import StefaLandForPretraining
 
     dataset = load_site_dataset(

@@ -299,7 +299,7 @@ def pretrain_corpus(config: StefaLandConfig, corpus: PretrainingCorpus, args: Pr
     accelerator.wait_for_everyone()
     unwrapped = accelerator.unwrap_model(model, keep_torch_compile=False)
     if accelerator.is_main_process:
-        from ..hub import render_model_card
+        from ..hub.cards import render_model_card
 
         unwrapped.save_pretrained(output_dir / "model")
         (output_dir / "model" / "normalization.json").write_text(json.dumps(normalization.to_dict(), indent=1))
@@ -312,6 +312,6 @@ def pretrain_corpus(config: StefaLandConfig, corpus: PretrainingCorpus, args: Pr
             "hyperparameters": {k: getattr(args, k) for k in ("num_train_epochs", "samples_per_epoch", "per_device_train_batch_size", "learning_rate", "seq_len", "seed")},
             "compute": f"{state['global_step']} optimizer steps",
         }
-        render_model_card(unwrapped, training=training).save(output_dir / "model" / "README.md")
+        render_model_card(output_dir / "model", training=training).save(output_dir / "model" / "README.md")
         write_loss_curve(state["history"], output_dir / "loss_curve")
     return unwrapped
