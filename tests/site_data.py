@@ -21,23 +21,31 @@ def make_data(n=6, t=60, seed=0, nan_frac=0.3):
     static = rng.normal(size=(n, len(STAT))).astype(np.float32)
     lat = rng.uniform(30, 45, n).astype(np.float32)
     lon = rng.uniform(-120, -70, n).astype(np.float32)
-    dates = np.arange(START, START + t).astype("datetime64[D]").tolist()
+    ds = site_dataset(dyn, static, tgt, lat, lon)
+    return ds, dyn, tgt, static, lat, lon
+
+
+
+def site_dataset(dyn, static, tgt, latitude, longitude, variables=(DYN, STAT, TGT), start=START):
+    """A site dataset with these arrays (dynamic [n, t, F], static [n, C], targets [n, t, K]) and variable names."""
+    n, t = dyn.shape[:2]
+    dynamic_names, static_names, target_names = (list(v) for v in variables)
+    dates = np.arange(start, start + t).astype("datetime64[D]").tolist()
     d = {
         "site_id": [f"site{i}" for i in range(n)],
         "region": [f"{i % 3 + 1:02d}" for i in range(n)],
-        "latitude": lat.tolist(),
-        "longitude": lon.tolist(),
+        "latitude": np.asarray(latitude).tolist(),
+        "longitude": np.asarray(longitude).tolist(),
         "dates": [dates] * n,
         "dynamic": list(dyn),
-        "static": static.tolist(),
+        "static": np.asarray(static).tolist(),
         "targets": list(tgt),
         "gauged": [True] * n,
-        "dynamic_variables": [DYN] * n,
-        "static_variables": [STAT] * n,
-        "target_variables": [TGT] * n,
+        "dynamic_variables": [dynamic_names] * n,
+        "static_variables": [static_names] * n,
+        "target_variables": [target_names] * n,
     }
-    ds = datasets.Dataset.from_dict(d, features=site_features(len(DYN), len(STAT), len(TGT)))
-    return ds, dyn, tgt, static, lat, lon
+    return datasets.Dataset.from_dict(d, features=site_features(len(dynamic_names), len(static_names), len(target_names)))
 
 
 def multi_chunk(ds):

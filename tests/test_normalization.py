@@ -1,13 +1,12 @@
 import json
 import warnings
 
-import datasets
 import numpy as np
 import pytest
 
 from stefaland_hf.data.normalization import Normalization, fit_normalization
-from stefaland_hf.data.schema import site_features
 from stefaland_hf.data.site_arrays import SiteArrays
+from site_data import site_dataset
 
 DYN = ["precipitation", "temperature_max", "vapor_pressure"]
 STAT = ["elevation", "slope"]
@@ -15,24 +14,8 @@ TGT = ["streamflow"]
 
 
 def make(dyn, static, tgt):
-    n, t = dyn.shape[:2]
-    start = np.datetime64("2001-01-01")
-    dates = np.arange(start, start + t).astype("datetime64[D]").tolist()
-    d = {
-        "site_id": [f"s{i}" for i in range(n)],
-        "region": ["01"] * n,
-        "latitude": np.linspace(30, 40, n).tolist(),
-        "longitude": np.linspace(-100, -90, n).tolist(),
-        "dates": [dates] * n,
-        "dynamic": list(dyn),
-        "static": static.tolist(),
-        "targets": list(tgt),
-        "gauged": [True] * n,
-        "dynamic_variables": [DYN] * n,
-        "static_variables": [STAT] * n,
-        "target_variables": [TGT] * n,
-    }
-    return datasets.Dataset.from_dict(d, features=site_features(len(DYN), len(STAT), len(TGT)))
+    n = dyn.shape[0]
+    return site_dataset(dyn, static, tgt, np.linspace(30, 40, n), np.linspace(-100, -90, n), (DYN, STAT, TGT), np.datetime64("2001-01-01"))
 
 
 def arrays(seed=0, n=10, t=80):
