@@ -118,6 +118,10 @@ def test_models_without_encoder_pretrain_nothing_and_base_is_reused(tmp_path):
     assert not (tmp_path / "b" / "pretraining").exists()
     assert given["pretrain_on"] == "given" and str(base) in given["protocol"]
     assert given["folds"][0]["models"]["StefaLand resConn"]["summary"] == first["folds"][0]["models"]["StefaLand resConn"]["summary"]
+    # the same weights in another folder (another checkout, a copy) are the same base: the run resumes
+    copy = shutil.copytree(base, tmp_path / "copy_of_base")
+    again = run_benchmark("pub", dataset, tmp_path / "b", folds=2, seed=0, preset=preset, models={"StefaLand resConn": "resconn"}, base=str(copy), resume=True)
+    assert [f["models"] for f in again["folds"]] == [f["models"] for f in given["folds"]]
     # another training seed on the same folds: the same held-out basins, other weights
     reseeded = run_benchmark("pub", dataset, tmp_path / "c", folds=2, seed=0, preset=preset, models={"StefaLand resConn": "resconn"}, base=str(base), training_seed=7)
     assert [f["split"] for f in reseeded["folds"]] == [f["split"] for f in given["folds"]]

@@ -157,9 +157,11 @@ def run_benchmark(
     if base is not None:
         base = resolve_model_name(base)  # a short name (the shipped release) -> its folder
     weights = Path(base) / "model.safetensors" if base is not None else None
-    base_model = {"name": str(base), "sha256": file_sha256(weights)} if weights is not None and weights.is_file() else base
+    # the weights' content is the base model's identity, not the path they were given by: the same weights in
+    # another folder or checkout resume the run; a Hub id not downloaded yet is compared by its name
+    base_model = {"sha256": file_sha256(weights)} if weights is not None and weights.is_file() else base
     manifest = build_manifest("benchmark", arguments, data=dataset_fingerprint(dataset), base_model=base_model)
-    prepare_run_folder(out, manifest, resume, overwrite)
+    prepare_run_folder(out, manifest, resume, overwrite, volatile=("base",))
     splits = make_splits(kind, dataset, folds, seed, settings["train_period"], settings["test_period"])
     # the model-zoo architecture with the dataset's own variables (all models see the same inputs);
     # scratch and direct train it from random weights, the frozen modes load a pretrained encoder
