@@ -4,6 +4,7 @@ changed basin list, is rebuilt instead of served from the old cache; unchanged f
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,7 @@ from test_hydrodl_smap import make_smap
 from stefaland_hf.data.camels_us import CamelsUS
 from stefaland_hf.data.errors import DataFormatError
 from stefaland_hf.data.hydrodl_smap import HydroDLSmap
+from stefaland_hf.training.run_folder import dataset_content_sha256, dataset_fingerprint
 
 END = "1980-01-10"
 
@@ -54,7 +56,20 @@ def test_edited_forcing_file_is_rebuilt(tmp_path):
     assert after[3] == pytest.approx(14.5)
     ds_a = a.as_dataset(split="all")
     ds_b = b.as_dataset(split="all")
-    assert ds_a._fingerprint != ds_b._fingerprint  # what run manifests record
+    assert ds_a._fingerprint != ds_b._fingerprint
+    assert dataset_content_sha256(ds_a) != dataset_content_sha256(ds_b)  # what run manifests record
+
+
+def test_the_same_data_elsewhere_has_the_same_manifest_identity(tmp_path):
+    """Run manifests record the data's content: a copy of the raw files in another folder (other paths and
+    modification times, so another cache) is the same data; a subset of its rows is not."""
+    root = make_camels(tmp_path / "raw")
+    copy = shutil.copytree(root, tmp_path / "elsewhere" / "raw", copy_function=shutil.copy)  # new mtimes
+    a = _prepared(_camels(root, tmp_path / "cache"))
+    b = _prepared(_camels(copy, tmp_path / "cache2"))
+    assert a._fingerprint != b._fingerprint
+    assert dataset_fingerprint(a) == dataset_fingerprint(b)
+    assert dataset_content_sha256(a.select([0])) != dataset_content_sha256(a) != dataset_content_sha256(a.select([1, 0]))
 
 
 def test_same_size_edit_with_a_new_mtime_is_rebuilt(tmp_path):

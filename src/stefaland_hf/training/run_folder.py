@@ -40,13 +40,35 @@ def build_manifest(kind: str, arguments: dict, data: Any = None, base_model: Any
 
 
 def dataset_fingerprint(dataset) -> dict:
-    """Identity of a site dataset: its builder, config, size and the fingerprint of its cache (content-keyed)."""
+    """Identity of a site dataset: its builder, config, size and the SHA-256 of its content.
+
+    The content, not the cache's key: that key follows the raw files' paths and modification times (cheap, and
+    right for rebuilding a cache), so the same data unpacked on another machine would read as other data and
+    refuse to resume a run folder moved there.
+    """
     return {
         "builder": dataset.info.builder_name,
         "config": dataset.info.config_name,
         "sites": len(dataset),
-        "fingerprint": getattr(dataset, "_fingerprint", None),
+        "content_sha256": dataset_content_sha256(dataset),
     }
+
+
+def dataset_content_sha256(dataset) -> str:
+    """SHA-256 over a ``datasets.Dataset``'s Arrow columns (schema, and every buffer with its offset and length) and its
+    row selection, if any: memory-mapped buffers are read once (~0.05 s for the 67 CAMELS basins' 38 MB)."""
+    digest = hashlib.sha256()
+    indices = getattr(dataset, "_indices", None)  # a select()/shuffle() view over the table
+    for table in (dataset.data, indices):
+        if table is None:
+            continue
+        digest.update(table.schema.to_string(show_schema_metadata=False).encode())
+        for batch in table.to_batches():
+            for column in batch.columns:
+                digest.update(f"|{column.offset}|{len(column)}|".encode())
+                for buffer in column.buffers():
+                    digest.update(memoryview(buffer) if buffer is not None else b"-")
+    return digest.hexdigest()
 
 
 def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
