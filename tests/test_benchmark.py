@@ -51,6 +51,14 @@ def test_summary_layout_from_results():
 
 
 @needs_camels
+def test_nse_plot_takes_undefined_values(tmp_path):
+    """A held-out basin without a defined NSE is None in results.json; the CDF plot leaves it out instead of failing."""
+    from stefaland_hf.experiments.plots import plot_metric_cdf
+
+    plot_metric_cdf({"LSTM SL": [0.5, None, 0.7], "scratch": [None]}, tmp_path / "cdf.png")
+    assert (tmp_path / "cdf.png").stat().st_size > 0
+
+
 def test_pretraining_per_fold_sees_only_training_basins(tmp_path):
     basins = ["01022500", "01547700", "02064000", "03015500"]
     dataset = load_site_dataset("camels_us", data_dir=str(CAMELS_US), cache_dir=str(tmp_path / "cache"), basins=basins)

@@ -131,3 +131,15 @@ def test_precomputed_embeddings_are_refused_where_they_cannot_stand_in(synthland
     model = _model(synthland)
     with pytest.raises(ValueError, match="expected shape \\(2, 10, 16\\)"):
         model(x_dynamic, x_static, backbone_embedding=torch.zeros(2, 10, 8))
+
+
+def test_a_cache_another_process_finished_first_is_used(tmp_path, synthland):
+    """Two runs building the same key at once: the later rename finds the folder complete, keeps it and drops its copy."""
+    model = _model(synthland)
+    windows = _windows(synthland, model.config)
+    cache = EmbeddingCache.for_windows(model, windows, tmp_path, log=_silent)
+    before = np.array(cache.embeddings)
+    manifest = {k: v for k, v in json.loads((cache.path / "manifest.json").read_text()).items() if k != "build_seconds"}
+    embedding_cache._build(model, windows, cache.path, manifest, batch_size=4)
+    assert [p.name for p in tmp_path.iterdir()] == [cache.path.name]  # no partial copy left behind
+    np.testing.assert_array_equal(EmbeddingCache.for_windows(model, windows, tmp_path, log=_silent).embeddings, before)

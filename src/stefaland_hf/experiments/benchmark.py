@@ -225,7 +225,7 @@ def run_benchmark(
     (out / "results.json").write_text(json.dumps(results, indent=1))
     (out / "summary.md").write_text(summary_markdown(results))
     per_model = {label: [b["nse"] for f in fold_results for b in f["models"][label]["per_basin"].values()] for label in models}
-    plot_metric_cdf({k: np.asarray(v) for k, v in per_model.items()}, out / "nse_cdf.png")
+    plot_metric_cdf(per_model, out / "nse_cdf.png")
     print(summary_markdown(results))
     return results
 

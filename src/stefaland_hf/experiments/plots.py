@@ -21,7 +21,8 @@ def plot_metric_cdf(per_model: dict[str, np.ndarray], path: Path, metric: str = 
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(5.5, 4))
     for label, values in per_model.items():
-        values = np.sort(np.asarray(values, dtype=float)[np.isfinite(values)])
+        values = np.asarray(values, dtype=float)  # None (an undefined metric, e.g. from results.json) -> NaN
+        values = np.sort(values[np.isfinite(values)])
         if values.size:
             ax.step(np.clip(values, lower, None), np.arange(1, values.size + 1) / values.size, where="post", label=f"{label} (median {np.median(values):.3f})")
     ax.set_xlabel(f"{metric} (clipped at {lower})")

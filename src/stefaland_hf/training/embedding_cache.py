@@ -179,7 +179,13 @@ def _build(base, windows: WindowDataset, path: Path, manifest: dict, batch_size:
         out.flush()
         del out
         (partial / MANIFEST_FILE).write_text(json.dumps(manifest, indent=1))
-        os.replace(partial, path)
+        try:
+            os.replace(partial, path)
+        except OSError:
+            if not (path / MANIFEST_FILE).is_file():
+                raise
+            # another process finished the same cache first (same key, so the same manifest): use its copy
+            shutil.rmtree(partial, ignore_errors=True)
     except OSError as error:
         shutil.rmtree(partial, ignore_errors=True)
         raise OSError(f"embedding cache: writing {needed / 2**20:.0f} MiB to {partial} failed: {error}") from error

@@ -58,7 +58,7 @@ class FinetuneArguments(StefaLandTrainingArguments):
         default=True, metadata={"help": "frozen-backbone modes: train the head on embeddings computed once (training/embedding_cache.py)"}
     )
     embedding_cache_stride: int | None = field(
-        default=None, metadata={"help": "days between cached training windows (default: seq_len minus warmup, so their loss parts tile the period once)"}
+        default=None, metadata={"help": "days between cached training windows (default: seq_len minus warmup, so their loss parts tile the period once; the days after the last whole window, fewer than the stride, are not trained on)"}
     )
     embedding_cache_dir: str | None = field(
         default=None, metadata={"help": "embedding cache folder (default: $STEFALAND_CACHE_DIR/embeddings or ~/.cache/stefaland_hf/embeddings)"}
