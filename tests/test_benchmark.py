@@ -50,7 +50,6 @@ def test_summary_layout_from_results():
     assert "| LSTM SL | 1.000 ± 0.000 | 0.900 ± 0.000 | 0.800 ± 0.000 | 0.600 ± 0.100 | 0.500 ± 0.000 | 2 |" in text
 
 
-@needs_camels
 def test_nse_plot_takes_undefined_values(tmp_path):
     """A held-out basin without a defined NSE is None in results.json; the CDF plot leaves it out instead of failing."""
     from stefaland_hf.experiments.plots import plot_metric_cdf
@@ -59,6 +58,7 @@ def test_nse_plot_takes_undefined_values(tmp_path):
     assert (tmp_path / "cdf.png").stat().st_size > 0
 
 
+@needs_camels
 def test_pretraining_per_fold_sees_only_training_basins(tmp_path):
     basins = ["01022500", "01547700", "02064000", "03015500"]
     dataset = load_site_dataset("camels_us", data_dir=str(CAMELS_US), cache_dir=str(tmp_path / "cache"), basins=basins)
