@@ -25,7 +25,6 @@ def make_data(n=6, t=60, seed=0, nan_frac=0.3):
     return ds, dyn, tgt, static, lat, lon
 
 
-
 def site_dataset(dyn, static, tgt, latitude, longitude, variables=(DYN, STAT, TGT), start=START):
     """A site dataset with these arrays (dynamic [n, t, F], static [n, C], targets [n, t, K]) and variable names."""
     n, t = dyn.shape[:2]
