@@ -2,6 +2,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 import torch
@@ -142,6 +143,22 @@ def test_eager_and_sdpa_attention_agree(tmp_path, cls, monkeypatch):
         assert len(eager_calls) == calls + 2  # one call per encoder layer
     loaded.train()
     loaded(x, c).to_tuple()[0].float().square().mean().backward()  # dropout on the attention weights in training
+
+
+@pytest.mark.parametrize("name", ["stefaland-tiny", "stefaland-base", "stefaland-conus"])
+def test_model_zoo_architectures_train_attention_on_the_fused_kernel(name):
+    """The zoo's one documented difference from the paper: no dropout on the attention probabilities (every other
+    dropout kept), so that a training step runs SDPA's fused CPU kernel instead of its math path."""
+    config = StefaLandConfig.from_pretrained(Path(__file__).resolve().parents[1] / "modeling" / name)
+    assert config.attention_dropout == 0.0 and config.dropout > 0
+    model = StefaLandForPretraining(config).train()
+    x = torch.randn(2, 8, len(config.dynamic_variables))
+    c = torch.randn(2, len(config.static_variables))
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as profile:
+        model(x, c, dynamic_mask=torch.rand(x.shape) < 0.5).loss.backward()
+    kernels = {event.key for event in profile.key_averages()}
+    assert "aten::_scaled_dot_product_flash_attention_for_cpu" in kernels
+    assert "aten::_scaled_dot_product_attention_math" not in kernels
 
 
 def test_an_attention_implementation_stefaland_lacks_is_refused():
