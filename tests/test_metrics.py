@@ -104,6 +104,19 @@ def test_undefined_cases_give_nan():
     assert math.isnan(M.pbias([-1.0, 1.0], [-1.0, 2.0]))
 
 
+def test_constant_series_are_undefined_even_when_their_sum_of_squares_rounds_to_nonzero():
+    """mean([0.1, 0.1, 0.1]) rounds, so Σ(o - mean)² is ~1e-33, not 0: NSE was -5e29 and r 1.0 instead of NaN."""
+    const, flat = [0.1, 0.1, 0.1], [0.11, 0.11, 0.11]
+    assert np.sum((np.array(const) - np.mean(const)) ** 2) != 0  # the float trap this guards against
+    assert math.isnan(M.nse(const, [0.11, 0.2, 0.3]))
+    assert math.isnan(M.pearson_r(const, flat)) and math.isnan(M.kge(const, flat))
+    assert math.isnan(M.pearson_r(OBS_A, [0.2] * 4)) and math.isnan(M.kge(OBS_A, [0.2] * 4))
+    per_site = M.site_metrics([const + [NAN], OBS_A], [flat + [1.0], SIM_A], ("nse", "kge", "pearson_r"))
+    for name in ("nse", "kge", "pearson_r"):
+        assert math.isnan(per_site[name][0]), name  # the NaN day does not count toward the range
+    assert per_site["nse"][1] == pytest.approx(0.8) and per_site["kge"][1] == pytest.approx(KGE_A)
+
+
 def test_shape_mismatch_raises():
     with pytest.raises(ValueError):
         M.nse([1.0, 2.0], [1.0, 2.0, 3.0])

@@ -83,6 +83,12 @@ def _enough(o: np.ndarray) -> bool:
     return o.size >= MIN_VALID
 
 
+def _constant(values: np.ndarray) -> bool:
+    """All values equal: zero variance, decided exactly (``Σ(x - mean(x))²`` of a constant series is often 1e-31,
+    not 0, because ``mean`` rounds)."""
+    return bool(values.max() == values.min())
+
+
 # ---------------------------------------------------------------------------
 # scalar metrics
 # ---------------------------------------------------------------------------
@@ -93,25 +99,19 @@ def nse(obs, sim) -> float:
     paper's reference code (``self.nse = self.r2``).
     """
     o, s = _paired(obs, sim)
-    if not _enough(o):
+    if not _enough(o) or _constant(o):
         return float("nan")
-    sst = np.sum((o - o.mean()) ** 2)
-    if sst == 0:
-        return float("nan")
-    return float(1.0 - np.sum((s - o) ** 2) / sst)
+    return float(1.0 - np.sum((s - o) ** 2) / np.sum((o - o.mean()) ** 2))
 
 
 def pearson_r(obs, sim) -> float:
     """Pearson correlation coefficient; NaN if either series has zero variance."""
     o, s = _paired(obs, sim)
-    if not _enough(o):
+    if not _enough(o) or _constant(o) or _constant(s):
         return float("nan")
     do = o - o.mean()
     ds = s - s.mean()
-    den = np.sqrt(np.sum(do**2) * np.sum(ds**2))
-    if den == 0:
-        return float("nan")
-    return float(np.sum(do * ds) / den)
+    return float(np.sum(do * ds) / np.sqrt(np.sum(do**2) * np.sum(ds**2)))
 
 
 def kge(obs, sim) -> float:
@@ -124,12 +124,11 @@ def kge(obs, sim) -> float:
     o, s = _paired(obs, sim)
     if not _enough(o):
         return float("nan")
-    r = pearson_r(o, s)
+    r = pearson_r(o, s)  # NaN for a constant series
     mo = o.mean()
-    so = o.std()
-    if not np.isfinite(r) or so == 0 or mo == 0:
+    if not np.isfinite(r) or mo == 0:
         return float("nan")
-    alpha = s.std() / so
+    alpha = s.std() / o.std()
     beta = s.mean() / mo
     return float(1.0 - np.sqrt((r - 1.0) ** 2 + (alpha - 1.0) ** 2 + (beta - 1.0) ** 2))
 
@@ -310,20 +309,23 @@ def site_metrics(obs, sim, metrics: Sequence[str] = DEFAULT_METRICS) -> dict[str
         sst = np.sum(do**2, axis=1)
         sss = np.sum(ds**2, axis=1)
         cov = np.sum(do * ds, axis=1)
+        # zero variance decided exactly from the range (a constant series' sum of squares is often 1e-31, not 0)
+        varies_o = np.where(mask, o, -np.inf).max(axis=1) > np.where(mask, o, np.inf).min(axis=1)
+        varies_s = np.where(mask, s, -np.inf).max(axis=1) > np.where(mask, s, np.inf).min(axis=1)
         den_r = np.sqrt(sst * sss)
-        r = np.where(enough & (den_r > 0), cov / np.where(den_r > 0, den_r, 1.0), np.nan)
+        r = np.where(enough & varies_o & varies_s, cov / np.where(den_r > 0, den_r, 1.0), np.nan)
 
         for name in metrics:
             key = _canonical(name)
             if key == "nse":
-                val = np.where(enough & (sst > 0), 1.0 - sse / np.where(sst > 0, sst, 1.0), np.nan)
+                val = np.where(enough & varies_o, 1.0 - sse / np.where(sst > 0, sst, 1.0), np.nan)
             elif key == "pearson_r":
                 val = r
             elif key == "kge":
                 alpha = np.sqrt(sss / np.where(sst > 0, sst, 1.0))
                 beta = ms / np.where(mo != 0, mo, 1.0)
                 k = 1.0 - np.sqrt((r - 1.0) ** 2 + (alpha - 1.0) ** 2 + (beta - 1.0) ** 2)
-                val = np.where(enough & np.isfinite(r) & (sst > 0) & (mo != 0), k, np.nan)
+                val = np.where(enough & np.isfinite(r) & (mo != 0), k, np.nan)
             elif key == "rmse":
                 val = np.where(enough, np.sqrt(sse / nn), np.nan)
             elif key == "ubrmse":
