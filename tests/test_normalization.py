@@ -64,7 +64,7 @@ def test_unaffected_by_test_sites_and_other_periods():
 
 def test_alignment_missing_variables_and_floor():
     dyn, static, tgt = arrays()
-    dyn[:, :, 1] = 20.0  # constant: std hits the floor
+    dyn[:, :, 1] = 20.0  # constant on the training split: std = |mean|
     tgt[:] = np.nan
     ds = make(dyn, static, tgt)
     with pytest.warns(UserWarning) as rec:
@@ -77,7 +77,8 @@ def test_alignment_missing_variables_and_floor():
     messages = " ".join(str(w.message) for w in rec)
     assert "wind_speed" in messages and "sand_fraction" in messages and "soil_moisture" in messages
     assert "streamflow" in messages  # all-NaN target
-    assert norm.dynamic_mean[0] == pytest.approx(20.0) and norm.dynamic_std[0] == pytest.approx(1e-3 * 20 + 1e-6)
+    assert "constant" in messages and "temperature_max" in messages
+    assert norm.dynamic_mean[0] == pytest.approx(20.0) and norm.dynamic_std[0] == pytest.approx(20.0)
     assert (norm.dynamic_mean[1], norm.dynamic_std[1]) == (0.0, 1.0)
     assert norm.dynamic_mean[2] == pytest.approx(np.nanmean(dyn[TRAIN, 10:50, 0]), rel=1e-6)
     lat = np.linspace(30, 40, 10).astype(np.float32)[TRAIN].astype(np.float64)
@@ -86,6 +87,19 @@ def test_alignment_missing_variables_and_floor():
     assert (norm.target_mean, norm.target_std) == ([0.0, 0.0], [1.0, 1.0])
     with pytest.raises(ValueError, match="unknown variable"):
         fit_normalization(ds, dynamic_variables=["rain"])
+
+
+def test_a_variable_constant_on_the_training_sites_stays_moderate_at_held_out_sites():
+    """A fraction that is 0 at every training site: the std floor alone (1e-6) made a held-out 0.5 a z-score of 5e5."""
+    dyn, static, tgt = arrays()
+    static[:, 1] = 0.0
+    static[9, 1] = 0.5  # a held-out site (not in TRAIN)
+    dyn[:, :, 1] = 20.0 + np.linspace(0, 1e-5, dyn.shape[1], dtype=np.float32)  # nearly constant: the floor bites
+    with pytest.warns(UserWarning, match=r"constant on the training split.*\['slope'\]"):
+        norm = fit_normalization(make(dyn, static, tgt), sites=TRAIN, period=PERIOD)
+    assert (norm.static_mean[1], norm.static_std[1]) == (0.0, 1.0)
+    assert norm.normalize("static", static[9])[1] == pytest.approx(0.5)
+    assert norm.dynamic_std[1] == pytest.approx(1e-3 * 20 + 1e-6, rel=1e-3)
 
 
 def test_config_fields_and_roundtrip():

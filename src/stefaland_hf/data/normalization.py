@@ -10,9 +10,12 @@ chunk's mean) for numerical stability, so memory stays bounded by one chunk. Thi
 
 Guards:
 
-- std floor: ``std = max(std, 1e-3 * |mean| + 1e-6)``, so constant (or nearly constant)
-  variables do not blow up after z-scoring; the floor is relative to the variable's magnitude
-  and only bites when the spread is below 0.1% of it.
+- std floor: ``std = max(std, 1e-3 * |mean| + 1e-6)``, so nearly constant variables do not blow up
+  after z-scoring; the floor is relative to the variable's magnitude and only bites when the spread is
+  below 0.1% of it.
+- a variable that is exactly constant on the training split (a fraction that is 0 at every training
+  site) gets ``std = |mean|``, or 1 when the mean is 0, and a ``UserWarning``: the floor alone would
+  turn a held-out site's 0.5 into a z-score of 500,000. Training values z-score to 0 either way.
 - a variable with no finite value on the training split (absent from the dataset, or all NaN)
   gets ``mean = 0, std = 1`` and a ``UserWarning``; it stays NaN in the data and the model
   treats it as masked.
@@ -120,6 +123,8 @@ class _Moments:
         self.count = np.zeros(n, dtype=np.int64)
         self.s1 = np.zeros(n, dtype=np.float64)
         self.s2 = np.zeros(n, dtype=np.float64)
+        self.low = np.full(n, np.inf)
+        self.high = np.full(n, -np.inf)
         self.shift: np.ndarray | None = None
 
     def update(self, values: np.ndarray) -> None:
@@ -127,6 +132,9 @@ class _Moments:
             return
         x = values.reshape(-1, values.shape[-1]).astype(np.float64)
         finite = np.isfinite(x)
+        if len(x):
+            self.low = np.fmin(self.low, np.where(finite, x, np.inf).min(0))
+            self.high = np.fmax(self.high, np.where(finite, x, -np.inf).max(0))
         if self.shift is None:
             cnt = finite.sum(0)
             with np.errstate(invalid="ignore", divide="ignore"):
@@ -143,7 +151,7 @@ class _Moments:
         shift = np.zeros(n) if self.shift is None else self.shift
         mean = np.zeros(n)
         std = np.ones(n)
-        empty = []
+        empty, constant = [], []
         for j in range(n):
             c = int(self.count[j])
             if c == 0:
@@ -152,8 +160,19 @@ class _Moments:
             m1 = self.s1[j] / c
             var = max(self.s2[j] / c - m1 * m1, 0.0)
             mean[j] = shift[j] + m1
+            if self.low[j] == self.high[j]:
+                constant.append(names[j])
+                std[j] = abs(mean[j]) or 1.0
+                continue
             floor = STD_FLOOR_RELATIVE * abs(mean[j]) + STD_FLOOR_ABSOLUTE
             std[j] = max(np.sqrt(var), floor)
+        if constant:
+            warnings.warn(
+                f"fit_normalization: {kind} variables constant on the training split get std = |mean| (1 if the mean "
+                f"is 0), so that other values at held-out sites stay moderate: {constant}",
+                UserWarning,
+                stacklevel=4,
+            )
         if empty:
             warnings.warn(
                 f"fit_normalization: {kind} variables without any finite value on the training split "
