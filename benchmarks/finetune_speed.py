@@ -7,6 +7,8 @@ Side by side in one process, in interleaved rounds, on the same batch of SynthLa
 - ``resConn, embedding cache``: the head trains on the window's float16 embedding from an
   :class:`~stefaland_hf.training.embedding_cache.EmbeddingCache` on disk; reading it from the
   memory map is inside the timed step.
+- on a CPU with bf16 arithmetic, the LSTM baseline and the cached resConn again under bf16 autocast
+  (finetuning's opt-in ``--bf16``).
 
 A step is forward + backward + ``AdamW.step`` on the trainable parameters. The cache's size and build
 time for these windows are printed too. Defaults are the ``cpu-quick`` benchmark preset's finetuning
@@ -31,6 +33,7 @@ import torch
 from stefaland_hf import StefaLandConfig, StefaLandForTimeSeriesRegression
 from stefaland_hf.data import load_site_dataset
 from stefaland_hf.data.samplers import WindowDataset, collate_windows
+from stefaland_hf.training.acceleration import bf16_supported
 from stefaland_hf.training.embedding_cache import CachedEmbeddingWindows, EmbeddingCache
 from stefaland_hf.training.pretrain import config_for_dataset
 
@@ -83,6 +86,11 @@ def main() -> None:
             Variant("resConn, live backbone", model("resconn")),
             Variant("resConn, embedding cache", resconn, batch_fn=from_cache),
         ]
+        if bf16_supported("cpu"):  # the opt-in --bf16 of finetuning (CPU autocast), both sides
+            variants += [
+                Variant("LSTM baseline", model("direct"), bf16=True),
+                Variant("resConn, embedding cache", model("resconn"), bf16=True, batch_fn=from_cache),
+            ]
         print(
             f"## stefaland-{args.config} heads (LSTM {args.head_hidden_size}), B={args.batch_size} x T={args.seq_len}, "
             f"{args.threads} thread(s); load average {os.getloadavg()[0]:.2f}"

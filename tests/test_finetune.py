@@ -15,6 +15,8 @@ from stefaland_hf.data import load_site_dataset
 from stefaland_hf.data.normalization import fit_normalization
 from stefaland_hf.data.splits import Split, pub_folds
 from stefaland_hf.experiments.demo import demo_preset, run_demo
+from stefaland_hf.training import arguments as training_arguments
+from stefaland_hf.training.acceleration import bf16_supported
 from stefaland_hf.training.finetune import FinetuneArguments, finetune
 from stefaland_hf.training.pretrain import PretrainArguments, pretrain
 from stefaland_hf.training.run_folder import RunFolderError
@@ -48,6 +50,25 @@ def pretrained(tmp_path_factory, synthland, split):
     out = tmp_path_factory.mktemp("pretrain")
     pretrain(_tiny_zoo_config(), synthland, split.sites("train"), split.period("train"), PretrainArguments(output_dir=str(out), num_train_epochs=1, samples_per_epoch=16, per_device_train_batch_size=8, seq_len=60))
     return out / "model"
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the flags of a run on the CPU")
+def test_half_precision_flags_on_the_cpu(tmp_path, monkeypatch):
+    """Trainer would silently train in float32 with fp16 on the CPU, and refuse bf16 without use_cpu."""
+    with pytest.raises(ValueError, match="fp16: float16 mixed precision needs a GPU"):
+        _finetune_args(tmp_path, "resconn", fp16=True)
+    monkeypatch.setattr(training_arguments, "bf16_supported", lambda device: False)
+    with pytest.raises(ValueError, match="bf16: this CPU has no native bf16 arithmetic"):
+        _finetune_args(tmp_path, "resconn", bf16=True)
+
+
+@pytest.mark.skipif(torch.cuda.is_available() or not bf16_supported("cpu"), reason="needs a CPU run with native bf16")
+def test_bf16_finetuning_on_the_cpu_runs_under_autocast(tmp_path, synthland, split, pretrained):
+    runs = {flag: finetune(pretrained, synthland, split, _finetune_args(tmp_path / str(flag), "resconn", bf16=flag)) for flag in (False, True)}
+    full, half = (runs[flag]["evaluation"]["predictions"] for flag in (False, True))
+    assert np.isfinite(half).all() and full.shape == half.shape
+    assert not np.array_equal(full, half)  # the head trained under bf16 autocast, not silently in float32
+    assert np.isfinite(runs[True]["summary"]["nse"])
 
 
 def test_resconn_adapter_end_to_end(tmp_path, synthland, split, pretrained):

@@ -23,6 +23,7 @@ from transformers.trainer_utils import IntervalStrategy, SaveStrategy, Scheduler
 from ..configuration_stefaland import HEAD_MODES
 from ..data import BUILDERS, load_site_dataset
 from ..data.splits import CAMELS_PUR_GROUPS, gauged_sites, pub_folds, pur_splits, temporal_split
+from .acceleration import bf16_supported
 from .argument_checks import require_at_least, require_period, require_positive
 
 
@@ -75,9 +76,26 @@ class StefaLandTrainingArguments(TrainingArguments):
         require_at_least(self, 1, "eval_steps", optional=True)
         require_at_least(self, 0, "weight_decay", "head_dropout")
         require_positive(self, "learning_rate")
+        self._check_half_precision(kind)
         super().__post_init__()
         if not torch.cuda.is_available():
             self.dataloader_pin_memory = False  # nothing to pin to; torch would warn once per data loader
+
+    def _check_half_precision(self, kind: str) -> None:
+        """Trainer's ``fp16``/``bf16`` flags when training runs on the CPU: fp16 would silently train in float32
+        there, so it is refused; bf16 becomes CPU autocast (``use_cpu``) where the CPU has bf16 arithmetic."""
+        on_accelerator = torch.cuda.is_available() or torch.backends.mps.is_available()
+        if on_accelerator and not self.use_cpu:
+            return
+        if self.fp16 or self.fp16_full_eval:
+            raise ValueError(
+                f"{kind}.fp16: float16 mixed precision needs a GPU; on the CPU Trainer would silently train in float32 "
+                "(use bf16 on a CPU with AVX512-BF16 or AMX, or neither)"
+            )
+        if (self.bf16 or self.bf16_full_eval) and not bf16_supported("cpu"):
+            raise ValueError(f"{kind}.bf16: this CPU has no native bf16 arithmetic (AVX512-BF16 or AMX); train without --bf16")
+        if self.bf16:
+            self.use_cpu = True  # Trainer runs bf16 on the CPU as torch.autocast("cpu", torch.bfloat16) only with use_cpu
 
     def run_arguments(self) -> dict[str, Any]:
         """Every field that decides what the run computes (``run_manifest.json``)."""
