@@ -361,6 +361,8 @@ def test_config_validation_messages():
         tiny_config(dynamic_mean=[0.0, 0.0, 0.0])
     with pytest.raises(ValueError, match="head_mode must be one of"):
         tiny_config(head_mode="lora")
+    with pytest.raises(ValueError, match="hidden_static_variables: 'precipitation' is not one of the static variables"):
+        tiny_config(hidden_static_variables=["precipitation"])
 
 
 def test_wrong_rank_and_variable_count(config):

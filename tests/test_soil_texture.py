@@ -94,6 +94,11 @@ def test_random_forest_features_hide_targets(synthland, pretrained):
     assert "precipitation_mean" in names and "precipitation_std" in names
 
 
+def test_texture_derived_inputs_left_visible_are_warned_about(tmp_path, synthland, pretrained):
+    with pytest.warns(UserWarning, match=r"\['silt_fraction'.*computed from soil texture and stay inputs"):
+        cross_validate_static(pretrained, synthland, TARGETS, folds=2, seed=4, args=_args(tmp_path), run_model=False)
+
+
 def test_saved_model_reproduces_predictions(cv, synthland):
     result, _ = cv
     fold = result["folds"][0]
@@ -101,9 +106,11 @@ def test_saved_model_reproduces_predictions(cv, synthland):
     assert model.config.target_variables == TARGETS and model.config.head_mode == "resconn"
     ids = list(synthland["site_id"])
     rows = np.array([ids.index(s) for s in fold["test_sites"]])
-    again = predict_static(model, synthland, rows, PERIOD, seq_len=60, n_windows=3, hidden_variables=["silt_fraction"])
+    assert model.config.hidden_static_variables == ["silt_fraction"]  # trained with silt hidden: the reload hides it too
     positions = [result["predictions"]["site_ids"].index(s) for s in fold["test_sites"]]
-    np.testing.assert_allclose(again["predictions"], result["predictions"]["stefaland"][positions], rtol=1e-5, atol=1e-6)
+    for hidden in (["silt_fraction"], []):  # a caller who forgets the hidden set gets the same predictions
+        again = predict_static(model, synthland, rows, PERIOD, seq_len=60, n_windows=3, hidden_variables=hidden)
+        np.testing.assert_allclose(again["predictions"], result["predictions"]["stefaland"][positions], rtol=1e-5, atol=1e-6)
 
 
 def test_direct_mode_fits_input_normalization(tmp_path, synthland, pretrained, capsys):

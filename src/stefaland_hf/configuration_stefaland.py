@@ -116,6 +116,9 @@ class StefaLandConfig(PreTrainedConfig):
         target_variables (`list[str]`, optional): what a task head predicts (time-series targets such as
             "streamflow", or static attributes such as "sand_fraction" for static regression).
         target_mean, target_std (`list[float]`, optional): target normalization; heads return physical units.
+        hidden_static_variables (`list[str]`, optional): static inputs a static-regression model always hides,
+            besides its targets (attributes derived from them, e.g. silt = 1 - sand - clay); saved with the model,
+            so a reloaded model hides them too.
         head_mode (`str`, "resconn"): "resconn" (frozen backbone + dual residual adapter + residual LSTM),
             "no_adapter" (frozen backbone -> LSTM), "linear_probe" (frozen backbone -> linear), "scratch"
             (resconn architecture, everything trained), "direct" (no backbone: LSTM on raw inputs).
@@ -173,6 +176,7 @@ class StefaLandConfig(PreTrainedConfig):
     target_variables: list[str] | None = None
     target_mean: list[float] | None = None
     target_std: list[float] | None = None
+    hidden_static_variables: list[str] | None = None
     head_mode: str = "resconn"
     head_hidden_size: int = 256
     head_dropout: float = 0.2
@@ -214,6 +218,8 @@ class StefaLandConfig(PreTrainedConfig):
             self.never_mask_variables = list(PAPER_NEVER_MASK) if paper_statics else []
         if self.dynamic_groups is None:
             self.dynamic_groups = {}
+        if self.hidden_static_variables is None:
+            self.hidden_static_variables = []
         self._validate()
         super().__post_init__(**kwargs)
 
@@ -242,6 +248,9 @@ class StefaLandConfig(PreTrainedConfig):
         for name in self.never_mask_variables:
             if name not in dyn and name not in sta:
                 raise ValueError(f"never_mask_variables: {name!r} is neither a dynamic nor a static variable of this config")
+        for name in self.hidden_static_variables:
+            if name not in sta:
+                raise ValueError(f"hidden_static_variables: {name!r} is not one of the static variables {list(sta)}")
         if self.d_model % self.num_attention_heads:
             raise ValueError(
                 f"d_model ({self.d_model}) must be divisible by num_attention_heads ({self.num_attention_heads})"

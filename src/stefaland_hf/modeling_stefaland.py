@@ -1235,7 +1235,8 @@ class StefaLandForTimeSeriesRegression(StefaLandTaskModel):
 class StefaLandForStaticRegression(StefaLandTaskModel):
     """Per-site targets (e.g. soil texture) predicted from the backbone with the target attributes masked.
 
-    Target variables that are also static inputs are always hidden from the model (paper §3.4). The head
+    Target variables that are also static inputs are always hidden from the model (paper §3.4), and so are
+    ``config.hidden_static_variables`` (attributes derived from the targets). The head
     (``STATIC_HEADS``) is an MLP on [mean_t E_t, E_static] (frozen modes, scratch), a linear probe on them, or, in
     ``direct`` mode, an MLP on [mean_t x_t, c] of the raw inputs.
 
@@ -1251,7 +1252,8 @@ class StefaLandForStaticRegression(StefaLandTaskModel):
         self.targets = StefaLandTargets(config)
         features = 2 * config.d_model if self.stefaland is not None else len(config.dynamic_variables) + len(config.static_variables)
         self.head = head_class(STATIC_HEADS, config.head_mode)(config, features)
-        self._hidden_columns = [config.static_variables.index(n) for n in config.target_variables if n in config.static_variables]
+        hidden = [n for n in config.target_variables if n in config.static_variables] + list(config.hidden_static_variables)
+        self._hidden_columns = sorted({config.static_variables.index(n) for n in hidden})
         self.post_init()
         self._freeze_backbone()
 

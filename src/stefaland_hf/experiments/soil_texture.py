@@ -134,6 +134,15 @@ def cross_validate_static(
     a = SiteArrays.wrap(dataset)
     reference = base if isinstance(base, StefaLandConfig) else StefaLandConfig.from_pretrained(base)
     labels = target_matrix(a, targets)
+    visible_derived = [n for n in TEXTURE_DERIVED if n in reference.static_variables and n not in set(targets) | set(args.hidden_variables)]
+    if visible_derived and set(targets) & {"sand_fraction", "clay_fraction", "silt_fraction"}:
+        warnings.warn(
+            f"cross_validate_static: {visible_derived} are computed from soil texture and stay inputs of both models, which "
+            "inflates their scores; pass StaticRegressionArguments(hidden_variables=list(TEXTURE_DERIVED)) to hide them "
+            "(examples/finetune_soil_texture.py does by default)",
+            UserWarning,
+            stacklevel=2,
+        )
     missing_in_model = [t for t in targets if t not in reference.static_variables]
     if missing_in_model:
         logger.info("targets %s are not inputs of the model (nothing to hide)", missing_in_model)

@@ -102,7 +102,9 @@ def build_static_model(
     """The model for ``args.head_mode``: a pretrained backbone (frozen modes) or a fresh one
     (``scratch``/``direct``, whose inputs are normalized with ``input_normalization``)."""
     torch.manual_seed(args.seed)
+    static_variables = (base if isinstance(base, StefaLandConfig) else StefaLandConfig.from_pretrained(base)).static_variables
     head = {
+        "hidden_static_variables": [n for n in args.hidden_variables if n in static_variables],  # saved: a reload hides them too
         "head_mode": args.head_mode,
         "head_hidden_size": args.head_hidden_size,
         "head_dropout": args.head_dropout,
