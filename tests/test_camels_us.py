@@ -166,9 +166,10 @@ def test_maurer_ends_2008_and_has_its_own_cache(daymet, maurer):
     assert ds.num_rows == 4 and ds["site_id"] == FOUR
     row = _row(ds, "01022500")
     assert str(row["dates"][0]) == "1980-01-01" and str(row["dates"][-1]) == "2008-12-31"
-    tmax = row["dynamic"][:, list(row["dynamic_variables"]).index("temperature_max")]
-    tmin = row["dynamic"][:, list(row["dynamic_variables"]).index("temperature_min")]
-    np.testing.assert_array_equal(tmax, tmin)  # known property of the original Maurer files
+    column = {name: row["dynamic"][:, list(row["dynamic_variables"]).index(name)] for name in ("temperature_max", "temperature_min", "temperature_mean")}
+    # the original Maurer files hold the daily mean in both tmax and tmin: a mean, not extremes
+    assert np.isnan(column["temperature_max"]).all() and np.isnan(column["temperature_min"]).all()
+    assert column["temperature_mean"][0] == pytest.approx(-6.02, abs=0.005)  # 1980-01-01 of 01022500's file
     assert b_d.cache_dir != b_m.cache_dir
 
 

@@ -23,14 +23,17 @@ Documented choices:
   tmax/tmin → temperature_max/min (°C), srad → shortwave_radiation (W/m², mean over daylight as in
   the product), vp → vapor_pressure (Pa), dayl → daylength (s), and temperature_mean = (tmax + tmin)/2
   (the usual daily-mean approximation; the products carry no mean temperature). In the Maurer and
-  NLDAS files tmax equals tmin (a known property of the original release), so for those products
-  all three temperatures are the same series; they are kept as given.
+  NLDAS files of the original release tmax equals tmin: both hold the daily mean (their midpoint
+  matches Daymet's). A file whose tmax and tmin are the same series over the period therefore gives
+  ``temperature_mean`` only, and ``temperature_max``/``temperature_min`` are NaN (missing, so a model
+  masks them) rather than a mean under the name of an extreme.
 - **swe is not an input**: in the forcing files it is not an observation but the output of the
   Daymet-driven SNOW-17 model run by the CAMELS authors, and in most files it is all zeros.
 - **Streamflow** (target ``streamflow``, mm/day) = Q × 0.0283168 × 86400 × 1000 / area_m², with the
-  area from the forcing-file header (``area_source="forcing_header"``, the convention of the
-  original CAMELS/NeuralHydrology/hydroDL loaders); ``area_source="area_gages2"`` uses the GAGES-II
-  area (km²) from ``camels_topo.txt`` instead. ``-999`` → NaN; the record is reindexed onto the full
+  area from the forcing-file header (``area_source="forcing_header"``, NeuralHydrology's convention);
+  ``area_source="area_gages2"`` uses the GAGES-II area (km²) from ``camels_topo.txt`` instead, as
+  hydroDL (the paper authors' loaders) and CAMELS' own ``q_mean`` do. Over the 67 basins here the
+  header area is 0.38–1.14x ``area_gages2`` (06468170: its mm/day differ by 2.65x). ``-999`` → NaN; the record is reindexed onto the full
   daily period, dates absent from the file are NaN.
 - **Static attributes** (``ATTRIBUTE_SOURCES``): percentages (sand/silt/clay) become fractions 0–1;
   other units are the canonical ones already (slope m/km, area km², depths m, conductivity cm/h,
@@ -580,6 +583,8 @@ def load_basin(
         columns[name] = x
     # within range whenever tmax and tmin are
     columns["temperature_mean"] = 0.5 * (columns["temperature_max"] + columns["temperature_min"])
+    if np.array_equal(columns["temperature_max"], columns["temperature_min"], equal_nan=True):
+        columns["temperature_max"] = columns["temperature_min"] = np.full(n, np.nan)  # the daily mean, not extremes
     dynamic = np.stack([columns[name] for name in DYNAMIC_VARIABLES], axis=1).astype(np.float32)
     dates = np.arange(start_d, end_d + np.timedelta64(1, "D"), dtype="datetime64[D]")
     targets = np.full((n, 1), np.nan, dtype=np.float32)
@@ -664,7 +669,7 @@ class CamelsUS(datasets.GeneratorBasedBuilder):
     BUILDER_CONFIG_CLASS = CamelsUSConfig
     BUILDER_CONFIGS = [
         # 1.2.0: rows carry the schema's ``gauged`` column (old caches lack it and are not served)
-        CamelsUSConfig(name=name, forcing=name, version=datasets.Version("1.2.0"), description=f"CAMELS-US with {name} forcings")
+        CamelsUSConfig(name=name, forcing=name, version=datasets.Version("1.3.0"), description=f"CAMELS-US with {name} forcings")
         for name in FORCING_PRODUCTS
     ]
     DEFAULT_CONFIG_NAME = "daymet"
