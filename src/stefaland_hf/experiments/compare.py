@@ -36,8 +36,16 @@ def _is_better(values: np.ndarray, reference: np.ndarray, metric: str) -> np.nda
     return values > reference
 
 
-def _splits(results: dict) -> list:
-    return [sorted(f["split"]["test_sites"]) for f in results["folds"]]
+def _held_out(results: dict) -> list:
+    """Per fold: the held-out basins (by id where the split names the dataset's sites: row numbers alone match for
+    two reordered basin lists) and the test period, which pairing needs equal."""
+    folds = []
+    for fold in results["folds"]:
+        split = fold["split"]
+        ids = split.get("site_ids")
+        basins = sorted(ids[i] for i in split["test_sites"]) if ids else sorted(split["test_sites"])
+        folds.append((basins, split.get("test_period")))
+    return folds
 
 
 def compare(runs: dict[str, dict], reference: tuple[str, str], metric: str = "nse") -> str:
@@ -52,8 +60,10 @@ def compare(runs: dict[str, dict], reference: tuple[str, str], metric: str = "ns
         if results.get("training_seeds") != runs[ref_run].get("training_seeds"):
             raise ValueError(f"run {label!r} has training seeds {results.get('training_seeds')}, the reference run {ref_run!r} "
                              f"{runs[ref_run].get('training_seeds')}: pair runs of the same seeds")
-        if _splits(results) != _splits(runs[ref_run]):
-            raise ValueError(f"run {label!r} has other folds than the reference run {ref_run!r} (seed, folds or basins differ)")
+        if _held_out(results) != _held_out(runs[ref_run]):
+            raise ValueError(
+                f"run {label!r} has other folds than the reference run {ref_run!r} (seed, folds, held-out basins or test period differ)"
+            )
     lines = [
         f"| run | model | {metric.upper()} (mean ± s.e. over folds) | per-fold medians | Δ vs {ref_run} {ref_model} (paired) | folds better | steps (median) |",
         "|---|---|---|---|---|---|---|",
@@ -63,11 +73,12 @@ def compare(runs: dict[str, dict], reference: tuple[str, str], metric: str = "ns
             values = fold_medians(results, model, metric)
             paired = values - ref
             better = int(np.sum(_is_better(values, ref, metric)))
+            pairs = int(np.sum(np.isfinite(paired)))  # folds where both have a value
             steps = [f["models"][model]["steps"] for f in results["folds"] if f["models"].get(model, {}).get("steps") is not None]
             is_ref = (label, model) == reference
             lines.append(
                 f"| {label} | {model} | {mean_se_cell(values)} | {', '.join(f'{v:.3f}' for v in values)} | "
-                f"{'(reference)' if is_ref else mean_se_cell(paired)} | {'' if is_ref else f'{better}/{len(values)}'} | "
+                f"{'(reference)' if is_ref else mean_se_cell(paired)} | {'' if is_ref else f'{better}/{pairs}'} | "
                 f"{int(np.median(steps)) if steps else ''} |"
             )
     return "\n".join(lines) + "\n"
@@ -94,7 +105,39 @@ def load_results(folder: Path, what: str) -> dict:
     if not seed_files:
         raise FileNotFoundError(f"{what}: neither {path} nor {folder}/seed_N/results.json found (has the benchmark finished?)")
     seeds = [json.loads(p.read_text()) for p in seed_files]
+    _check_same_run(seed_files, seeds, what)
     return {**seeds[0], "training_seeds": [r["training_seed"] for r in seeds], "folds": [f for r in seeds for f in r["folds"]]}
+
+
+# what the seed folders pooled into one run must share (``base`` and the prose ``protocol`` name a path: the same
+# weights may sit elsewhere; the manifests' weights hashes are compared instead)
+_SHARED_SETTINGS = ("kind", "dataset", "n_basins", "seed", "preset", "pretrain_on")
+
+
+def _check_same_run(seed_files: list[Path], seeds: list[dict], what: str) -> None:
+    """Refuse seed folders of runs with other settings or base weights (e.g. one left by an earlier run in the folder)."""
+    first = seed_files[0]
+
+    def setting(results: dict, key: str):
+        value = results.get(key)
+        return {k: v for k, v in value.items() if k != "seed"} if key == "preset" and isinstance(value, dict) else value  # the training seed
+
+    for path, results in zip(seed_files[1:], seeds[1:]):
+        for key in _SHARED_SETTINGS:
+            if setting(results, key) != setting(seeds[0], key):
+                raise ValueError(f"{what}: {path} was run with other {key!r} than {first}; pool only seed folders of one setting")
+    weights = {str(p): _base_weights(p.parent) for p in seed_files}
+    if len({w for w in weights.values() if w is not None}) > 1:
+        raise ValueError(f"{what}: the seed folders were finetuned from different base weights: {weights}")
+
+
+def _base_weights(seed_folder: Path) -> str | None:
+    """The SHA-256 of the base weights in a seed folder's run manifest, if it records one."""
+    manifest = seed_folder / "run_manifest.json"
+    if not manifest.exists():
+        return None
+    base = json.loads(manifest.read_text()).get("base_model") or {}
+    return base.get("sha256") if isinstance(base, dict) else None
 
 
 def run_cli(args) -> int:
