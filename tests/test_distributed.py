@@ -133,6 +133,23 @@ def test_trainer_counts_finite_labels_and_keeps_the_single_process_loss(tmp_path
     assert int(trainer._get_num_items_in_batch(batches, torch.device("cpu"))) == 4 * 20 - 10 + labels.numel()
 
 
+def test_eval_loss_is_the_squared_error_over_every_observed_label(tmp_path):
+    """Trainer averages per-batch mean losses: 3 windows in batches of 2, window 0 with 40 observed days, windows 1 and
+    2 with one each, gave 356 for a squared error over the observed labels of 25.6 per label."""
+    model = StefaLandForTimeSeriesRegression(tiny_config(head_mode="direct", head_dropout=0.0)).eval()
+    x, c = tiny_inputs(batch=3, length=40)
+    labels = torch.full((3, 40, 1), float("nan"))
+    labels[0, :, 0] = torch.linspace(0.0, 2.0, 40)
+    labels[1, 5, 0], labels[2, 7, 0] = 1.0, 50.0
+    windows = [{"x_dynamic": x[i], "x_static": c[i], "labels": labels[i]} for i in range(3)]
+    trainer = _trainer(model, tmp_path)
+    trainer.args.per_device_eval_batch_size = 2
+    eval_loss = trainer.evaluate(eval_dataset=windows)["eval_loss"]
+    with torch.no_grad():
+        expected = model(x, c, labels=labels).loss  # squared error over the 42 observed labels / 42
+    assert eval_loss == pytest.approx(float(expected), rel=1e-5)
+
+
 def test_trainer_refuses_a_model_without_num_items_in_batch(tmp_path):
     with pytest.raises(TypeError, match="num_items_in_batch"):
         _trainer(StefaLandForPretraining(tiny_config()), tmp_path)

@@ -6,6 +6,11 @@ For models that accept ``num_items_in_batch``, Trainer counts the label entries 
 multiplies the loss by the number of processes before DDP averages the gradients: one data-parallel
 step then equals one step on the whole global batch. Trainer counts ``labels != -100``, which would
 count our NaN (unobserved) labels as items; :class:`ObservedLabelTrainer` counts finite labels instead.
+
+Evaluation has the same problem the other way round: Trainer averages per-batch mean losses weighted by batch
+size, so a batch with few observed labels (sparse soil moisture, the short last batch) weighs as much as a full
+one. ``eval_loss``, which picks the best checkpoint and stops training early, is recomputed here as the squared
+error over every observed label of the evaluation set divided by their count.
 """
 
 from __future__ import annotations
@@ -38,6 +43,23 @@ class ObservedLabelTrainer(Trainer):
         if batch_samples and "labels" in batch_samples[0]:
             batch_samples = [{"labels": torch.where(torch.isfinite(b["labels"]), 0, -100)} for b in batch_samples]
         return super()._get_num_items_in_batch(batch_samples, device)
+
+    def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
+        """Trainer's step, also adding the batch's squared error and observed-label count to the evaluation's sums."""
+        loss, logits, labels = super().prediction_step(model, inputs, prediction_loss_only, ignore_keys)
+        if loss is not None and "labels" in inputs:
+            observed = torch.isfinite(inputs["labels"]).sum()
+            self._eval_sums += torch.stack([loss.detach().float() * observed, observed.float()]).to(self._eval_sums.device)
+        return loss, logits, labels
+
+    def evaluation_loop(self, dataloader, description, prediction_loss_only=None, ignore_keys=None, metric_key_prefix="eval"):
+        """Trainer's loop with ``<prefix>_loss`` = squared error over all observed labels / their count (all processes)."""
+        self._eval_sums = torch.zeros(2, device=self.args.device)
+        output = super().evaluation_loop(dataloader, description, prediction_loss_only, ignore_keys, metric_key_prefix)
+        squared_error, observed = self.accelerator.reduce(self._eval_sums, "sum").tolist()
+        if f"{metric_key_prefix}_loss" in output.metrics and observed > 0:
+            output.metrics[f"{metric_key_prefix}_loss"] = squared_error / observed
+        return output
 
     def save_model(self, output_dir: str | None = None, _internal_call: bool = False) -> None:
         """Trainer's save (by the main process), returning on every process only once the files exist.
