@@ -144,3 +144,24 @@ def test_auto_peft_model_builds_the_base_from_the_adapter_config(tmp_path):
         AutoPeftModel.from_pretrained(str(tmp_path / "adapter"))
     loaded = AutoPeftModel.from_pretrained(str(tmp_path / "adapter"), target_variables=["streamflow"]).eval()
     assert torch.equal(loaded(x_dynamic=x, x_static=c).prediction, model(x_dynamic=x, x_static=c).prediction)
+
+
+def test_an_adapter_is_refused_on_another_base(tmp_path):
+    """The adapter records its base's variable order and encoder fingerprint; PEFT alone loaded it onto any base of the
+    same shapes (other weights, or the inputs in another order), which then predicts nonsense without a warning."""
+    model = _train_a_little(get_peft_model(_base(), ResConnConfig(target_mean=[1.0], target_std=[2.0], head_hidden_size=12)))
+    model.save_pretrained(tmp_path)
+    saved = json.loads((tmp_path / "adapter_config.json").read_text())
+    assert saved["base_dynamic_variables"] == list(tiny_config().dynamic_variables) and len(saved["base_fingerprint"]) == 64
+    torch.manual_seed(1)
+    with pytest.raises(ValueError, match="trained on another base model: its base_fingerprint"):
+        PeftModel.from_pretrained(StefaLandForTimeSeriesRegression(tiny_config()), tmp_path)
+    config = tiny_config()
+    reordered = tiny_config(dynamic_variables=list(reversed(config.dynamic_variables)), dynamic_mean=None, dynamic_std=None, dynamic_groups={})
+    with pytest.raises(ValueError, match="its base_dynamic_variables"):
+        PeftModel.from_pretrained(StefaLandForTimeSeriesRegression(reordered), tmp_path)
+    for name in ("base_dynamic_variables", "base_static_variables", "base_fingerprint"):
+        saved.pop(name)  # an adapter saved before these were recorded still loads (nothing to check it against)
+    (tmp_path / "adapter_config.json").write_text(json.dumps(saved))
+    x, c = tiny_inputs(seed=5)
+    assert torch.equal(PeftModel.from_pretrained(_base(), tmp_path).eval()(x_dynamic=x, x_static=c).prediction, model(x_dynamic=x, x_static=c).prediction)

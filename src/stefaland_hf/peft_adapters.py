@@ -36,6 +36,9 @@ class ResConnConfig(PeftConfig):
     target_variables / target_mean / target_std: what this adapter predicts and its normalization
     (fitted on the training split); predictions come back in physical units.
     head_mode: "resconn" (default), "no_adapter" or "linear_probe" (the paper's ablations).
+    base_dynamic_variables / base_static_variables / base_fingerprint: the base the adapter was created on (its
+    variable order, which the adapter's raw-input layers read, and ``backbone_fingerprint`` of its encoder), filled
+    when the adapter is created; loading it onto another base is refused. None (adapters saved before) skips the check.
     """
 
     target_variables: list[str] = field(default_factory=lambda: ["streamflow"])
@@ -47,6 +50,9 @@ class ResConnConfig(PeftConfig):
     adapter_dropout: float = 0.1
     embedding_scale_init: float = 0.1
     output_transform: str = "clamp"  # as StefaLandConfig.output_transform: predictions within the targets' physical range
+    base_dynamic_variables: list[str] | None = None
+    base_static_variables: list[str] | None = None
+    base_fingerprint: str | None = None
     target_modules: list[str] | str | None = field(default_factory=lambda: ["head"])
     exclude_modules: list[str] | str | None = None
     modules_to_save: list[str] | None = None
@@ -143,10 +149,32 @@ class ResConnModel(BaseTuner):
                 f"ResConnConfig.target_modules: {current_key!r} is a {type(target).__name__}; resConn adapters replace "
                 "the StefaLandTaskHead named 'head' of a StefaLandForTimeSeriesRegression"
             )
+        self._bind_base(peft_config, adapter_name)
         new_module = ResConnLayer(target, adapter_name, peft_config, self.model.config)
         if adapter_name not in self.active_adapters:
             new_module.requires_grad_(False)
         self._replace_module(parent, target_name, new_module, target)
+
+    def _bind_base(self, config: ResConnConfig, adapter_name: str) -> None:
+        """Record the base in a new adapter's config; refuse one recorded on another base (an adapter reads the raw
+        inputs in its base's variable order and that encoder's embeddings: elsewhere it predicts nonsense, silently)."""
+        from .training.embedding_cache import backbone_fingerprint  # training imports this module
+
+        backbone = getattr(self.model, "stefaland", None)
+        base = {
+            "base_dynamic_variables": list(self.model.config.dynamic_variables),
+            "base_static_variables": list(self.model.config.static_variables),
+            "base_fingerprint": None if backbone is None else backbone_fingerprint(backbone),
+        }
+        for name, value in base.items():
+            recorded = getattr(config, name)
+            if recorded is None:
+                setattr(config, name, value)
+            elif recorded != value:
+                raise ValueError(
+                    f"resConn adapter {adapter_name!r} was trained on another base model: its {name} is {recorded!r}, this "
+                    f"base's {value!r}. Load it onto the base it was trained on (the same weights, in the same dtype)."
+                )
 
     def _cast_adapter_dtype(self, adapter_name: str, autocast_adapter_dtype: bool = True) -> None:
         """Adapter heads keep the dtype they were built with."""
