@@ -50,6 +50,17 @@ def test_summary_layout_from_results():
     assert "| LSTM SL | 1.000 ± 0.000 | 0.900 ± 0.000 | 0.800 ± 0.000 | 0.600 ± 0.100 | 0.500 ± 0.000 | 2 |" in text
 
 
+def test_summary_names_medians_that_cover_fewer_basins_than_nse():
+    """A constant prediction (0 all period) has an NSE but no Corr or KGE: that basin leaves only this model's medians."""
+    basins = lambda kge: {"A": {"rmse": 1.0, "ubrmse": 0.9, "pearson_r": 0.8, "nse": 0.6, "kge": 0.5},  # noqa: E731
+                          "B": {"rmse": 2.0, "ubrmse": 1.0, "pearson_r": None if kge is None else 0.7, "nse": -0.1, "kge": kge}}
+    fold = {"models": {"LSTM SL": {"seconds": 1.0, "summary": {"nse": 0.25}, "per_basin": basins(0.2)},
+                       "scratch": {"seconds": 1.0, "summary": {"nse": 0.25}, "per_basin": basins(None)}}}
+    text = summary_markdown({"kind": "pub", "n_basins": 2, "seed": 0, "protocol": "p", "folds": [fold, fold]})
+    assert "- scratch: Corr over 2, KGE over 2 of the 4 basin-folds with an NSE" in text
+    assert "- LSTM SL:" not in text
+
+
 def test_nse_plot_takes_undefined_values(tmp_path):
     """A held-out basin without a defined NSE is None in results.json; the CDF plot leaves it out instead of failing."""
     from stefaland_hf.experiments.plots import plot_metric_cdf

@@ -291,7 +291,24 @@ def summary_markdown(results: dict) -> str:
         lines.append(f"| {label} | " + " | ".join(cells) + f" | {seconds:.0f} |")
     lines.append("")
     lines.append("Each cell: mean over folds of the median over held-out basins, ± standard error across folds.")
+    lines += _fewer_basins_notes(folds, labels)
     return "\n".join(lines) + "\n"
+
+
+def _fewer_basins_notes(folds: list[dict], labels: list[str]) -> list[str]:
+    """A line for each model and metric whose medians cover fewer basins than its NSE's: Corr and KGE are undefined
+    where a prediction is constant (e.g. 0 all period), and those basins silently leave only that model's medians."""
+    notes = []
+    for label in labels:
+        counts = {key: 0 for key, _ in TABLE_METRICS}
+        for fold in folds:
+            for values in fold["models"][label].get("per_basin", {}).values():
+                for key in counts:
+                    counts[key] += values.get(key) is not None and np.isfinite(values[key])
+        short = [f"{name} over {counts[key]}" for key, name in TABLE_METRICS if counts[key] < counts["nse"]]
+        if short:
+            notes.append(f"- {label}: {', '.join(short)} of the {counts['nse']} basin-folds with an NSE (undefined where its prediction is constant).")
+    return ["", *notes] if notes else []
 
 
 def run_cli(args) -> int:
