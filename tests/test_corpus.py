@@ -14,7 +14,7 @@ from stefaland_hf import StefaLandConfig
 from stefaland_hf.data.corpus import CorpusError, CorpusSource, PretrainingCorpus
 from stefaland_hf.data.schema import site_features
 from stefaland_hf.data.samplers import WindowDataset
-from stefaland_hf.experiments.reconstruction import reconstruction_table, zero_shot_reconstruction
+from stefaland_hf.experiments.reconstruction import hidden_with, reconstruction_table, zero_shot_reconstruction
 from stefaland_hf.experiments.release import RecipeError, build_corpus, load_recipe, zero_shot_holdout
 from stefaland_hf.training.pretrain import PretrainArguments, config_with_variables, pretrain_corpus
 
@@ -164,3 +164,24 @@ def test_zero_shot_scores_the_hidden_variable_over_the_period():
     assert all(v < -10 for v in blind["dynamic"].values())
     table = reconstruction_table({"echo": perfect, "blind": blind})
     assert "| precipitation | forcing, median NSE over sites | 1.000 |" in table
+
+
+def test_a_scored_forcing_is_hidden_with_its_group_and_derivation_family():
+    """CAMELS' temperature_mean is (max + min) / 2: scoring temperature_max with min and mean shown measured the
+    identity max = 2 mean - min (the release card's 0.920), not the model. The whole family is hidden."""
+    dyn = ["precipitation", "temperature_max", "temperature_min", "temperature_mean"]
+    data = make_sites(3, 120, "2000-01-01", dyn, A_STAT, seed=5)
+    config = StefaLandConfig(dynamic_variables=dyn, static_variables=A_STAT, static_groups={"soil": A_STAT}, dynamic_groups={})
+    assert hidden_with("temperature_max", config) == hidden_with("temperature_mean", config) == [1, 2, 3]
+    assert hidden_with("precipitation", config) == [0]
+    masks = []
+
+    class Spy(_EchoModel):
+        def forward(self, x_dynamic, x_static, dynamic_mask=None, static_mask=None):
+            if dynamic_mask is not None:
+                masks.append(dynamic_mask[0, 0].tolist())
+            return super().forward(x_dynamic, x_static, dynamic_mask, static_mask)
+
+    zero_shot_reconstruction(Spy(config), data, [0, 1], ("2000-01-10", "2000-04-20"), seq_len=30)
+    assert [True, False, False, False] in masks and [False, True, True, True] in masks
+    assert not any(m in masks for m in ([False, True, False, False], [False, False, False, True]))

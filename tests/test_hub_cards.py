@@ -265,3 +265,14 @@ def test_the_model_zoo_cards_command_lines_parse():
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
         assert module.build_parser().parse_args(words[words.index(script) + 1:]) is not None, words
+
+
+def test_the_split_line_says_whether_test_sites_were_finetuning_sites():
+    """A temporal split tests the training sites in a later period; the card said "never seen in training"."""
+    from stefaland_hf.data.splits import pub_folds, temporal_split
+    from stefaland_hf.hub.cards import _describe_split
+
+    temporal = temporal_split(3, ["2000-01-01", "2000-12-31"], None, ["2001-01-01", "2001-12-31"]).to_dict()
+    assert "3 of the 3 test sites are training sites, tested in another period" in _describe_split(temporal)
+    pub = pub_folds([f"s{i}" for i in range(10)], k=5, seed=0, val_fraction=0.2)[0].to_dict()
+    assert "random site hold-out (PUB); test sites never seen in finetuning" in _describe_split(pub)

@@ -175,6 +175,11 @@ _ALL = [
 VARIABLES: dict[str, Variable] = {v.name: v for v in _ALL}
 
 
+#: Dynamic variables that builders compute from others: CAMELS' temperature_mean is (max + min) / 2, so with two of
+#: the three shown the third is known exactly. Whatever hides one of a family to test a model hides all of it.
+DERIVED_DYNAMIC: dict[str, tuple[str, ...]] = {"temperature_mean": ("temperature_max", "temperature_min")}
+
+
 def get_variable(name: str, argument: str = "variable") -> Variable:
     """The vocabulary entry for ``name``; an unknown name is a ``ValueError`` with suggestions."""
     try:

@@ -1,7 +1,8 @@
 """Zero-shot reconstruction: how well a pretrained encoder fills in what it is not shown, before any finetuning.
 
 The paper judges its encoders this way. For each forcing, the variable is hidden over every whole
-window of the held-out sites and reconstructed from the other variables; the score is the NSE of
+window of the held-out sites, together with its masking group and the variables computed from it or it from
+them (:func:`hidden_with`), and reconstructed from the other variables; the score is the NSE of
 the reconstructed daily series per site, summarized by the median over sites. For each static
 group, the whole group is hidden and each member is reconstructed (averaged over the site's
 windows); its score is the NSE across sites (1 - SSE / variance of the true values), since an
@@ -21,6 +22,7 @@ import torch
 from ..data.site_arrays import SiteArrays
 from ..evaluation import iter_site_sequences, model_device, predict_sites
 from ..metrics import site_metrics
+from ..variables import DERIVED_DYNAMIC
 
 __all__ = ["zero_shot_reconstruction", "reconstruction_table"]
 
@@ -29,16 +31,30 @@ def _usable(a: SiteArrays, names: Sequence[str], present: Sequence[str]) -> list
     return [n for n in names if n in present]
 
 
+def hidden_with(variable: str, config) -> list[int]:
+    """The dynamic columns hidden while ``variable`` is scored: it, its masking group and its derivation family
+    (``DERIVED_DYNAMIC``): shown temperature_min and temperature_mean, temperature_max = 2 mean - min exactly."""
+    names = {variable}
+    for members in config.dynamic_groups.values():
+        if variable in members:
+            names |= set(members)
+    for derived, sources in DERIVED_DYNAMIC.items():
+        if names & {derived, *sources}:
+            names |= {derived, *sources}
+    return [j for j, name in enumerate(config.dynamic_variables) if name in names]
+
+
 def _dynamic_scores(model, a: SiteArrays, sites, period, seq_len, batch_size, variables) -> dict[str, float]:
     config = model.config
     p0, p1 = a.period_index(period)
     scores = {}
     for variable in variables:
         j = config.dynamic_variables.index(variable)
+        hidden = hidden_with(variable, config)
 
-        def reconstruct(model, batch, j=j):
+        def reconstruct(model, batch, j=j, hidden=hidden):
             mask = torch.zeros(batch["x_dynamic"].shape, dtype=torch.bool, device=batch["x_dynamic"].device)
-            mask[..., j] = True
+            mask[..., hidden] = True
             out = model(x_dynamic=batch["x_dynamic"], x_static=batch["x_static"], dynamic_mask=mask)
             return out.dynamic_reconstruction[..., j : j + 1]
 

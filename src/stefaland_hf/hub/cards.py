@@ -262,7 +262,12 @@ def _describe_split(split: Mapping) -> str:
     info = split.get("info") or {}
     extra = ", ".join(f"{k}={v}" for k, v in info.items() if not isinstance(v, (list, dict)))
     kind = "regional hold-out (PUR)" if "pur" in name.lower() else "random site hold-out (PUB)" if "pub" in name.lower() else "site/period split"
-    return f"`{name}`: {kind}; test sites never seen in training" + (f" ({extra})" if extra else "")
+    shared = set(split.get("test_sites") or []) & set(split.get("train_sites") or [])
+    seen = (
+        f"{len(shared)} of the {len(split['test_sites'])} test sites are training sites, tested in another period"
+        if shared else "test sites never seen in finetuning"
+    )
+    return f"`{name}`: {kind}; {seen}" + (f" ({extra})" if extra else "")
 
 
 def _citations_for(names: Iterable[str]) -> list[str]:
