@@ -255,17 +255,21 @@ def test_sparse_labels_only_observed_days_count():
     assert torch.allclose(out.loss, expected, atol=1e-6)
 
 
-def test_coordinate_encoding_changes_static_token():
+def test_coordinate_encoding_sees_shown_coordinates_only():
+    """The encoding adds location to the static token, but not when the coordinates are hidden or missing: masking
+    the location group in pretraining or in a zero-shot score then hid nothing."""
     config = tiny_config(coordinate_encoding="spherical_harmonics", coordinate_encoding_degree=2)
     model = StefaLandModel(config).eval()
     x, c = tiny_inputs()
-    c2 = c.clone()
-    c2[:, 1] += 30.0
-    static_mask = torch.zeros_like(c, dtype=torch.bool)
-    static_mask[:, :2] = True  # hide lat/lon from the attribute MLPs: only the encoding sees them
-    a = model(x, c, static_mask=static_mask).static_hidden_state
-    b = model(x, c2, static_mask=static_mask).static_hidden_state
-    assert not torch.allclose(a, b)
+    moved = c.clone()
+    moved[:, 1] += 30.0
+    assert not torch.allclose(model(x, c).static_hidden_state, model(x, moved).static_hidden_state)
+    hidden = torch.zeros_like(c, dtype=torch.bool)
+    hidden[:, :2] = True
+    torch.testing.assert_close(model(x, c, static_mask=hidden).static_hidden_state, model(x, moved, static_mask=hidden).static_hidden_state)
+    missing = c.clone()
+    missing[:, :2] = float("nan")
+    torch.testing.assert_close(model(x, missing).static_hidden_state, model(x, c, static_mask=hidden).static_hidden_state)
 
 
 def test_spherical_harmonics_are_orthonormal():

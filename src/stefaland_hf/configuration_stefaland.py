@@ -97,7 +97,8 @@ class StefaLandConfig(PreTrainedConfig):
             its embedding with a learned D-vector (as the paper describes), "scalar" replaces its raw input with a
             learned scalar before the MLP (the authors' code; used by converted checkpoints).
         coordinate_encoding (`str`, "none"): "spherical_harmonics" adds real spherical harmonics of latitude/longitude
-            (both must be static variables) up to `coordinate_encoding_degree` to the static token.
+            (both must be static variables) up to `coordinate_encoding_degree` to the static token, where both
+            coordinates are shown (a hidden or missing one leaves it out). Not in the paper (spec §1).
         coordinate_encoding_degree (`int`, 3).
         decoder_bidirectional (`bool`, False): the pretraining LSTM decoder direction (code: unidirectional; paper
             text: bidirectional).

@@ -798,9 +798,12 @@ class StefaLandModel(StefaLandPreTrainedModel):
         dynamic_tokens = self.dynamic_embedding(_nan_to_zero(dynamic_norm), dynamic_masked)  # [B, T, D]
         static_token = self.static_embedding(_nan_to_zero(static_norm), static_masked)  # [B, D]
         if self.coordinate_encoding is not None:
-            static_token = static_token + self.coordinate_encoding(
+            # only where both coordinates are shown: a hidden or missing one must not reach the model through here
+            located = ~(static_masked[:, self._lat_index] | static_masked[:, self._lon_index])
+            encoding = self.coordinate_encoding(
                 _nan_to_zero(x_static[:, self._lat_index].float()), _nan_to_zero(x_static[:, self._lon_index].float())
             )
+            static_token = static_token + encoding * located.unsqueeze(-1).to(encoding.dtype)
         tokens = torch.cat([dynamic_tokens, static_token.unsqueeze(1)], dim=1)
         hidden = self.embedding_dropout(tokens + self.position_embedding[: tokens.shape[1]])
         if self.config.scale_embeddings:
