@@ -276,3 +276,18 @@ def test_the_split_line_says_whether_test_sites_were_finetuning_sites():
     assert "3 of the 3 test sites are training sites, tested in another period" in _describe_split(temporal)
     pub = pub_folds([f"s{i}" for i in range(10)], k=5, seed=0, val_fraction=0.2)[0].to_dict()
     assert "random site hold-out (PUB); test sites never seen in finetuning" in _describe_split(pub)
+
+
+def test_push_takes_the_dataset_from_the_run_and_refuses_another_runs_report(tmp_path):
+    """`stefaland push` labelled every card's results SynthLand unless told otherwise, and took any report."""
+    from stefaland_hf.hub.cli import report_for
+
+    run = tmp_path / "moved_run"  # trained elsewhere: the report's artifact path is stale, the layout is not
+    (run / "adapter").mkdir(parents=True)
+    (run / "report.json").write_text(json.dumps({**REPORT, "artifact": "/elsewhere/run/adapter"}))
+    (run / "run_manifest.json").write_text(json.dumps({"data": {"builder": "camels_us"}}))
+    assert report_for(str(run / "adapter"), str(run / "report.json")) == (run / "report.json", "CAMELS-US")
+    assert report_for(str(run / "adapter"), str(run))[1] == "CAMELS-US"  # the run folder for the report
+    (tmp_path / "other").mkdir()
+    with pytest.raises(ValueError, match="it reports on /elsewhere/run/adapter, not on"):
+        report_for(str(tmp_path / "other"), str(run / "report.json"))

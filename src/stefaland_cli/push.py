@@ -23,7 +23,7 @@ def add_parser(subparsers) -> None:
     m.add_argument("folder", help="the saved model folder (config.json, model.safetensors)")
     m.add_argument("repo", help="Hub repo id, e.g. org/stefaland-base")
     m.add_argument("--report", help="finetuning report.json (results go to the card's model-index)")
-    m.add_argument("--eval-dataset", default="SynthLand", help="dataset name for the card's results (default SynthLand)")
+    m.add_argument("--eval-dataset", default=None, help="dataset name for the card's results (default: the builder in the run_manifest.json beside --report)")
     m.add_argument("--eval-split", default=None, help="split name for the results (default: the report's split name)")
     m.add_argument("--base", default=None,
                    help="base model this checkpoint was finetuned from (a Hub id goes into the card's base_model; a local folder is only named in the text)")
@@ -34,7 +34,7 @@ def add_parser(subparsers) -> None:
     a.add_argument("repo", help="Hub repo id, e.g. org/stefaland-streamflow")
     a.add_argument("--base", required=True, help="Hub id of the base StefaLand model")
     a.add_argument("--report", help="finetuning report.json")
-    a.add_argument("--eval-dataset", default="SynthLand", help="dataset name for the card's results (default SynthLand)")
+    a.add_argument("--eval-dataset", default=None, help="dataset name for the card's results (default: the builder in the run_manifest.json beside --report)")
     a.add_argument("--eval-split", default=None, help="split name for the results (default: the report's split name)")
     common(a)
 

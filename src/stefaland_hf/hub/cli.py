@@ -3,24 +3,55 @@
 from __future__ import annotations
 
 import argparse
+import json
+from pathlib import Path
 
 from .cards import render_adapter_card, render_model_card, results_from_report
 from .push import check_push_target, push_adapter, push_dataset, push_model
+
+# display names of the builders in cards (a builder missing here is named as it is)
+DATASET_NAMES = {"camels_us": "CAMELS-US", "synthland": "SynthLand", "hydrodl_smap": "hydroDL SMAP"}
+
+
+def report_for(folder: str, report: str) -> tuple[Path, str | None]:
+    """``--report``'s file and the dataset its run manifest names; refused when it reports on another folder.
+
+    A card must not carry another run's test metrics: the report's ``artifact`` is the folder it trained (compared
+    by path, or by name beside the report when the run folder was moved).
+    """
+    path = Path(report) / "report.json" if Path(report).is_dir() else Path(report)
+    data = json.loads(path.read_text())
+    artifact = data.get("artifact")
+    if artifact:
+        same = Path(artifact).resolve() == Path(folder).resolve() or (path.parent / Path(artifact).name).resolve() == Path(folder).resolve()
+        if not same:
+            raise ValueError(f"--report {report}: it reports on {artifact}, not on {folder}; push each folder with its own report")
+    manifest = path.parent / "run_manifest.json"
+    builder = json.loads(manifest.read_text()).get("data", {}).get("builder") if manifest.is_file() else None
+    return path, None if builder is None else DATASET_NAMES.get(builder, builder)
+
+
+def _results(args) -> tuple[list, str | None]:
+    """The model-index results of ``--report`` and the dataset they are on (``--eval-dataset`` or the run's builder)."""
+    if not args.report:
+        return [], None
+    report, dataset = report_for(args.folder, args.report)
+    dataset = args.eval_dataset or dataset
+    if dataset is None:
+        raise ValueError(f"--report {args.report}: no run_manifest.json beside it names the dataset; pass --eval-dataset NAME")
+    return results_from_report(report, dataset, args.eval_split), dataset
 
 
 def run_push_cli(args: argparse.Namespace) -> int:
     """``stefaland push model|adapter|dataset``: render the card, push in one commit, print the commit URL."""
     check_push_target(args.repo)  # before building a card or a dataset
     if args.what == "model":
-        results = []
-        if args.report:
-            results = results_from_report(args.report, args.eval_dataset, args.eval_split)
+        results, _ = _results(args)
         card = render_model_card(args.folder, results=results, report=args.report, base_model=args.base, repo_id=args.repo)
         info = push_model(args.folder, args.repo, card=card, private=args.private, keep=args.keep, **_message(args))
     elif args.what == "adapter":
-        results = results_from_report(args.report, args.eval_dataset, args.eval_split) if args.report else []
-        card = render_adapter_card(args.folder, args.report, args.base, results=results,
-                                   dataset_name=args.eval_dataset if args.report else None, repo_id=args.repo)
+        results, dataset = _results(args)
+        card = render_adapter_card(args.folder, args.report, args.base, results=results, dataset_name=dataset, repo_id=args.repo)
         info = push_adapter(args.folder, args.repo, base_model=args.base, card=card, private=args.private, keep=args.keep,
                             **_message(args))
     else:
