@@ -85,7 +85,8 @@ def main() -> None:
     observed = int(np.isfinite(evaluation["observations"]).sum())
     medians = ", ".join(f"{r['metric']} {r['median']:.4f}" for r in rows)
     print(f"held-out pixels ({split.name}, {rows[0]['n_pixels']} pixels, {observed} observed pixel-days): median {medians} (m³/m³ for RMSE/ubRMSE)")
-    url = finish_artifact(report, dataset_name=data.dataset, base_model=str(other.base), push_to_hub=push_repo)
+    url = finish_artifact(report, dataset_name=data.dataset, base_model=str(other.base), push_to_hub=push_repo,
+                          private=bool(training.hub_private_repo))
     if url:
         print(f"pushed: {url}")
 

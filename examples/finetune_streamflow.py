@@ -41,7 +41,8 @@ def main() -> None:
     plot_hydrographs(evaluation["dates"], evaluation["observations"][..., 0], {training.head_mode: evaluation["predictions"][..., 0]}, evaluation["site_ids"], out / "hydrographs.png")
     summary = report["summary"]
     print(f"held-out sites ({split.name}): median NSE {summary['nse']:.3f}, KGE {summary['kge']:.3f}, RMSE {summary['rmse']:.3f} mm/day")
-    url = finish_artifact(report, dataset_name=data.dataset, base_model=str(other.base), push_to_hub=push_repo)
+    url = finish_artifact(report, dataset_name=data.dataset, base_model=str(other.base), push_to_hub=push_repo,
+                          private=bool(training.hub_private_repo))
     if url:
         print(f"pushed: {url}")
 

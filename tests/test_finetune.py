@@ -62,6 +62,32 @@ def test_half_precision_flags_on_the_cpu(tmp_path, monkeypatch):
         _finetune_args(tmp_path, "resconn", bf16=True)
 
 
+@pytest.mark.parametrize(
+    "option, why",
+    [({"num_train_epochs": 2}, "use max_steps"), ({"warmup_steps": 10}, "constant_with_warmup"),
+     ({"resume_from_checkpoint": "runs/x/checkpoint-50"}, "restart"), ({"label_smoothing_factor": 0.1}, "no label smoothing"),
+     ({"hub_token": "hf_x"}, "hf auth login"), ({"hub_strategy": "end"}, "pushed, once")],
+)
+def test_trainer_options_these_runs_would_ignore_are_refused(tmp_path, option, why):
+    name = next(iter(option))
+    with pytest.raises(ValueError, match=rf"FinetuneArguments\.{name}=.* would be ignored: .*{why}"):
+        _finetune_args(tmp_path, "resconn", **option)
+    _finetune_args(tmp_path, "resconn", warmup_steps=10, lr_scheduler_type="constant_with_warmup")  # a warm-up that applies
+
+
+def test_a_finished_artifact_is_pushed_private_when_asked(tmp_path, monkeypatch):
+    """--hub_private_repo reached no push: the examples' adapters went up public."""
+    from stefaland_hf.hub import push as push_module
+
+    calls = []
+    monkeypatch.setattr(push_module, "render_adapter_card", lambda *a, **k: type("Card", (), {"save": lambda self, path: None})())
+    monkeypatch.setattr(push_module, "push_adapter", lambda *a, **k: calls.append(k) or type("Info", (), {"commit_url": "u"})())
+    (tmp_path / "adapter").mkdir()
+    (tmp_path / "adapter" / "adapter_config.json").write_text("{}")
+    assert push_module.finish_artifact({"artifact": str(tmp_path / "adapter")}, "SynthLand", "org/base", "org/a", private=True) == "u"
+    assert calls[0]["private"] is True
+
+
 @pytest.mark.skipif(torch.cuda.is_available() or not bf16_supported("cpu"), reason="needs a CPU run with native bf16")
 def test_bf16_finetuning_on_the_cpu_runs_under_autocast(tmp_path, synthland, split, pretrained):
     runs = {flag: finetune(pretrained, synthland, split, _finetune_args(tmp_path / str(flag), "resconn", bf16=flag)) for flag in (False, True)}

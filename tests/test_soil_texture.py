@@ -132,3 +132,9 @@ def test_cross_validation_folder_is_not_reused_silently(cv, synthland, pretraine
         cross_validate_static(pretrained, synthland, TARGETS, folds=2, seed=4, args=_args(out, hidden_variables=["silt_fraction"]))
     with pytest.raises(ValueError, match=r"StaticRegressionArguments\.max_steps=0: expected"):
         _args(out, max_steps=0)
+
+
+def test_push_to_hub_is_refused_for_static_regression(tmp_path):
+    """Trainer would push each fold's checkpoints under the checkpoint folder's name, never the finished models."""
+    with pytest.raises(ValueError, match="push_to_hub: push a fold's saved model with `stefaland push model`"):
+        _args(tmp_path, push_to_hub=True)

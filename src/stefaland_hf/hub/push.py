@@ -372,20 +372,23 @@ def push_adapter(
                    revision=revision, keep=keep)
 
 
-def finish_artifact(report: Mapping, dataset_name: str, base_model: str | None = None, push_to_hub: str | None = None) -> str | None:
+def finish_artifact(
+    report: Mapping, dataset_name: str, base_model: str | None = None, push_to_hub: str | None = None, private: bool = False
+) -> str | None:
     """Write the card of a finetuning artifact (``report["artifact"]``: an adapter or a model folder) as its
-    README.md, and push the folder with it in one commit when ``push_to_hub`` names a repo. Returns the commit URL."""
+    README.md, and push the folder with it in one commit when ``push_to_hub`` names a repo (created private with
+    ``private``, e.g. from ``--hub_private_repo``). Returns the commit URL."""
     folder = Path(report["artifact"])
     report = {k: v for k, v in report.items() if k != "evaluation"}
     if (folder / "adapter_config.json").is_file():
         card = render_adapter_card(folder, report, base_model, dataset_name=dataset_name, repo_id=push_to_hub)
         card.save(folder / "README.md")
-        return push_adapter(folder, push_to_hub, base_model=base_model, card=card).commit_url if push_to_hub else None
+        return push_adapter(folder, push_to_hub, base_model=base_model, card=card, private=private).commit_url if push_to_hub else None
     results = results_from_report(report, dataset_name)
     # a full model from finetune() is `scratch` or `direct`: trained from random weights, so it has no base model
     card = render_model_card(folder, report=report, results=results, base_model=None, repo_id=push_to_hub)
     card.save(folder / "README.md")
-    return push_model(folder, push_to_hub, card=card).commit_url if push_to_hub else None
+    return push_model(folder, push_to_hub, card=card, private=private).commit_url if push_to_hub else None
 
 
 def check_artifact_push(push_to_hub: str | None, base_model: str | os.PathLike | None, adapter: bool) -> None:

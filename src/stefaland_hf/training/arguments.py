@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 from transformers import HfArgumentParser, TrainingArguments
-from transformers.trainer_utils import IntervalStrategy, SaveStrategy, SchedulerType
+from transformers.trainer_utils import HubStrategy, IntervalStrategy, SaveStrategy, SchedulerType
 
 from ..configuration_stefaland import HEAD_MODES
 from ..data import BUILDERS, load_site_dataset
@@ -76,10 +76,29 @@ class StefaLandTrainingArguments(TrainingArguments):
         require_at_least(self, 1, "eval_steps", optional=True)
         require_at_least(self, 0, "weight_decay", "head_dropout")
         require_positive(self, "learning_rate")
+        self._refuse_ignored_trainer_options(kind)
         self._check_half_precision(kind)
         super().__post_init__()
         if not torch.cuda.is_available():
             self.dataloader_pin_memory = False  # nothing to pin to; torch would warn once per data loader
+
+    def _refuse_ignored_trainer_options(self, kind: str) -> None:
+        """``TrainingArguments`` options these runs would accept and then not honour, refused by name."""
+        ignored = {
+            "num_train_epochs": (self.num_train_epochs != 3.0, "runs count optimizer steps: use max_steps"),
+            "warmup_steps": (
+                self.warmup_steps > 0 and SchedulerType(self.lr_scheduler_type) == SchedulerType.CONSTANT,
+                "the constant learning rate has no warm-up: add lr_scheduler_type=constant_with_warmup",
+            ),
+            "resume_from_checkpoint": (self.resume_from_checkpoint is not None, "these runs restart from the beginning"),
+            "label_smoothing_factor": (self.label_smoothing_factor != 0.0, "regression has no label smoothing"),
+            "hub_token": (self.hub_token is not None, "pushes use the token of `hf auth login` or HF_TOKEN"),
+            "hub_revision": (self.hub_revision is not None, "the finished model is pushed to the main branch"),
+            "hub_strategy": (HubStrategy(self.hub_strategy) != HubStrategy.EVERY_SAVE, "only the finished model is pushed, once"),
+        }
+        for name, (is_set, why) in ignored.items():
+            if is_set:
+                raise ValueError(f"{kind}.{name}={getattr(self, name)!r} would be ignored: {why}")
 
     def _check_half_precision(self, kind: str) -> None:
         """Trainer's ``fp16``/``bf16`` flags when training runs on the CPU: fp16 would silently train in float32

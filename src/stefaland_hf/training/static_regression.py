@@ -74,6 +74,8 @@ class StaticRegressionArguments(StefaLandTrainingArguments):
     prediction_loss_only: bool = trainer_default("prediction_loss_only", True)
 
     def __post_init__(self):
+        if self.push_to_hub:  # Trainer would push each fold's checkpoints, not the finished models with their cards
+            raise ValueError("StaticRegressionArguments.push_to_hub: push a fold's saved model with `stefaland push model`")
         require_at_least(self, 1, "samples_per_site", "eval_windows")
         require_positive(self, "val_fraction")
         require_period(self, "period")
