@@ -111,6 +111,10 @@ def test_set_values_are_typed_by_the_sections_own_argument_parser():
         ("finetune.embedding_cache=maybe", "argument --embedding_cache.*Truthy value expected"),
         ("finetune.output_transform=cube", "invalid choice: 'cube'"),
         ("finetune.warmup=365", "FinetuneArguments.warmup=365: expected fewer days than seq_len=365"),
+        # what the run sets itself: a --set would be replaced, or recorded under another seed than it trained with
+        ("finetune.seed=5", "the run sets seed itself"),
+        ("finetune.head_mode=linear_probe", "the run sets head_mode itself"),
+        ("pretrain.output_dir=elsewhere", "the run sets output_dir itself"),
     ]:
         with pytest.raises(ValueError, match=message):
             run_benchmark("pub", None, Path("unused"), 5, 0, benchmark_preset("cpu-quick", overrides=[assignment]))
@@ -182,3 +186,15 @@ def test_several_training_seeds_in_one_command_pool_folds_and_seeds(tmp_path, ca
         compare(load_runs([f"a={out}", f"one={out / 'seed_5'}"]), ("a", "LSTM SL"))
     assert main(["benchmark", "pub", "--dataset", "synthland", "--preset", "smoke", "--training-seeds", "5", "5", "--out", str(tmp_path / "x")]) == 2
     assert "a seed is listed twice" in capsys.readouterr().err
+
+
+def test_pretraining_settings_are_refused_when_the_run_pretrains_nothing(tmp_path):
+    """With a given base (on CAMELS the shipped release by default) --set pretrain.* changed nothing, silently."""
+    from stefaland_hf.experiments.benchmark import run_cli
+
+    args = build_parser().parse_args(
+        ["benchmark", "pub", "--dataset", "synthland", "--out", str(tmp_path / "o"), "--base", "some/model",
+         "--cache-dir", str(tmp_path / "cache"), "--set", "pretrain.num_train_epochs=1"]
+    )
+    with pytest.raises(ValueError, match="this run pretrains nothing \\(its base is some/model\\)"):
+        run_cli(args)

@@ -323,6 +323,9 @@ def run_cli(args) -> int:
     if base is None and args.pretrain_on is None and args.dataset == "camels_us" and zoo.shipped_weights(zoo.RELEASE_MODEL):
         base = zoo.RELEASE_MODEL
         print(f"base: the released {base} (shipped with the package); --pretrain-on all|train pretrains instead")
+    pretraining_settings = [o for o in args.overrides if o.startswith(("pretrain.", "benchmark.pretrain_"))]
+    if base is not None and pretraining_settings:
+        raise ValueError(f"--set {pretraining_settings[0]!r}: this run pretrains nothing (its base is {base}); add --pretrain-on all|train to pretrain")
     if not args.training_seeds:
         run_benchmark(args.kind, dataset, Path(args.out), args.folds, args.seed, preset, args.pretrain_on or "all", models, args.dataset, base,
                       args.training_seed, args.resume, args.overwrite)

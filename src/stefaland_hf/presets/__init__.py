@@ -16,6 +16,13 @@ from typing import Sequence
 import yaml
 
 PRESET_DIR = Path(__file__).parent
+#: the training sections' fields the run sets itself (a ``--set`` of one would be replaced or would disagree with
+#: what the run records): seeds come from ``--seed``/``--training-seed``, heads from ``--models``, folders from ``--out``
+RUN_FIELDS = frozenset({
+    "seed", "data_seed", "head_mode", "output_dir", "overwrite", "resume", "disable_tqdm", "embedding_cache_dir",
+    "push_to_hub", "hub_model_id", "hub_private_repo",
+})
+TRAINING_SECTIONS = ("pretrain", "finetune", "baseline")
 
 
 def preset_names(kind: str) -> list[str]:
@@ -52,5 +59,7 @@ def apply_overrides(preset: dict[str, dict], assignments: Sequence[str], section
             raise ValueError(f"--set {assignment!r}: {error}") from None
         if unknown or name not in vars(parsed):
             raise ValueError(f"--set {assignment!r}: {name!r} is not a field of {sections[section].__name__} (section {section!r})")
+        if section in TRAINING_SECTIONS and name in RUN_FIELDS:
+            raise ValueError(f"--set {assignment!r}: the run sets {name} itself (seeds: --seed/--training-seed; heads: --models; folders: --out)")
         changed.setdefault(section, {})[name] = getattr(parsed, name)
     return changed
