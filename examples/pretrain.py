@@ -10,6 +10,10 @@ Only the training sites of the chosen split (and the training period) are read, 
 evaluation on the held-out sites stays free of leakage. The defaults are the demo's pretraining.
 """
 
+import argparse
+import sys
+from dataclasses import fields
+
 from transformers import HfArgumentParser
 
 from stefaland_hf import StefaLandConfig
@@ -18,7 +22,7 @@ from stefaland_hf.training.arguments import DataArguments, HelpFormatter, SplitA
 from stefaland_hf.training.pretrain import PretrainArguments, config_for_dataset, pretrain
 
 
-def build_parser() -> HfArgumentParser:
+def build_parser(demo_defaults: bool = True) -> HfArgumentParser:
     parser = HfArgumentParser((PretrainArguments, DataArguments, SplitArguments), description=__doc__, formatter_class=HelpFormatter)
     parser.add_argument("--model", default="modeling/stefaland-tiny", help="model-zoo folder holding config.json")
     parser.add_argument("--variables-from-data", action="store_true", help="use the dataset's variable lists")
@@ -26,17 +30,37 @@ def build_parser() -> HfArgumentParser:
     release.add_argument("--recipe", default=None, help="model-zoo folder holding recipe.json: its architecture, corpus and pretraining arguments")
     release.add_argument("--data-root", default="../shared/data", help="recipe: the folder its {data} placeholder stands for")
     release.add_argument("--unpacked", default=None, metavar="DIR", help="recipe: where archives (camels_us_ungauged.tar.xz) were unpacked ({unpacked})")
-    parser.set_defaults(**load_preset("demo", "default")["pretrain"])
+    if demo_defaults:
+        parser.set_defaults(**load_preset("demo", "default")["pretrain"])
     return parser
 
 
-def main() -> None:
-    training, data, split_arguments, other = build_parser().parse_args_into_dataclasses(look_for_args_file=False)
+# with --recipe: what the recipe leaves to the command line; the recipe itself names architecture, data and split
+RECIPE_OPTIONS = {"recipe", "data_root", "unpacked", "output_dir", "resume", "overwrite", "cache_dir"}
+
+
+def passed_options(argv: list[str]) -> set[str]:
+    """The options the command line sets, not their defaults (a --recipe run must not drop them silently)."""
+    parser = build_parser(demo_defaults=False)
+    for action in parser._actions:
+        action.default = argparse.SUPPRESS
+    return set(vars(parser.parse_known_args(argv)[0]))
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    training, data, split_arguments, other = build_parser().parse_args_into_dataclasses(args=argv, look_for_args_file=False)
     if other.recipe:
         from stefaland_hf.experiments.release import run_release_pretraining
 
+        passed = passed_options(argv)
+        pretraining = {f.name for f in fields(training)} - RECIPE_OPTIONS
+        refused = sorted(passed - RECIPE_OPTIONS - pretraining)
+        if refused:
+            raise SystemExit(f"--recipe {other.recipe}: the recipe names the architecture, data and split; drop {refused}")
         run_release_pretraining(other.recipe, training.output_dir, other.data_root, other.unpacked, data.cache_dir,
-                                resume=training.resume, overwrite=training.overwrite)
+                                resume=training.resume, overwrite=training.overwrite,
+                                **{name: getattr(training, name) for name in passed & pretraining})
         print(f"saved the pretrained model to {training.output_dir}/model")
         return
 

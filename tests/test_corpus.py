@@ -185,3 +185,23 @@ def test_a_scored_forcing_is_hidden_with_its_group_and_derivation_family():
     zero_shot_reconstruction(Spy(config), data, [0, 1], ("2000-01-10", "2000-04-20"), seq_len=30)
     assert [True, False, False, False] in masks and [False, True, True, True] in masks
     assert not any(m in masks for m in ([False, True, False, False], [False, False, False, True]))
+
+
+def test_the_release_recipe_takes_pretraining_flags_and_refuses_the_rest(monkeypatch, tmp_path):
+    """examples/pretrain.py --recipe passed on only the output folder: --max-steps, --seed, ... were dropped silently."""
+    import importlib.util
+    from pathlib import Path
+
+    from stefaland_hf.experiments import release
+
+    spec = importlib.util.spec_from_file_location("pretrain_example", Path(__file__).resolve().parents[1] / "examples" / "pretrain.py")
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    calls = []
+    monkeypatch.setattr(release, "run_release_pretraining", lambda *a, **k: calls.append(k))
+    recipe = ["--recipe", "modeling/stefaland-conus", "--output-dir", str(tmp_path)]
+    example.main([*recipe, "--max-steps", "5", "--seed", "7", "--use-cpu", "true"])
+    assert {k: calls[0][k] for k in ("max_steps", "seed", "use_cpu")} == {"max_steps": 5, "seed": 7, "use_cpu": True}
+    assert "num_train_epochs" not in calls[0]  # not given: the recipe's own
+    with pytest.raises(SystemExit, match=r"drop \['dataset', 'variables_from_data'\]"):
+        example.main([*recipe, "--dataset", "camels_us", "--variables-from-data"])
