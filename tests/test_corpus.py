@@ -205,3 +205,12 @@ def test_the_release_recipe_takes_pretraining_flags_and_refuses_the_rest(monkeyp
     assert "num_train_epochs" not in calls[0]  # not given: the recipe's own
     with pytest.raises(SystemExit, match=r"drop \['dataset', 'variables_from_data'\]"):
         example.main([*recipe, "--dataset", "camels_us", "--variables-from-data"])
+
+
+def test_reconstruct_refuses_camels_options_for_another_dataset():
+    from argparse import Namespace
+
+    from stefaland_hf.experiments.reconstruction import run_cli
+
+    with pytest.raises(ValueError, match="apply to --dataset camels_us, not hydrodl_smap"):
+        run_cli(Namespace(dataset="hydrodl_smap", data_dir="x", extra_data_dir=["y"], ungauged=None))

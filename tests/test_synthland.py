@@ -271,3 +271,11 @@ def test_builder_overrides_and_configs(tmp_path):
     assert sizes["default"].n_sites >= 200 and sizes["large"].n_sites >= 1000
     years = {n: (np.datetime64(c.end) - np.datetime64(c.start)).astype(int) / 365.25 for n, c in sizes.items()}
     assert years["default"] >= 10 and years["large"] >= 30
+
+
+def test_a_data_dir_for_synthland_is_refused(tmp_path):
+    """SynthLand reads no files: `--dataset synthland --data-dir X` silently generated the sites and ignored X."""
+    from stefaland_hf.data import load_site_dataset
+
+    with pytest.raises(ValueError, match="SynthLand generates its sites and reads no files"):
+        load_site_dataset("synthland", config_name="tiny", data_dir=str(tmp_path), cache_dir=str(tmp_path / "cache"))

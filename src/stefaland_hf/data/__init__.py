@@ -34,6 +34,8 @@ def load_site_dataset(name: str, config_name: str | None = None, data_dir: str |
     builder_class = get_builder_class(name)
     if name != "synthland" and data_dir is None:
         raise ValueError(f"dataset {name!r} reads raw files: pass data_dir (the folder of the raw release)")
+    if name == "synthland" and data_dir is not None:
+        raise ValueError(f"data_dir={data_dir!r}: SynthLand generates its sites and reads no files (pick its size with config_name)")
     builder = builder_class(config_name=config_name, data_dir=data_dir, cache_dir=cache_dir, **config_kwargs)
     builder.download_and_prepare()
     return builder.as_dataset(split="all")

@@ -140,6 +140,8 @@ def run_cli(args) -> int:
     from ..hub.names import from_pretrained
     from ..modeling_stefaland import StefaLandForPretraining
 
+    if args.dataset != "camels_us" and (args.extra_data_dir or args.ungauged):
+        raise ValueError(f"--extra-data-dir/--ungauged: apply to --dataset camels_us, not {args.dataset}")
     dataset = load_site_dataset(
         args.dataset, data_dir=args.data_dir, extra_data_dirs=args.extra_data_dir or None, ungauged=args.ungauged,
     ) if args.dataset == "camels_us" else load_site_dataset(args.dataset, data_dir=args.data_dir)
