@@ -303,3 +303,10 @@ def test_short_finetuning_lowers_the_validation_loss(tmp_path, synthland, split,
     untrained, trained = evaluations.iloc[0], evaluations.iloc[1:]
     assert trained["loss"].min() < 0.95 * untrained["loss"], evaluations[["step", "loss", "nse"]].to_string()
     assert trained["nse"].max() > untrained["nse"] + 0.2, evaluations[["step", "loss", "nse"]].to_string()
+
+
+def test_a_window_stride_that_does_not_apply_is_said(tmp_path, synthland, split, pretrained, capsys):
+    finetune(pretrained, synthland, split, _finetune_args(tmp_path / "r", "resconn", stride=5, max_steps=1))
+    finetune(pretrained, synthland, split, _finetune_args(tmp_path / "d", "direct", embedding_cache_stride=30, max_steps=1))
+    printed = capsys.readouterr().out
+    assert "[resconn] --stride 5 does not apply" in printed and "[direct] --embedding_cache_stride does not apply" in printed

@@ -176,6 +176,10 @@ def finetune(
     prepare_run_folder(output_dir, manifest, overwrite=args.overwrite, state=PartialState())
 
     cached = args.embedding_cache and args.head_mode in FROZEN_BACKBONE_MODES
+    if cached and args.stride != 1:
+        print(f"[{args.head_mode}] --stride {args.stride} does not apply: frozen-encoder windows come from the embedding cache's grid (--embedding_cache_stride)")
+    if not cached and args.embedding_cache_stride is not None:
+        print(f"[{args.head_mode}] --embedding_cache_stride does not apply: this run has no embedding cache (windows every --stride {args.stride} days)")
     train_windows = WindowDataset.from_split(
         dataset, split, "train", seq_len=args.seq_len, warmup=args.warmup, stride=(args.embedding_cache_stride or args.seq_len - args.warmup) if cached else args.stride,
         min_observed=args.min_observed, **variables,
