@@ -126,3 +126,11 @@ def test_a_split_that_scores_on_training_site_days_is_refused():
     # the same sites over disjoint periods (temporal holdout) and disjoint sites over one period (PUB) are fine
     Split("temporal", [0, 1], [0, 1], [0, 1], train_period=(0, 100), val_period=(100, 150), test_period=(150, 200))
     Split("pub", [0, 1], [2], [3], train_period=period, val_period=period, test_period=period)
+
+
+def test_pub_options_are_refused_for_a_temporal_split():
+    from stefaland_hf.training.arguments import SplitArguments
+
+    with pytest.raises(ValueError, match="--fold: applies to --split pub/pur, not temporal"):
+        SplitArguments(split="temporal", fold=2)
+    SplitArguments(split="temporal")

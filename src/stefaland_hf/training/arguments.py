@@ -183,7 +183,7 @@ class SplitArguments:
     _argument_group_name = "split"
 
     split: str = field(default="pub", metadata={"choices": ["pub", "pur", "temporal"], "help": "held-out sites (pub), regions (pur) or period (temporal)"})
-    folds: int = field(default=5, metadata={"help": "PUB folds"})
+    folds: int = field(default=5, metadata={"help": "PUB folds (drawn with --seed, so another seed holds out other sites)"})
     fold: int = field(default=0, metadata={"help": "which fold (PUB) or region group (PUR) is held out"})
     val_fraction: float = field(default=0.1, metadata={"help": "fraction of the training sites held out for early stopping"})
     train_period: list[str] | None = field(
@@ -193,6 +193,10 @@ class SplitArguments:
 
     def __post_init__(self):
         require_period(self, "train_period", "test_period")
+        if self.split == "temporal":  # every site trains and is tested; validation is the training period's last fifth
+            for name, default in (("folds", 5), ("fold", 0), ("val_fraction", 0.1)):
+                if getattr(self, name) != default:
+                    raise ValueError(f"--{name}: applies to --split pub/pur, not temporal (its validation is the last fifth of the training period)")
 
     def periods(self, dataset_name: str) -> dict[str, list[str]]:
         defaults = DEFAULT_PERIODS[dataset_name]
