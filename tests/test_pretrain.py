@@ -149,3 +149,10 @@ def test_a_corrupt_rng_state_stops_the_resume_naming_the_file(tmp_path, synthlan
 def test_degenerate_settings_are_refused_naming_the_argument(tmp_path, field, value):
     with pytest.raises(ValueError, match=rf"PretrainArguments\.{field}={value!r}: expected"):
         _args(tmp_path, **{field: value})
+
+
+def test_max_steps_trains_that_many_steps_past_the_epochs(tmp_path, synthland_tiny):
+    """As in Trainer, max_steps sets the length: it used to stop at the epochs' end (3 steps here) whatever it said."""
+    pretrain(_config(), synthland_tiny, [0, 1, 2], PERIOD, _args(tmp_path, num_train_epochs=1, max_steps=7, save_steps=0))
+    steps = (tmp_path / "loss_curve.csv").read_text().strip().splitlines()[1:]
+    assert len(steps) == 7 and steps[-1].split(",")[0] == "7"

@@ -78,7 +78,9 @@ class PretrainArguments:
     stride: int = field(default=1, metadata={"help": "days between window starts"})
     seed: int = field(default=111, metadata={"help": "draws the data order, the masks and the initial weights (and the examples' split)"})
     save_steps: int = field(default=0, metadata={"help": "checkpoint interval in optimizer steps (0: at the end of each epoch only)"})
-    max_steps: int | None = field(default=None, metadata={"help": "stop after this many optimizer steps (default: after the epochs)"})
+    max_steps: int | None = field(
+        default=None, metadata={"help": "train this many optimizer steps, as many epochs as that takes (as in Trainer; default: num_train_epochs)"}
+    )
     resume: bool = field(default=False, metadata={"help": "continue the run in --output_dir from its newest complete checkpoint"})
     overwrite: bool = field(default=False, metadata={"help": "replace the run in --output_dir"})
     use_cpu: bool = field(default=False, metadata={"help": "train on the CPU even where a GPU is available"})
@@ -233,7 +235,8 @@ def pretrain_corpus(config: StefaLandConfig, corpus: PretrainingCorpus, args: Pr
         accelerator.print(f"resumed from {checkpoint} (epoch {state['epoch']}, step {state['global_step']})")
 
     steps_per_epoch = math.ceil(len(loader) / args.gradient_accumulation_steps)
-    total_steps = steps_per_epoch * args.num_train_epochs
+    num_epochs = args.num_train_epochs if args.max_steps is None else math.ceil(args.max_steps / steps_per_epoch)
+    total_steps = steps_per_epoch * num_epochs if args.max_steps is None else args.max_steps
     progress = tqdm(
         total=total_steps, initial=state["global_step"], desc="pretraining", disable=not accelerator.is_local_main_process
     )
@@ -254,7 +257,7 @@ def pretrain_corpus(config: StefaLandConfig, corpus: PretrainingCorpus, args: Pr
         accelerator.wait_for_everyone()
 
     stop = False
-    for epoch in range(state["epoch"], args.num_train_epochs):
+    for epoch in range(state["epoch"], num_epochs):
         loader.set_epoch(epoch)
         skip = state["step_in_epoch"] * args.gradient_accumulation_steps if epoch == state["epoch"] else 0
         epoch_loader = accelerator.skip_first_batches(loader, skip) if skip else loader
