@@ -72,3 +72,13 @@ def test_never_mask_dynamic_variable():
 def test_short_window_still_masks():
     dynamic, _ = _masks(seed=0, length=5)
     assert dynamic.mean() == pytest.approx(2 / 5, abs=0.2)
+
+
+def test_a_derivation_family_is_masked_together():
+    """CAMELS' temperature_mean is (max + min) / 2: masked alone beside the shown max and min, it was an identity."""
+    config = tiny_config(dynamic_variables=["precipitation", "temperature_max", "temperature_min", "temperature_mean"],
+                         dynamic_mean=None, dynamic_std=None, dynamic_groups={"temperature": ["temperature_max", "temperature_min"]})
+    masked = CrossVariableGroupMasking(config, seed=0)({"x_dynamic": torch.zeros(64, 200, 4), "x_static": torch.zeros(64, 8)})
+    dynamic = masked["dynamic_mask"].numpy()
+    assert np.array_equal(dynamic[..., 1], dynamic[..., 3]) and np.array_equal(dynamic[..., 2], dynamic[..., 3])
+    assert not np.array_equal(dynamic[..., 0], dynamic[..., 3])

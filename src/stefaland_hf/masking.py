@@ -1,7 +1,7 @@
 """Cross-variable group masking (CVGM, paper App. A.2) as a data collator.
 
 Dynamic variables: per sample and per masking unit (a dynamic group masked jointly in time, or a
-single ungrouped variable), spans of ``mask_window_min``..``mask_window_max`` days are drawn at
+single ungrouped variable; units sharing a derivation family such as the three temperatures merge), spans of ``mask_window_min``..``mask_window_max`` days are drawn at
 uniform positions until their summed length reaches ``dynamic_mask_ratio * T`` (the last span is
 trimmed; spans may overlap, so the realised share can be lower, as in the authors' code).
 Static attributes: per sample, ``int(static_mask_ratio * E)`` of the E masking units (each static
@@ -24,15 +24,24 @@ import numpy as np
 import torch
 
 from .configuration_stefaland import StefaLandConfig
+from .variables import DERIVED_DYNAMIC
 
 
 def _dynamic_units(config: StefaLandConfig) -> list[list[int]]:
+    """Dynamic masking units: each group, then each ungrouped variable; units that share a derivation family
+    (``DERIVED_DYNAMIC``: temperature_mean = (max + min) / 2) merge, or the hidden one is an identity of the shown."""
     index = {name: i for i, name in enumerate(config.dynamic_variables)}
     never = set(config.never_mask_variables)
     grouped = {n for members in config.dynamic_groups.values() for n in members}
     units = [[index[n] for n in members if n not in never] for members in config.dynamic_groups.values()]
     units += [[index[n]] for n in config.dynamic_variables if n not in grouped and n not in never]
-    return [u for u in units if u]
+    units = [u for u in units if u]
+    for derived, sources in DERIVED_DYNAMIC.items():
+        family = {index[n] for n in (derived, *sources) if n in index}
+        joined = [u for u in units if family & set(u)]
+        if len(joined) > 1:
+            units = [u for u in units if not family & set(u)] + [sorted({i for u in joined for i in u})]
+    return units
 
 
 def _unit_matrix(units: list[list[int]], num_variables: int) -> np.ndarray:
