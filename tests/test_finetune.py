@@ -305,8 +305,10 @@ def test_short_finetuning_lowers_the_validation_loss(tmp_path, synthland, split,
     assert trained["nse"].max() > untrained["nse"] + 0.2, evaluations[["step", "loss", "nse"]].to_string()
 
 
-def test_a_window_stride_that_does_not_apply_is_said(tmp_path, synthland, split, pretrained, capsys):
+def test_options_that_do_not_apply_are_said(tmp_path, synthland, split, pretrained, capsys):
     finetune(pretrained, synthland, split, _finetune_args(tmp_path / "r", "resconn", stride=5, max_steps=1))
     finetune(pretrained, synthland, split, _finetune_args(tmp_path / "d", "direct", embedding_cache_stride=30, max_steps=1))
+    finetune(pretrained, synthland, split, _finetune_args(tmp_path / "p", "linear_probe", head_dropout=0.3, max_steps=1))
     printed = capsys.readouterr().out
     assert "[resconn] --stride 5 does not apply" in printed and "[direct] --embedding_cache_stride does not apply" in printed
+    assert "[linear_probe] --head_hidden_size 8, --head_dropout 0.3 do not apply to this head" in printed

@@ -77,6 +77,10 @@ class FinetuneArguments(StefaLandTrainingArguments):
         super().__post_init__()
 
 
+# the head options a head_mode does not read (a linear probe is LayerNorm + linear; direct has no embedding)
+UNUSED_HEAD_OPTIONS = {"linear_probe": ("head_hidden_size", "head_dropout", "embedding_scale_init"), "direct": ("embedding_scale_init",)}
+
+
 def build_finetune_model(
     base: str | Path | StefaLandConfig,
     args: FinetuneArguments,
@@ -176,6 +180,10 @@ def finetune(
     prepare_run_folder(output_dir, manifest, overwrite=args.overwrite, state=PartialState())
 
     cached = args.embedding_cache and args.head_mode in FROZEN_BACKBONE_MODES
+    unused = [f"--{name} {getattr(args, name)}" for name in UNUSED_HEAD_OPTIONS.get(args.head_mode, ())
+              if getattr(args, name) != FinetuneArguments.__dataclass_fields__[name].default]
+    if unused:
+        print(f"[{args.head_mode}] {', '.join(unused)} do not apply to this head")
     if cached and args.stride != 1:
         print(f"[{args.head_mode}] --stride {args.stride} does not apply: frozen-encoder windows come from the embedding cache's grid (--embedding_cache_stride)")
     if not cached and args.embedding_cache_stride is not None:
