@@ -179,6 +179,17 @@ def test_reusing_a_finetuning_folder_needs_overwrite(tmp_path, synthland, split,
     assert not stale.exists() and report["arguments"]["learning_rate"] == 2e-3
 
 
+def test_overwrite_never_replaces_a_run_of_another_kind(tmp_path, synthland, split, pretrained):
+    """`--out stefaland-demo --overwrite` for a finetuning wiped the whole demo, the base it had just loaded included."""
+    from stefaland_hf.training.run_folder import build_manifest, prepare_run_folder
+
+    prepare_run_folder(tmp_path, build_manifest("demo", {"seed": 1}))
+    (tmp_path / "pretraining").mkdir()
+    with pytest.raises(RunFolderError, match="holds a demo run, not a finetuning run; it is left alone"):
+        finetune(pretrained, synthland, split, _finetune_args(tmp_path, "direct", max_steps=2, overwrite=True))
+    assert (tmp_path / "pretraining").is_dir()
+
+
 def test_validation_without_observations_or_sites_is_refused(tmp_path, synthland, split, pretrained):
     blank_val = _without_observations(synthland, split.sites("val"))
     with pytest.raises(ValueError, match="no val window of 60 days holds an observed streamflow"):
@@ -212,6 +223,8 @@ def test_demo_smoke(tmp_path):
         run_demo(tmp_path / "demo", demo_preset("smoke"), cache_dir=str(tmp_path / "cache"))
     with pytest.raises(RunFolderError, match=r"arguments\.demo\.seed: 111 in the folder, 5 now"):
         run_demo(tmp_path / "demo", demo_preset("smoke", ["demo.seed=5"]), cache_dir=str(tmp_path / "cache"))
+    with pytest.raises(ValueError, match="the demo predicts streamflow only"):  # its oracle and table are streamflow's
+        run_demo(tmp_path / "other", demo_preset("smoke", ["finetune.target_variables=soil_moisture"]))
 
 
 @needs_camels

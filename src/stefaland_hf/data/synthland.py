@@ -15,8 +15,10 @@ Determinism
 -----------
 Same ``(n_sites, start, end, seed)`` → bit-identical arrays. Site attributes come from
 ``SeedSequence(seed, spawn_key=(0, i))`` (one stream per attribute), daily weather and noise of site
-block ``b`` from ``SeedSequence(seed, spawn_key=(1, b))``. Attribute streams are prefix-stable: the
-first k sites' static attributes do not depend on ``n_sites``.
+block ``b`` from ``SeedSequence(seed, spawn_key=(1, b))``. Only the drawn attributes are prefix-stable (the
+first k sites' id, region, coordinates, topography, soil, geology and vegetation do not depend on ``n_sites``);
+their weather, streamflow and the climate indices computed from that weather do, so a site id names the same
+catchment only within one config.
 
 Static attributes (canonical names/units of :mod:`stefaland_hf.variables`)
 ---------------------------------------------------------------------------

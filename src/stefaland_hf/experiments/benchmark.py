@@ -321,8 +321,8 @@ def run_cli(args) -> int:
     models = {label: mode for label, mode in MODELS.items() if mode in args.models}
     base = args.base
     if base is None and args.pretrain_on is None and args.dataset == "camels_us" and zoo.shipped_weights(zoo.RELEASE_MODEL):
-        base = zoo.RELEASE_MODEL
-        print(f"base: the released {base} (shipped with the package); --pretrain-on all|train pretrains instead")
+        base = str(zoo.shipped_weights(zoo.RELEASE_MODEL))  # the folder itself: a ./stefaland-conus would shadow the name
+        print(f"base: the released {zoo.RELEASE_MODEL} shipped with the package ({base}); --pretrain-on all|train pretrains instead")
     pretraining_settings = [o for o in args.overrides if o.startswith(("pretrain.", "benchmark.pretrain_"))]
     if base is not None and pretraining_settings:
         raise ValueError(f"--set {pretraining_settings[0]!r}: this run pretrains nothing (its base is {base}); add --pretrain-on all|train to pretrain")

@@ -100,6 +100,8 @@ def run_demo(
     settings = DemoSettings(**preset["demo"])
     cache = {"disable_tqdm": disable_tqdm, "embedding_cache_dir": str(output_dir / "embedding_cache")}
     resconn = finetune_arguments(preset, output_dir / "resconn", "resconn", **cache)
+    if list(resconn.target_variables) != ["streamflow"]:  # the oracle, the plots and the table are streamflow's
+        raise ValueError(f"finetune.target_variables={resconn.target_variables}: the demo predicts streamflow only")
     direct = finetune_arguments(preset, output_dir / "direct", "direct", **cache)
     direct_long = finetune_arguments(preset, output_dir / "direct_long", "direct", **{**preset["baseline"], **cache})
     runs = {  # label: arguments, all checked before anything trains

@@ -122,7 +122,15 @@ def check_run_folder(
     try:
         existing = json.loads(manifest_path.read_text())
     except (OSError, ValueError) as error:
-        raise RunFolderError(f"{manifest_path}: unreadable manifest ({error}); pass --overwrite to replace the run") from None
+        raise RunFolderError(
+            f"{manifest_path}: unreadable manifest ({error}), so what the folder holds is unknown; it is left alone: "
+            "choose a new or empty folder, or empty this one yourself"
+        ) from None
+    if existing.get("kind") != manifest.get("kind"):  # --overwrite replaces a run, never e.g. a demo holding the base
+        raise RunFolderError(
+            f"output folder {folder} holds a {existing.get('kind')} run, not a {manifest.get('kind')} run; it is left alone "
+            "(--overwrite replaces a run of the same kind only): choose another folder"
+        )
     if overwrite:
         return "overwrite"
     volatile = set(volatile)
