@@ -174,6 +174,8 @@ def test_a_scored_forcing_is_hidden_with_its_group_and_derivation_family():
     config = StefaLandConfig(dynamic_variables=dyn, static_variables=A_STAT, static_groups={"soil": A_STAT}, dynamic_groups={})
     assert hidden_with("temperature_max", config) == hidden_with("temperature_mean", config) == [1, 2, 3]
     assert hidden_with("precipitation", config) == [0]
+    without_mean = StefaLandConfig(dynamic_variables=dyn[:3], static_variables=A_STAT, static_groups={"soil": A_STAT}, dynamic_groups={})
+    assert hidden_with("temperature_max", without_mean) == [1]  # no identity to close without the mean
     masks = []
 
     class Spy(_EchoModel):

@@ -82,3 +82,11 @@ def test_a_derivation_family_is_masked_together():
     dynamic = masked["dynamic_mask"].numpy()
     assert np.array_equal(dynamic[..., 1], dynamic[..., 3]) and np.array_equal(dynamic[..., 2], dynamic[..., 3])
     assert not np.array_equal(dynamic[..., 0], dynamic[..., 3])
+
+
+def test_sources_of_a_family_stay_independent_without_the_derived_variable():
+    """The paper's configuration has no temperature_mean and no groups: max and min are masked independently."""
+    from stefaland_hf import StefaLandConfig
+    from stefaland_hf.masking import _dynamic_units
+
+    assert _dynamic_units(StefaLandConfig()) == [[i] for i in range(5)]

@@ -37,6 +37,8 @@ def _dynamic_units(config: StefaLandConfig) -> list[list[int]]:
     units += [[index[n]] for n in config.dynamic_variables if n not in grouped and n not in never]
     units = [u for u in units if u]
     for derived, sources in DERIVED_DYNAMIC.items():
+        if derived not in index:  # without the derived variable its sources are independent inputs
+            continue
         family = {index[n] for n in (derived, *sources) if n in index}
         joined = [u for u in units if family & set(u)]
         if len(joined) > 1:

@@ -39,7 +39,7 @@ def hidden_with(variable: str, config) -> list[int]:
         if variable in members:
             names |= set(members)
     for derived, sources in DERIVED_DYNAMIC.items():
-        if names & {derived, *sources}:
+        if derived in config.dynamic_variables and names & {derived, *sources}:
             names |= {derived, *sources}
     return [j for j, name in enumerate(config.dynamic_variables) if name in names]
 
