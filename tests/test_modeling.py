@@ -438,3 +438,27 @@ def test_streamflow_predictions_respect_its_physical_range():
 def test_an_unknown_output_transform_is_refused():
     with pytest.raises(ValueError, match="output_transform must be one of"):
         tiny_config(output_transform="relu")
+
+
+@pytest.mark.parametrize("mode", ["direct", "resconn"])
+def test_a_masked_input_reaches_no_part_of_a_task_model(mode):
+    """Masks hid values from the backbone only: the head's raw-input path still read them."""
+    model = StefaLandForTimeSeriesRegression(tiny_config(head_mode=mode)).eval()
+    x, c = tiny_inputs()
+    dynamic_mask = torch.zeros_like(x, dtype=torch.bool)
+    dynamic_mask[:, :, 0] = True
+    static_mask = torch.zeros_like(c, dtype=torch.bool)
+    static_mask[:, 3] = True
+    moved_x, moved_c = x.clone(), c.clone()
+    moved_x[:, :, 0] += 5.0
+    moved_c[:, 3] += 5.0
+    a = model(x, c, dynamic_mask=dynamic_mask, static_mask=static_mask).prediction
+    b = model(moved_x, moved_c, dynamic_mask=dynamic_mask, static_mask=static_mask).prediction
+    torch.testing.assert_close(a, b)
+
+
+def test_a_target_among_the_dynamic_inputs_is_refused():
+    config = tiny_config()
+    with pytest.raises(ValueError, match=r"target_variables \['precipitation'\] are also dynamic_variables"):
+        StefaLandForTimeSeriesRegression(tiny_config(target_variables=["precipitation"], target_mean=[1.0], target_std=[1.0]))
+    assert "streamflow" not in config.dynamic_variables

@@ -1161,9 +1161,16 @@ class StefaLandTaskModel(StefaLandPreTrainedModel):
             return self.stefaland.normalize(x_dynamic, x_static)
         return self.dynamic_normalizer(x_dynamic), self.static_normalizer(x_static)
 
-    def normalized_inputs(self, x_dynamic: torch.Tensor, x_static: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """z-scored raw inputs with missing values at the mean (0), as the heads consume them."""
+    def normalized_inputs(
+        self, x_dynamic: torch.Tensor, x_static: torch.Tensor, dynamic_mask: torch.Tensor | None = None, static_mask: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """z-scored raw inputs with missing and masked values at the mean (0), as the heads consume them: a value
+        hidden from the backbone must not reach the head's raw-input path either."""
         dynamic, static = self.normalize(x_dynamic.float(), x_static.float())
+        if dynamic_mask is not None:
+            dynamic = dynamic.masked_fill(dynamic_mask.bool(), 0.0)
+        if static_mask is not None:
+            static = static.masked_fill(static_mask.bool(), 0.0)
         return _nan_to_zero(dynamic), _nan_to_zero(static)
 
 
@@ -1176,6 +1183,9 @@ class StefaLandForTimeSeriesRegression(StefaLandTaskModel):
     """
 
     def __init__(self, config: StefaLandConfig):
+        leaked = [name for name in config.target_variables or [] if name in config.dynamic_variables]
+        if leaked:
+            raise ValueError(f"target_variables {leaked} are also dynamic_variables: the model would read the day's target as an input")
         super().__init__(config)
         self._build_inputs(config)
         self.head = head_class(TASK_HEADS, config.head_mode)(config)
@@ -1231,7 +1241,8 @@ class StefaLandForTimeSeriesRegression(StefaLandTaskModel):
             embedding = self.embed(x_dynamic, x_static, dynamic_mask, static_mask)
         else:
             embedding = self._checked_backbone_embedding(backbone_embedding, x_dynamic, dynamic_mask, static_mask)
-        prediction, loss = self.head(embedding, *self.normalized_inputs(x_dynamic, x_static), labels, num_items_in_batch)
+        inputs = self.normalized_inputs(x_dynamic, x_static, dynamic_mask, static_mask)
+        prediction, loss = self.head(embedding, *inputs, labels, num_items_in_batch)
         return StefaLandRegressionOutput(loss=loss, prediction=prediction)
 
 
@@ -1286,7 +1297,7 @@ class StefaLandForStaticRegression(StefaLandTaskModel):
         hide[:, self._hidden_columns] = True
         x_static = torch.where(hide, torch.full_like(x_static, float("nan")), x_static)
         if self.stefaland is None:
-            x, c = self.normalized_inputs(x_dynamic, x_static)
+            x, c = self.normalized_inputs(x_dynamic, x_static, dynamic_mask, static_mask)
             features = torch.cat([x.mean(1), c], -1)
         else:
             static_mask = hide if static_mask is None else (static_mask.bool() | hide)
