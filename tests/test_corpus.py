@@ -216,3 +216,16 @@ def test_reconstruct_refuses_camels_options_for_another_dataset():
 
     with pytest.raises(ValueError, match="apply to --dataset camels_us, not hydrodl_smap"):
         run_cli(Namespace(dataset="hydrodl_smap", data_dir="x", extra_data_dir=["y"], ungauged=None))
+
+
+def test_reconstruct_refuses_sites_a_model_was_pretrained_on(tmp_path):
+    """A model from a recipe lists the sites kept out of its pretraining; scoring others is not zero-shot."""
+    from stefaland_hf import StefaLandForPretraining
+    from stefaland_hf.experiments.reconstruction import check_never_seen
+
+    StefaLandForPretraining(tiny_config()).save_pretrained(tmp_path / "model")
+    (tmp_path / "model" / "zero_shot_sites.json").write_text(json.dumps({"camels_us": ["01013500", "01118300"]}))
+    model = StefaLandForPretraining.from_pretrained(tmp_path / "model")
+    check_never_seen(model, "m", ["01013500"])
+    with pytest.raises(ValueError, match=r"1 site\(s\) were in the pretraining of m .*'01022500'"):
+        check_never_seen(model, "m", ["01013500", "01022500"])

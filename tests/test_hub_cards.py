@@ -291,3 +291,10 @@ def test_push_takes_the_dataset_from_the_run_and_refuses_another_runs_report(tmp
     (tmp_path / "other").mkdir()
     with pytest.raises(ValueError, match="it reports on /elsewhere/run/adapter, not on"):
         report_for(str(tmp_path / "other"), str(run / "report.json"))
+
+
+def test_results_name_the_one_target_the_evaluation_scores():
+    from stefaland_hf.hub.cards import results_from_report
+
+    report = {**REPORT, "arguments": {**REPORT.get("arguments", {}), "target_variables": ["streamflow", "soil_moisture"]}}
+    assert {r.task_name for r in results_from_report(report, "CAMELS-US")} == {"streamflow prediction"}

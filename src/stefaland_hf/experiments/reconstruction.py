@@ -24,7 +24,7 @@ from ..evaluation import iter_site_sequences, model_device, predict_sites
 from ..metrics import site_metrics
 from ..variables import DERIVED_DYNAMIC
 
-__all__ = ["zero_shot_reconstruction", "reconstruction_table"]
+__all__ = ["zero_shot_reconstruction", "reconstruction_table", "check_never_seen"]
 
 
 def _usable(a: SiteArrays, names: Sequence[str], present: Sequence[str]) -> list[str]:
@@ -135,6 +135,20 @@ def reconstruction_table(results: dict[str, dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def check_never_seen(model, name: str, site_ids: Sequence[str]) -> None:
+    """Refuse scoring ``model`` on sites its ``zero_shot_sites.json`` (written by a recipe's pretraining) does not list:
+    they were in its pretraining, so the score would not be zero-shot. Models without the file are not checked."""
+    from .release import ZERO_SHOT_FILE
+
+    listing = Path(str(getattr(model, "name_or_path", ""))) / ZERO_SHOT_FILE
+    if not listing.is_file():
+        return
+    held_out = {site for ids in json.loads(listing.read_text()).values() for site in ids}
+    seen = [site for site in site_ids if site not in held_out]
+    if seen:
+        raise ValueError(f"--sites: {len(seen)} site(s) were in the pretraining of {name} (not in {listing}), e.g. {seen[:5]}")
+
+
 def run_cli(args) -> int:
     from ..data import load_site_dataset
     from ..hub.names import from_pretrained
@@ -154,6 +168,7 @@ def run_cli(args) -> int:
     results = {}
     for name in args.models:
         model = from_pretrained(name, StefaLandForPretraining)
+        check_never_seen(model, name, wanted)
         results[name] = zero_shot_reconstruction(model, dataset, sites, tuple(args.period), args.seq_len, args.batch_size)
         print(f"{name}: scored {len(results[name]['dynamic'])} forcings, {len(results[name]['static'])} attributes")
     table = reconstruction_table(results)

@@ -180,9 +180,9 @@ def results_from_report(
     if split_name is None:
         split = data.get("split")
         split_name = split.get("name") if isinstance(split, Mapping) else (split if isinstance(split, str) else None)
-    if task_name is None:
+    if task_name is None:  # the evaluation scores the first target only (evaluation.evaluate_sites)
         targets = (data.get("arguments") or {}).get("target_variables") or []
-        task_name = f"{', '.join(targets)} prediction" if targets else "land-surface prediction"
+        task_name = f"{targets[0]} prediction" if targets else "land-surface prediction"
     results = []
     for metric in metrics:
         value = summary.get(metric)
