@@ -87,6 +87,6 @@ def test_a_derivation_family_is_masked_together():
 def test_sources_of_a_family_stay_independent_without_the_derived_variable():
     """The paper's configuration has no temperature_mean and no groups: max and min are masked independently."""
     from stefaland_hf import StefaLandConfig
-    from stefaland_hf.masking import _dynamic_units
+    from stefaland_hf.masking import dynamic_masking_units
 
-    assert _dynamic_units(StefaLandConfig()) == [[i] for i in range(5)]
+    assert dynamic_masking_units(StefaLandConfig()) == [[i] for i in range(5)]

@@ -1,8 +1,8 @@
 """Cross-variable group masking (CVGM, paper App. A.2) as a data collator.
 
 Dynamic variables: per sample and per masking unit (a dynamic group masked jointly in time, or a
-single ungrouped variable; units sharing a derivation family such as the three temperatures merge), spans of ``mask_window_min``..``mask_window_max`` days are drawn at
-uniform positions until their summed length reaches ``dynamic_mask_ratio * T`` (the last span is
+single ungrouped variable; units sharing a derivation family such as the three temperatures merge),
+spans of ``mask_window_min``..``mask_window_max`` days are drawn at uniform positions until their summed length reaches ``dynamic_mask_ratio * T`` (the last span is
 trimmed; spans may overlap, so the realised share can be lower, as in the authors' code).
 Static attributes: per sample, ``int(static_mask_ratio * E)`` of the E masking units (each static
 group as a whole, then each ungrouped attribute) are chosen uniformly at random. Variables in
@@ -27,7 +27,7 @@ from .configuration_stefaland import StefaLandConfig
 from .variables import DERIVED_DYNAMIC
 
 
-def _dynamic_units(config: StefaLandConfig) -> list[list[int]]:
+def dynamic_masking_units(config: StefaLandConfig) -> list[list[int]]:
     """Dynamic masking units: each group, then each ungrouped variable; units that share a derivation family
     (``DERIVED_DYNAMIC``: temperature_mean = (max + min) / 2) merge, or the hidden one is an identity of the shown."""
     index = {name: i for i, name in enumerate(config.dynamic_variables)}
@@ -61,7 +61,7 @@ class CrossVariableGroupMasking:
         self.ratio_dynamic = config.dynamic_mask_ratio
         self.ratio_static = config.static_mask_ratio
         self.window_min, self.window_max = config.mask_window_min, config.mask_window_max
-        self.dynamic_units = _unit_matrix(_dynamic_units(config), len(config.dynamic_variables))
+        self.dynamic_units = _unit_matrix(dynamic_masking_units(config), len(config.dynamic_variables))
         static_index = {name: i for i, name in enumerate(config.static_variables)}
         static_units = [[static_index[n] for n in unit] for unit in config.masking_units()]
         self.static_units = _unit_matrix(static_units, len(config.static_variables))

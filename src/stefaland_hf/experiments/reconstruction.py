@@ -1,9 +1,9 @@
 """Zero-shot reconstruction: how well a pretrained encoder fills in what it is not shown, before any finetuning.
 
 The paper judges its encoders this way. For each forcing, the variable is hidden over every whole
-window of the held-out sites, together with its masking group and the variables computed from it or it from
-them (:func:`hidden_with`), and reconstructed from the other variables; the score is the NSE of
-the reconstructed daily series per site, summarized by the median over sites. For each static
+window of the held-out sites, together with its pretraining masking unit (its group and the variables
+computed from it or it from them, :func:`hidden_with`), and reconstructed from the other variables; the
+score is the NSE of the reconstructed daily series per site, summarized by the median over sites. For each static
 group, the whole group is hidden and each member is reconstructed (averaged over the site's
 windows); its score is the NSE across sites (1 - SSE / variance of the true values), since an
 attribute has one value per site. NSE is unaffected by z-scoring, so models with different
@@ -21,8 +21,8 @@ import torch
 
 from ..data.site_arrays import SiteArrays
 from ..evaluation import iter_site_sequences, model_device, predict_sites
+from ..masking import dynamic_masking_units
 from ..metrics import site_metrics
-from ..variables import DERIVED_DYNAMIC
 
 __all__ = ["zero_shot_reconstruction", "reconstruction_table", "check_never_seen"]
 
@@ -32,16 +32,10 @@ def _usable(a: SiteArrays, names: Sequence[str], present: Sequence[str]) -> list
 
 
 def hidden_with(variable: str, config) -> list[int]:
-    """The dynamic columns hidden while ``variable`` is scored: it, its masking group and its derivation family
-    (``DERIVED_DYNAMIC``): shown temperature_min and temperature_mean, temperature_max = 2 mean - min exactly."""
-    names = {variable}
-    for members in config.dynamic_groups.values():
-        if variable in members:
-            names |= set(members)
-    for derived, sources in DERIVED_DYNAMIC.items():
-        if derived in config.dynamic_variables and names & {derived, *sources}:
-            names |= {derived, *sources}
-    return [j for j, name in enumerate(config.dynamic_variables) if name in names]
+    """The dynamic columns hidden while ``variable`` is scored: it and its pretraining masking unit (its group and
+    derivation family; shown temperature_min and temperature_mean, temperature_max = 2 mean - min exactly)."""
+    j = config.dynamic_variables.index(variable)
+    return sorted({j, *(i for unit in dynamic_masking_units(config) if j in unit for i in unit)})
 
 
 def _dynamic_scores(model, a: SiteArrays, sites, period, seq_len, batch_size, variables) -> dict[str, float]:
