@@ -13,6 +13,8 @@ BUILDERS = {
     "camels_us": ("stefaland_hf.data.camels_us", "CamelsUS"),
     "hydrodl_smap": ("stefaland_hf.data.hydrodl_smap", "HydroDLSmap"),
 }
+#: how tables and cards name each builder's data
+DATASET_TITLES = {"synthland": "SynthLand", "camels_us": "CAMELS-US", "hydrodl_smap": "hydroDL SMAP"}
 
 
 def get_builder_class(name: str):
@@ -41,4 +43,4 @@ def load_site_dataset(name: str, config_name: str | None = None, data_dir: str |
     return builder.as_dataset(split="all")
 
 
-__all__ = ["BUILDERS", "get_builder_class", "load_site_dataset"]
+__all__ = ["BUILDERS", "DATASET_TITLES", "get_builder_class", "load_site_dataset"]

@@ -29,7 +29,7 @@ from typing import Sequence
 import numpy as np
 
 from ..configuration_stefaland import FROZEN_BACKBONE_MODES, StefaLandConfig
-from ..data import load_site_dataset
+from ..data import DATASET_TITLES, load_site_dataset
 from .. import zoo
 from ..data.splits import gauged_sites, pub_folds, pur_splits
 from ..hub.names import resolve_model_name
@@ -233,9 +233,6 @@ def run_benchmark(
 def _float(value) -> float | None:
     value = float(value)
     return value if np.isfinite(value) else None
-
-
-DATASET_TITLES = {"camels_us": "CAMELS-US", "synthland": "SynthLand"}
 
 
 def protocol_text(kind: str, pretrain_on: str, preset: dict[str, dict], base: str | None = None, dataset_name: str = "camels_us") -> str:

@@ -6,12 +6,9 @@ import argparse
 import json
 from pathlib import Path
 
+from ..data import DATASET_TITLES
 from .cards import render_adapter_card, render_model_card, results_from_report
 from .push import check_push_target, push_adapter, push_dataset, push_model
-
-# display names of the builders in cards (a builder missing here is named as it is)
-DATASET_NAMES = {"camels_us": "CAMELS-US", "synthland": "SynthLand", "hydrodl_smap": "hydroDL SMAP"}
-
 
 def report_for(folder: str, report: str) -> tuple[Path, str | None]:
     """``--report``'s file and the dataset its run manifest names; refused when it reports on another folder.
@@ -28,7 +25,7 @@ def report_for(folder: str, report: str) -> tuple[Path, str | None]:
             raise ValueError(f"--report {report}: it reports on {artifact}, not on {folder}; push each folder with its own report")
     manifest = path.parent / "run_manifest.json"
     builder = json.loads(manifest.read_text()).get("data", {}).get("builder") if manifest.is_file() else None
-    return path, None if builder is None else DATASET_NAMES.get(builder, builder)
+    return path, None if builder is None else DATASET_TITLES.get(builder, builder)
 
 
 def _results(args) -> tuple[list, str | None]:
