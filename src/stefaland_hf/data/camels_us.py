@@ -33,7 +33,8 @@ Documented choices:
   area from the forcing-file header (``area_source="forcing_header"``, NeuralHydrology's convention);
   ``area_source="area_gages2"`` uses the GAGES-II area (km²) from ``camels_topo.txt`` instead, as
   hydroDL (the paper authors' loaders) and CAMELS' own ``q_mean`` do. Over the 67 basins here the
-  header area is 0.38–1.14x ``area_gages2`` (06468170: its mm/day differ by 2.65x). ``-999`` → NaN; the record is reindexed onto the full
+  header area is 0.378–1.135x ``area_gages2`` (06468170: its mm/day differ by 2.65x;
+  ``benchmarks/camels_conventions.py``). ``-999`` → NaN; the record is reindexed onto the full
   daily period, dates absent from the file are NaN.
 - **Static attributes** (``ATTRIBUTE_SOURCES``): percentages (sand/silt/clay) become fractions 0–1;
   other units are the canonical ones already (slope m/km, area km², depths m, conductivity cm/h,
