@@ -984,6 +984,8 @@ class StefaLandTaskHead(nn.Module):
     targets and their statistics.
     """
 
+    unread_settings: tuple[str, ...] = ()  # head settings of the config this head does not read (runs say so)
+
     def __init__(self, config: StefaLandConfig):
         super().__init__()
         self.targets = StefaLandTargets(config)
@@ -1062,6 +1064,8 @@ class StefaLandNoAdapterHead(StefaLandTaskHead):
 class StefaLandLinearProbeHead(StefaLandTaskHead):
     """Linear probe: linear(LayerNorm(E)) per day."""
 
+    unread_settings = ("head_hidden_size", "head_dropout", "embedding_scale_init")
+
     def __init__(self, config: StefaLandConfig):
         super().__init__(config)
         self.embedding_norm = nn.LayerNorm(config.d_model)
@@ -1073,6 +1077,8 @@ class StefaLandLinearProbeHead(StefaLandTaskHead):
 
 class StefaLandDirectHead(StefaLandTaskHead):
     """No pretrained embedding: an LSTM on the raw [x, c] -> linear (the paper's "LSTM SL" baseline)."""
+
+    unread_settings = ("embedding_scale_init",)
 
     def __init__(self, config: StefaLandConfig):
         super().__init__(config)

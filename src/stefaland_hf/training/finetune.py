@@ -28,7 +28,7 @@ from ..data.splits import require_gauged
 from ..data.samplers import WindowDataset, collate_model_batch
 from ..evaluation import evaluate_sites, write_site_metrics
 from ..metrics import site_metrics, summarize
-from ..modeling_stefaland import StefaLandForTimeSeriesRegression
+from ..modeling_stefaland import TASK_HEADS, StefaLandForTimeSeriesRegression, head_class
 from ..peft_adapters import ResConnConfig
 from .argument_checks import require_at_least
 from .arguments import StefaLandTrainingArguments
@@ -75,10 +75,6 @@ class FinetuneArguments(StefaLandTrainingArguments):
         if self.warmup >= self.seq_len:
             raise ValueError(f"FinetuneArguments.warmup={self.warmup}: expected fewer days than seq_len={self.seq_len}")
         super().__post_init__()
-
-
-# the head options a head_mode does not read (a linear probe is LayerNorm + linear; direct has no embedding)
-UNUSED_HEAD_OPTIONS = {"linear_probe": ("head_hidden_size", "head_dropout", "embedding_scale_init"), "direct": ("embedding_scale_init",)}
 
 
 def build_finetune_model(
@@ -180,7 +176,7 @@ def finetune(
     prepare_run_folder(output_dir, manifest, overwrite=args.overwrite, state=PartialState())
 
     cached = args.embedding_cache and args.head_mode in FROZEN_BACKBONE_MODES
-    unused = [f"--{name} {getattr(args, name)}" for name in UNUSED_HEAD_OPTIONS.get(args.head_mode, ())
+    unused = [f"--{name} {getattr(args, name)}" for name in head_class(TASK_HEADS, args.head_mode).unread_settings
               if getattr(args, name) != FinetuneArguments.__dataclass_fields__[name].default]
     if unused:
         print(f"[{args.head_mode}] {', '.join(unused)} do not apply to this head")
