@@ -317,8 +317,9 @@ def run_cli(args) -> int:
     dataset = load_site_dataset(args.dataset, data_dir=args.data_dir, cache_dir=args.cache_dir, **kwargs)
     models = {label: mode for label, mode in MODELS.items() if mode in args.models}
     base = args.base
-    if base is None and args.pretrain_on is None and args.dataset == "camels_us" and zoo.shipped_weights(zoo.RELEASE_MODEL):
-        base = str(zoo.shipped_weights(zoo.RELEASE_MODEL))  # the folder itself: a ./stefaland-conus would shadow the name
+    shipped = zoo.shipped_weights(zoo.RELEASE_MODEL)
+    if base is None and args.pretrain_on is None and args.dataset == "camels_us" and shipped:
+        base = str(shipped)  # the folder itself: a ./stefaland-conus would shadow the name
         print(f"base: the released {zoo.RELEASE_MODEL} shipped with the package ({base}); --pretrain-on all|train pretrains instead")
     pretraining_settings = [o for o in args.overrides if o.startswith(("pretrain.", "benchmark.pretrain_"))]
     if base is not None and pretraining_settings:
