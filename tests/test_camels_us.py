@@ -129,7 +129,7 @@ def test_daymet_columns_map_to_canonical_variables(daymet):
     values = dict(zip(row["dynamic_variables"], row["dynamic"][_date_index(row, "2000-01-01")]))
     expected = {
         "precipitation": prcp,
-        "shortwave_radiation": srad,
+        "shortwave_radiation": srad * dayl / 86400,  # the product's daylight-hours mean as a 24-hour mean
         "temperature_max": tmax,
         "temperature_min": tmin,
         "temperature_mean": (tmax + tmin) / 2,

@@ -20,8 +20,10 @@ Layout read (``data_dir`` is the folder holding these):
 Documented choices:
 
 - **Dynamic inputs** (canonical names, ``DYNAMIC_VARIABLES``): prcp → precipitation (mm/day),
-  tmax/tmin → temperature_max/min (°C), srad → shortwave_radiation (W/m², mean over daylight as in
-  the product), vp → vapor_pressure (Pa), dayl → daylength (s), and temperature_mean = (tmax + tmin)/2
+  tmax/tmin → temperature_max/min (°C), srad × dayl / 86,400 → shortwave_radiation (W/m², the 24-hour
+  mean of the vocabulary: every CAMELS product's ``srad`` is a mean over the daylight hours, 1.5–3x the
+  24-hour mean; ``benchmarks/camels_conventions.py``), vp → vapor_pressure (Pa), dayl → daylength (s),
+  and temperature_mean = (tmax + tmin)/2
   (the usual daily-mean approximation; the products carry no mean temperature). In the Maurer and
   NLDAS files of the original release tmax equals tmin: both hold the daily mean (their midpoint
   matches Daymet's). A file whose tmax and tmin are the same series over the period therefore gives
@@ -160,6 +162,7 @@ FORCING_COLUMNS = ("Year", "Mnth", "Day", "Hr", "dayl", "prcp", "srad", "swe", "
 _FC = {name: i for i, name in enumerate(FORCING_COLUMNS)}
 _FORCING_FIRST_LINE = 5  # 3 header lines and the column line come first
 _STREAMFLOW_FIRST_LINE = 1  # no header
+SECONDS_PER_DAY = 86_400.0
 
 DYNAMIC_VARIABLES: tuple[str, ...] = (
     "precipitation",
@@ -365,7 +368,7 @@ def read_streamflow_file(path: str | os.PathLike, basin: str | None = None) -> t
 
 def cfs_to_mm_per_day(q_cfs, area_m2: float) -> np.ndarray:
     """Discharge in ft³/s → basin-area-normalized depth in mm/day."""
-    return np.asarray(q_cfs, dtype=np.float64) * CFS_TO_M3S * 86400.0 * 1000.0 / float(area_m2)
+    return np.asarray(q_cfs, dtype=np.float64) * CFS_TO_M3S * SECONDS_PER_DAY * 1000.0 / float(area_m2)
 
 
 def _as_dirs(data_dir: str | os.PathLike | Sequence[str | os.PathLike]) -> list[Path]:
@@ -582,6 +585,8 @@ def load_basin(
         x = values[i0 : i0 + n, _FC[column]].copy()
         ranges(x, name, ffile, lambda index, column=column: (_FORCING_FIRST_LINE + i0 + index[0], f"column {column}"))
         columns[name] = x
+    # the products' srad is a mean over the daylight hours; the vocabulary's shortwave_radiation a 24-hour mean
+    columns["shortwave_radiation"] = columns["shortwave_radiation"] * columns["daylength"] / SECONDS_PER_DAY
     # within range whenever tmax and tmin are
     columns["temperature_mean"] = 0.5 * (columns["temperature_max"] + columns["temperature_min"])
     if np.array_equal(columns["temperature_max"], columns["temperature_min"], equal_nan=True):
@@ -670,7 +675,7 @@ class CamelsUS(datasets.GeneratorBasedBuilder):
     BUILDER_CONFIG_CLASS = CamelsUSConfig
     BUILDER_CONFIGS = [
         # 1.2.0: rows carry the schema's ``gauged`` column (old caches lack it and are not served)
-        CamelsUSConfig(name=name, forcing=name, version=datasets.Version("1.3.0"), description=f"CAMELS-US with {name} forcings")
+        CamelsUSConfig(name=name, forcing=name, version=datasets.Version("1.4.0"), description=f"CAMELS-US with {name} forcings")
         for name in FORCING_PRODUCTS
     ]
     DEFAULT_CONFIG_NAME = "daymet"
