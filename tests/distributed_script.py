@@ -25,7 +25,8 @@ from stefaland_hf.data.splits import pub_folds
 from stefaland_hf.data.synthland import DYNAMIC_VARIABLES, STATIC_VARIABLES
 from stefaland_hf.training import finetune as finetune_module
 from stefaland_hf.training import pretrain as pretrain_module
-from stefaland_hf.training.finetune import FinetuneArguments, finetune
+from stefaland_hf.training.arguments import FinetuneArguments
+from stefaland_hf.training.finetune import finetune
 from stefaland_hf.training.pretrain import PretrainArguments, pretrain
 
 PERIOD = ("2000-01-01", "2001-12-31")

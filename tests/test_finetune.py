@@ -17,7 +17,8 @@ from stefaland_hf.data.splits import Split, pub_folds
 from stefaland_hf.experiments.demo import demo_preset, run_demo
 from stefaland_hf.training import arguments as training_arguments
 from stefaland_hf.training.acceleration import bf16_supported
-from stefaland_hf.training.finetune import FinetuneArguments, finetune
+from stefaland_hf.training.arguments import FinetuneArguments
+from stefaland_hf.training.finetune import finetune
 from stefaland_hf.training.pretrain import PretrainArguments, pretrain
 from stefaland_hf.training.run_folder import RunFolderError
 

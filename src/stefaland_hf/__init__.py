@@ -18,8 +18,7 @@ from .modeling_stefaland import (
 from .hub.names import from_pretrained
 from .peft_adapters import ResConnConfig
 from .variables import VARIABLES, align_variables, get_variable
-
-__version__ = "0.1.0"
+from .version import __version__
 
 # One table (modeling_stefaland.AUTO_CLASSES) for both ways of loading: the Auto classes here, and the auto_map with
 # the code that saved folders carry, so that trust_remote_code=True works without this package.

@@ -21,6 +21,7 @@ from peft.mapping import PEFT_TYPE_TO_CONFIG_MAPPING, PEFT_TYPE_TO_PREFIX_MAPPIN
 from peft.tuners.tuners_utils import BaseTuner, BaseTunerLayer
 from torch import nn
 
+from .checkpoint_binding import backbone_fingerprint
 from .configuration_stefaland import OUTPUT_TRANSFORMS, StefaLandConfig
 from .modeling_stefaland import TASK_HEADS, StefaLandTaskHead, head_class
 from .variables import validate_names
@@ -158,8 +159,6 @@ class ResConnModel(BaseTuner):
     def _bind_base(self, config: ResConnConfig, adapter_name: str) -> None:
         """Record the base in a new adapter's config; refuse one recorded on another base (an adapter reads the raw
         inputs in its base's variable order and that encoder's embeddings: elsewhere it predicts nonsense, silently)."""
-        from .training.embedding_cache import backbone_fingerprint  # training imports this module
-
         backbone = getattr(self.model, "stefaland", None)
         base = {
             "base_dynamic_variables": list(self.model.config.dynamic_variables),

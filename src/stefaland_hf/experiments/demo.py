@@ -29,14 +29,12 @@ from ..metrics import site_metrics, summarize
 from ..evaluation import EVAL_METRICS, write_site_metrics
 from ..presets import apply_overrides, load_preset, preset_names
 from ..training.argument_checks import require_period
-from ..training.arguments import DEFAULT_PERIODS
-from ..training.finetune import FinetuneArguments, finetune
+from ..training.arguments import DEFAULT_PERIODS, FinetuneArguments
+from ..training.finetune import finetune
 from ..training.pretrain import PretrainArguments, pretrain
 from ..training.run_folder import build_manifest, prepare_run_folder
 from ..zoo import model_zoo_dir
 from .plots import plot_hydrographs, plot_metric_cdf
-
-MODEL_ZOO = model_zoo_dir()
 
 
 @dataclass
@@ -74,7 +72,7 @@ def finetune_arguments(preset: dict[str, dict], output_dir: str | Path, head_mod
 
 def tiny_model_config() -> StefaLandConfig:
     """The ``stefaland-tiny`` configuration from the model zoo (``modeling/stefaland-tiny``)."""
-    return StefaLandConfig.from_pretrained(MODEL_ZOO / "stefaland-tiny")
+    return StefaLandConfig.from_pretrained(model_zoo_dir() / "stefaland-tiny")
 
 
 def oracle_metrics(dataset, sites, period) -> dict:

@@ -58,13 +58,12 @@ def load_trained_model(adapter: str | os.PathLike, base: str | os.PathLike | Non
     ``adapter`` holds either a resConn adapter (``adapter_config.json``; needs ``base``, by default the base it
     names) or a complete model (``config.json``; a ``base`` is then refused as meaningless).
     """
-    import stefaland_hf  # noqa: F401  (registers the RESCONN PEFT method)
     from peft import PeftModel
 
+    from ..checkpoint_binding import backbone_fingerprint
     from ..hub.names import from_pretrained
     from ..modeling_stefaland import StefaLandForTimeSeriesRegression
     from ..peft_adapters import ResConnConfig
-    from ..training.embedding_cache import backbone_fingerprint
     from ..training.finetune import FINETUNING_FILE
 
     folder = _local_folder(os.fspath(adapter))

@@ -50,7 +50,7 @@ from .names import hub_base
 logger = logging.getLogger(__name__)
 
 # copied next to the weights so that a pushed model loads with trust_remote_code=True where stefaland_hf is not installed
-REMOTE_CODE_FILES = ("configuration_stefaland.py", "modeling_stefaland.py", "variables.py")
+REMOTE_CODE_FILES = ("configuration_stefaland.py", "modeling_stefaland.py", "checkpoint_binding.py", "variables.py")
 _PACKAGE_DIR = Path(__file__).resolve().parents[1]
 
 
@@ -286,9 +286,9 @@ def push_model(
     ``card``: a ``ModelCard`` or a markdown file; None uses the folder's README.md as it is (its "How to use"
     loads from wherever it was rendered for: render the card with ``repo_id``, or ``render_converted_card(report,
     repo_id)``, to point it at the repo) and renders one with :func:`render_model_card` if there is none. Remote
-    code (``configuration_stefaland.py``, ``modeling_stefaland.py``, ``variables.py``) and the full ``auto_map``
-    are added if the folder lacks them, so the repo loads with ``trust_remote_code=True`` where ``stefaland_hf``
-    is not installed. Returns the ``CommitInfo`` (``.commit_url``). Raises :class:`HubPushError` on failure.
+    code (:data:`REMOTE_CODE_FILES`) and the full ``auto_map`` are added if the folder lacks them, so the repo loads
+    with ``trust_remote_code=True`` where ``stefaland_hf`` is not installed. Returns the ``CommitInfo``
+    (``.commit_url``). Raises :class:`HubPushError` on failure.
     """
     from ..modeling_stefaland import AUTO_MAP
 

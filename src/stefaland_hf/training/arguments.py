@@ -2,7 +2,7 @@
 
 - :class:`StefaLandTrainingArguments`: ``transformers.TrainingArguments`` plus what every StefaLand head training
   adds (head, window length, early-stopping patience), with the Trainer settings our runs share as defaults.
-  :class:`~stefaland_hf.training.finetune.FinetuneArguments` and
+  :class:`FinetuneArguments` (daily-target heads) and
   :class:`~stefaland_hf.training.static_regression.StaticRegressionArguments` subclass it, and Trainer reads them as
   they are.
 - :class:`DataArguments` (which site dataset) and :class:`SplitArguments` (which sites and periods are held out).
@@ -20,7 +20,7 @@ import torch
 from transformers import HfArgumentParser, TrainingArguments
 from transformers.trainer_utils import HubStrategy, IntervalStrategy, SaveStrategy, SchedulerType
 
-from ..configuration_stefaland import HEAD_MODES
+from ..configuration_stefaland import HEAD_MODES, OUTPUT_TRANSFORMS
 from ..data import BUILDERS, load_site_dataset
 from ..data.splits import CAMELS_PUR_GROUPS, gauged_sites, pub_folds, pur_splits, temporal_split
 from .acceleration import bf16_supported
@@ -127,6 +127,44 @@ class StefaLandTrainingArguments(TrainingArguments):
         if not self.hub_model_id:
             raise ValueError("--push_to_hub: name the repo with --hub_model_id ORG/NAME")
         return self.hub_model_id
+
+
+@dataclass
+class FinetuneArguments(StefaLandTrainingArguments):
+    """Finetuning a daily-target head (:func:`~stefaland_hf.training.finetune.finetune`): its windows, adapter and
+    embedding cache; Trainer's own fields as in ``TrainingArguments``. ``push_to_hub``/``hub_model_id`` are read by
+    the example scripts, which push the finished adapter or model with its card; Trainer itself never pushes
+    checkpoints."""
+
+    target_variables: list[str] = field(default_factory=lambda: ["streamflow"], metadata={"help": "daily targets to predict"})
+    warmup: int = field(default=180, metadata={"help": "days of context at the start of each window that carry no loss"})
+    stride: int = field(default=1, metadata={"help": "days between training window starts (without the embedding cache)"})
+    min_observed: int = field(default=1, metadata={"help": "skip training windows with fewer observed target days"})
+    embedding_scale_init: float = field(default=0.1, metadata={"help": "initial scale s of LayerNorm(E) in the head (paper: 0.1)"})
+    output_transform: str = field(
+        default="clamp", metadata={"choices": OUTPUT_TRANSFORMS, "help": "how predictions respect the targets' physical range (StefaLandConfig.output_transform)"}
+    )
+    embedding_cache: bool = field(
+        default=True, metadata={"help": "frozen-backbone modes: train the head on embeddings computed once (training/embedding_cache.py)"}
+    )
+    embedding_cache_stride: int | None = field(
+        default=None, metadata={"help": "days between cached training windows (default: seq_len minus warmup, so their loss parts tile the period once; the days after the last whole window, fewer than the stride, are not trained on)"}
+    )
+    embedding_cache_dir: str | None = field(
+        default=None, metadata={"help": "embedding cache folder (default: $STEFALAND_CACHE_DIR/embeddings or ~/.cache/stefaland_hf/embeddings)"}
+    )
+
+    PRESENTATION_FIELDS = StefaLandTrainingArguments.PRESENTATION_FIELDS + ("embedding_cache_dir",)
+
+    def __post_init__(self):
+        if not self.target_variables:
+            raise ValueError("FinetuneArguments.target_variables: expected at least one target variable")
+        require_at_least(self, 1, "stride")
+        require_at_least(self, 1, "embedding_cache_stride", optional=True)
+        require_at_least(self, 0, "warmup", "min_observed")
+        if self.warmup >= self.seq_len:
+            raise ValueError(f"FinetuneArguments.warmup={self.warmup}: expected fewer days than seq_len={self.seq_len}")
+        super().__post_init__()
 
 
 # CAMELS periods of the paper's code (spec §4): train 1999-10-01..2008-09-30, test 1989-10-01..1999-09-30.
@@ -244,9 +282,9 @@ def finetune_parser(
     """The finetuning examples' parser: :class:`FinetuneArguments`, :class:`DataArguments`, :class:`SplitArguments`,
     ``--base`` and ``--paper-scale``; defaults: the laptop scale (the demo's finetuning), then ``defaults``."""
     from ..presets import load_preset
-    from .finetune import FinetuneArguments
 
-    parser = HfArgumentParser((FinetuneArguments, DataArguments, SplitArguments), description=description, formatter_class=HelpFormatter)
+    parser = HfArgumentParser((FinetuneArguments, DataArguments, SplitArguments), description=description, formatter_class=HelpFormatter,
+                              usage="%(prog)s [options]")
     if default_base is None:
         parser.add_argument("--base", required=True, help="pretrained model: folder, Hub id, or short name (stefaland-conus)")
     else:

@@ -29,8 +29,8 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from ..checkpoint_binding import backbone_fingerprint
 from ..data.samplers import WindowBatch, WindowDataset, collate_windows
-from ..modeling_stefaland import BACKBONE_SETTINGS
 
 CACHE_DTYPE = np.float16
 FORMAT_VERSION = 1
@@ -41,22 +41,6 @@ MANIFEST_FILE = "manifest.json"
 def default_cache_dir() -> Path:
     root = os.environ.get("STEFALAND_CACHE_DIR")
     return (Path(root) if root else Path.home() / ".cache" / "stefaland_hf") / "embeddings"
-
-
-def backbone_fingerprint(backbone: torch.nn.Module) -> str:
-    """SHA-256 of the settings the encoder computes with and every parameter and buffer (name, dtype, shape, bytes).
-
-    Where the checkpoint was loaded from and the task head's settings are left out: the same encoder loaded
-    from another folder, or under another head, has the same fingerprint (and shares its embedding cache).
-    """
-    settings = {name: getattr(backbone.config, name) for name in BACKBONE_SETTINGS}
-    digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
-    tensors = {**dict(backbone.named_parameters()), **dict(backbone.named_buffers())}
-    for name in sorted(tensors):
-        tensor = tensors[name].detach().cpu().contiguous()
-        digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}".encode())
-        digest.update(tensor.view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
-    return digest.hexdigest()
 
 
 def windows_fingerprint(windows: WindowDataset, site_chunk: int = 64) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,8 @@ from accelerate import PartialState
 from peft import PeftModel, get_peft_model
 from transformers import EarlyStoppingCallback, EvalPrediction, set_seed
 
-from ..configuration_stefaland import FROZEN_BACKBONE_MODES, OUTPUT_TRANSFORMS, StefaLandConfig
+from ..checkpoint_binding import backbone_fingerprint
+from ..configuration_stefaland import FROZEN_BACKBONE_MODES, StefaLandConfig
 from ..data.normalization import Normalization, fit_normalization
 from ..data.splits import require_gauged
 from ..data.samplers import WindowDataset, collate_model_batch
@@ -30,51 +31,13 @@ from ..evaluation import evaluate_sites, write_site_metrics
 from ..metrics import site_metrics, summarize
 from ..modeling_stefaland import TASK_HEADS, StefaLandForTimeSeriesRegression, head_class
 from ..peft_adapters import ResConnConfig
-from .argument_checks import require_at_least
-from .arguments import StefaLandTrainingArguments
+from .arguments import FinetuneArguments
 from .console import EvaluationConsole, quiet_library_output
-from .embedding_cache import CachedEmbeddingWindows, EmbeddingCache, backbone_fingerprint
+from .embedding_cache import CachedEmbeddingWindows, EmbeddingCache
 from .run_folder import build_manifest, dataset_fingerprint, prepare_run_folder
 from .trainer import ObservedLabelTrainer
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass
-class FinetuneArguments(StefaLandTrainingArguments):
-    """Finetuning a daily-target head (:func:`finetune`): its windows, adapter and embedding cache; Trainer's own
-    fields as in ``TrainingArguments``. ``push_to_hub``/``hub_model_id`` are read by the example scripts, which push
-    the finished adapter or model with its card; Trainer itself never pushes checkpoints."""
-
-    target_variables: list[str] = field(default_factory=lambda: ["streamflow"], metadata={"help": "daily targets to predict"})
-    warmup: int = field(default=180, metadata={"help": "days of context at the start of each window that carry no loss"})
-    stride: int = field(default=1, metadata={"help": "days between training window starts (without the embedding cache)"})
-    min_observed: int = field(default=1, metadata={"help": "skip training windows with fewer observed target days"})
-    embedding_scale_init: float = field(default=0.1, metadata={"help": "initial scale s of LayerNorm(E) in the head (paper: 0.1)"})
-    output_transform: str = field(
-        default="clamp", metadata={"choices": OUTPUT_TRANSFORMS, "help": "how predictions respect the targets' physical range (StefaLandConfig.output_transform)"}
-    )
-    embedding_cache: bool = field(
-        default=True, metadata={"help": "frozen-backbone modes: train the head on embeddings computed once (training/embedding_cache.py)"}
-    )
-    embedding_cache_stride: int | None = field(
-        default=None, metadata={"help": "days between cached training windows (default: seq_len minus warmup, so their loss parts tile the period once; the days after the last whole window, fewer than the stride, are not trained on)"}
-    )
-    embedding_cache_dir: str | None = field(
-        default=None, metadata={"help": "embedding cache folder (default: $STEFALAND_CACHE_DIR/embeddings or ~/.cache/stefaland_hf/embeddings)"}
-    )
-
-    PRESENTATION_FIELDS = StefaLandTrainingArguments.PRESENTATION_FIELDS + ("embedding_cache_dir",)
-
-    def __post_init__(self):
-        if not self.target_variables:
-            raise ValueError("FinetuneArguments.target_variables: expected at least one target variable")
-        require_at_least(self, 1, "stride")
-        require_at_least(self, 1, "embedding_cache_stride", optional=True)
-        require_at_least(self, 0, "warmup", "min_observed")
-        if self.warmup >= self.seq_len:
-            raise ValueError(f"FinetuneArguments.warmup={self.warmup}: expected fewer days than seq_len={self.seq_len}")
-        super().__post_init__()
 
 
 def build_finetune_model(

@@ -17,6 +17,8 @@ import shutil
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+from ..version import __version__
+
 MANIFEST_FILE = "run_manifest.json"
 CHECKPOINT_COMPLETE_FILE = "checkpoint_complete.json"
 _PARTIAL_PREFIX = ".partial-"
@@ -33,8 +35,6 @@ def _plain(value: Any) -> Any:
 
 def build_manifest(kind: str, arguments: dict, data: Any = None, base_model: Any = None, **fields: Any) -> dict:
     """What produced a run folder: compared field by field (``package_version`` aside) when the folder is reused."""
-    from .. import __version__
-
     manifest = {"kind": kind, "arguments": arguments, "data": data, "base_model": base_model, **fields}
     return _plain({**manifest, "package_version": __version__})
 

@@ -14,7 +14,7 @@ test data) into a fresh Arrow cache and reports
 
 Run from the repository root::
 
-    python examples/benchmark_camels_data.py --data-dir ../shared/data/camels_us
+    python benchmarks/camels_data.py --data-dir ../shared/data/camels_us
 """
 
 from __future__ import annotations

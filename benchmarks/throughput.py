@@ -35,9 +35,9 @@ built here (base = ``StefaLandConfig()`` defaults, the paper's D=256, 4 layers, 
 
 Run from the repository root::
 
-    python examples/benchmark_throughput.py                      # tiny + base, CPU or the GPU if present
-    python examples/benchmark_throughput.py --device cuda --dtype bf16 --batch-size 256 --steps 20
-    python examples/benchmark_throughput.py --configs tiny --config path/to/config.json --json out.json
+    python benchmarks/throughput.py                      # tiny + base, CPU or the GPU if present
+    python benchmarks/throughput.py --device cuda --dtype bf16 --batch-size 256 --steps 20
+    python benchmarks/throughput.py --configs tiny --config path/to/config.json --json out.json
 """
 
 from __future__ import annotations
@@ -69,9 +69,10 @@ from stefaland_hf.modeling_stefaland import (
     StefaLandVariableEmbedding,
 )
 from stefaland_hf.variables import VARIABLES
+from stefaland_hf.zoo import model_zoo_dir
 
 REPO = Path(__file__).resolve().parents[1]
-ZOO = REPO / "modeling"
+ZOO = model_zoo_dir()
 
 # --------------------------------------------------------------------------------------------------
 # Synthetic inputs in physical units
