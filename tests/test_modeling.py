@@ -145,7 +145,7 @@ def test_eager_and_sdpa_attention_agree(tmp_path, cls, monkeypatch):
     loaded(x, c).to_tuple()[0].float().square().mean().backward()  # dropout on the attention weights in training
 
 
-@pytest.mark.parametrize("name", ["stefaland-tiny", "stefaland-base", "stefaland-conus"])
+@pytest.mark.parametrize("name", ["stefaland-tiny", "stefaland-base", "stefaland-original", "stefaland-conus"])
 def test_model_zoo_architectures_train_attention_on_the_fused_kernel(name):
     """The zoo's one documented difference from the paper: no dropout on the attention probabilities (every other
     dropout kept), so that a training step runs SDPA's fused CPU kernel instead of its math path."""

@@ -17,7 +17,7 @@ from transformers import PreTrainedConfig
 from .variables import DYNAMIC, STATIC, TARGET, validate_names
 
 # The pretraining variables of the authors' 8,634-basin configuration (paper spec §2.1, first row),
-# mapped to canonical names. These are the defaults of ``stefaland-base``.
+# mapped to canonical names. These are the defaults of ``stefaland-original`` (the layout of the authors' checkpoint).
 PAPER_DYNAMIC_VARIABLES = (
     "precipitation",
     "shortwave_radiation",
