@@ -166,8 +166,8 @@ def test_several_training_seeds_in_one_command_pool_folds_and_seeds(tmp_path, ca
     probe = [f["models"]["StefaLand linear probe"]["summary"]["nse"] for r in per_seed.values() for f in r["folds"]]
     row = next(line for line in (out / "summary.md").read_text().splitlines() if line.startswith("| StefaLand linear probe"))
     delta = np.subtract(probe, lstm)
-    assert f"{np.mean(probe):.3f} ± " in row and f"| {np.mean(delta):.3f} ± " in row
-    assert f"| {int(np.sum(delta > 0))}/4 |" in row
+    assert f"{np.mean(probe):.3f} ± " in row and f"| {np.mean(delta):+.3f} ± " in row
+    assert f"({int(np.sum(delta > 0))}/4)" in row
     # the smoke preset's 2-step cap ends every run before early stopping could: the table says so
     assert row.endswith("| 2-2 | 4/4 |")
     # interrupted before the second seed began: --resume keeps seed 5 and runs seed 6 from the start
@@ -198,3 +198,26 @@ def test_pretraining_settings_are_refused_when_the_run_pretrains_nothing(tmp_pat
     )
     with pytest.raises(ValueError, match="this run pretrains nothing \\(its base is some/model\\)"):
         run_cli(args)
+
+
+def test_random_encoder_control_is_the_bases_configuration_with_random_weights_and_every_model_is_paired_against_it(tmp_path):
+    from safetensors.torch import load_file
+
+    from stefaland_hf import StefaLandConfig
+
+    dataset = load_site_dataset("synthland", cache_dir=str(tmp_path / "cache"))
+    models = {"LSTM SL": "direct", "StefaLand resConn": "resconn", "StefaLand resConn, random encoder": "random_encoder"}
+    results = run_benchmark("pub", dataset, tmp_path / "out", folds=2, seed=0, preset=benchmark_preset("smoke", "synthland"),
+                            models=models, dataset_name="synthland")
+    base = tmp_path / "out" / "pretraining" / "model"
+    (control,) = (tmp_path / "out" / "random_encoders").iterdir()
+    assert StefaLandConfig.from_pretrained(control).to_dict() == StefaLandConfig.from_pretrained(base).to_dict()
+    trained, random = load_file(base / "model.safetensors"), load_file(control / "model.safetensors")
+    assert trained.keys() == random.keys() and any(not (trained[k] == random[k]).all() for k in trained)
+    assert results["folds"][0]["models"]["StefaLand resConn, random encoder"]["head_mode"] == "resconn"
+    paired = results["paired"]["StefaLand resConn"]
+    nse = {label: np.array([f["models"][label]["summary"]["nse"] for f in results["folds"]]) for label in models}
+    assert paired["random encoder"]["mean"] == pytest.approx(np.mean(nse["StefaLand resConn"] - nse["StefaLand resConn, random encoder"]))
+    assert paired["LSTM SL"]["n"] == 2 and "random encoder" not in results["paired"]["StefaLand resConn, random encoder"]
+    summary = (tmp_path / "out" / "summary.md").read_text()
+    assert "Δ NSE vs random encoder" in summary and "Δ NSE vs LSTM SL" in summary

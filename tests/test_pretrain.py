@@ -105,7 +105,7 @@ def test_overwrite_replaces_the_run_and_its_stale_checkpoints(tmp_path, synthlan
     pretrain(_config(), synthland_tiny, [0, 1, 2], PERIOD, _short(tmp_path, samples_per_epoch=64))
     assert (tmp_path / "checkpoints" / "step_4").is_dir()
     pretrain(_config(), synthland_tiny, [0, 1, 2], PERIOD, _short(tmp_path, seed=8, overwrite=True))
-    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["step_2"]
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["config.json", "step_2"]
     assert json.loads((tmp_path / MANIFEST_FILE).read_text())["arguments"]["seed"] == 8
 
 
@@ -156,3 +156,24 @@ def test_max_steps_trains_that_many_steps_past_the_epochs(tmp_path, synthland_ti
     pretrain(_config(), synthland_tiny, [0, 1, 2], PERIOD, _args(tmp_path, num_train_epochs=1, max_steps=7, save_steps=0))
     steps = (tmp_path / "loss_curve.csv").read_text().strip().splitlines()[1:]
     assert len(steps) == 7 and steps[-1].split(",")[0] == "7"
+
+
+def test_init_from_continues_a_pretrained_model_and_refuses_another_configuration(tmp_path, synthland_tiny):
+    """A pretraining whose run folder (optimizer state) is gone continues from its saved weights, never from another model's."""
+    from safetensors.torch import load_file
+
+    first = tmp_path / "first"
+    pretrain(_config(), synthland_tiny, [0, 1, 2], PERIOD, _args(first, num_train_epochs=1, max_steps=2, save_steps=0))
+    weights = load_file(first / "model" / "model.safetensors")
+    # a near-zero learning rate: the continued model starts exactly where the first ended
+    pretrain(_config(), synthland_tiny, [0, 1, 2], PERIOD,
+             _args(tmp_path / "again", num_train_epochs=1, max_steps=1, save_steps=0, learning_rate=1e-12, init_from=str(first / "model")))
+    continued = load_file(tmp_path / "again" / "model" / "model.safetensors")
+    assert all(torch.allclose(continued[k], weights[k], atol=1e-6) for k in weights)
+    manifest = json.loads((tmp_path / "again" / MANIFEST_FILE).read_text())
+    assert manifest["base_model"]["init_from"] == str(first / "model") and len(manifest["base_model"]["sha256"]) == 64
+    with pytest.raises(ValueError, match=r"differs from this run's configuration in \[.*'d_model'"):
+        pretrain(_config().replace(d_model=32), synthland_tiny, [0, 1, 2], PERIOD,
+                 _args(tmp_path / "other", max_steps=1, init_from=str(first / "model")))
+    with pytest.raises(ValueError, match=r"differs from this run's configuration in \[.*'dynamic_mean'"):  # another corpus
+        pretrain(_config(), synthland_tiny, [3, 4, 5], PERIOD, _args(tmp_path / "corpus", max_steps=1, init_from=str(first / "model")))

@@ -1,9 +1,13 @@
 """``stefaland benchmark pub|pur``: the paper's CAMELS protocol with baselines and ablations.
 
-Per fold (PUB: random basin groups; PUR: the HUC-02 region groups of Feng et al. 2021) five
+Per fold (PUB: random basin groups; PUR: the HUC-02 region groups of Feng et al. 2021) six
 models are trained on the training basins and evaluated on the held-out basins over the test
 period: the LSTM baseline ("LSTM SL", ``direct``), StefaLand ``scratch``, pretrained + ``resconn``,
-pretrained ``no_adapter`` and pretrained ``linear_probe`` (paper Tables 1, 2 and 13).
+pretrained ``no_adapter`` and pretrained ``linear_probe`` (paper Tables 1, 2 and 13), and the control
+``random_encoder``: resConn on a frozen, randomly initialized encoder of exactly the base's configuration
+(its variables and normalization statistics), drawn from the training seed. What a frozen-encoder model gains
+over that control is what the pretraining put into the encoder; ``summary.md`` and ``results.json`` pair every
+model against the LSTM and against the control.
 
 Pretraining reads forcings and static attributes only, never streamflow. With
 ``--pretrain-on all`` (default) one pretraining on every listed basin's forcings and attributes
@@ -19,6 +23,7 @@ resumed with ``--resume`` (same arguments) continues at the first unfinished fol
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import time
@@ -36,11 +41,10 @@ from ..hub.names import resolve_model_name
 from ..metrics import standard_error
 from ..presets import apply_overrides, load_preset, preset_names
 from ..training.argument_checks import require_period
-from ..training.arguments import DEFAULT_PERIODS
-from ..training.finetune import FinetuneArguments, finetune
+from ..training.arguments import DEFAULT_PERIODS, FinetuneArguments
+from ..training.finetune import finetune
 from ..training.pretrain import PretrainArguments, config_for_dataset, pretrain
 from ..training.run_folder import MANIFEST_FILE, build_manifest, dataset_fingerprint, file_sha256, latest_complete_checkpoint, prepare_run_folder
-from .demo import MODEL_ZOO
 from .plots import plot_metric_cdf
 
 MODELS = {
@@ -49,7 +53,11 @@ MODELS = {
     "StefaLand resConn": "resconn",
     "StefaLand no adapter": "no_adapter",
     "StefaLand linear probe": "linear_probe",
+    "StefaLand resConn, random encoder": "random_encoder",
 }
+# benchmark models that are not head modes: the head mode they train
+MODEL_HEAD_MODES = {"random_encoder": "resconn"}
+REFERENCES = {"LSTM SL": "direct", "random encoder": "random_encoder"}  # what every model is paired against
 TABLE_METRICS = (("rmse", "RMSE"), ("ubrmse", "ubRMSE"), ("pearson_r", "Corr"), ("nse", "NSE"), ("kge", "KGE"))
 
 
@@ -85,17 +93,27 @@ def benchmark_preset(name: str, dataset_name: str = "camels_us", overrides: Sequ
     return preset
 
 
-def finetune_arguments(preset: dict[str, dict], folder: Path, head_mode: str, seed: int, cache_dir: Path) -> FinetuneArguments:
+def head_mode_of(model: str) -> str:
+    """The head mode that benchmark model ``model`` trains (``random_encoder``: resConn on a random encoder)."""
+    return MODEL_HEAD_MODES.get(model, model)
+
+
+def uses_frozen_encoder(model: str) -> bool:
+    return head_mode_of(model) in FROZEN_BACKBONE_MODES
+
+
+def finetune_arguments(preset: dict[str, dict], folder: Path, model: str, seed: int, cache_dir: Path) -> FinetuneArguments:
     """A benchmark model's finetuning: the preset's ``finetune`` section (and ``baseline`` for the LSTM); an unfinished
     fold is trained again from the start."""
+    head_mode = head_mode_of(model)
     section = {**preset["finetune"], **(preset["baseline"] if head_mode == "direct" else {})}
     run = {"output_dir": str(folder), "head_mode": head_mode, "disable_tqdm": True, "embedding_cache_dir": str(cache_dir), "overwrite": True}
     return FinetuneArguments(**{"seed": seed, **section, **run})
 
 
-def step_cap(preset: dict[str, dict], head_mode: str) -> int:
-    """The optimizer-step cap a model of ``head_mode`` trained under (the LSTM baseline has its own)."""
-    section = {**preset["finetune"], **(preset["baseline"] if head_mode == "direct" else {})}
+def step_cap(preset: dict[str, dict], model: str) -> int:
+    """The optimizer-step cap benchmark model ``model`` trained under (the LSTM baseline has its own)."""
+    section = {**preset["finetune"], **(preset["baseline"] if head_mode_of(model) == "direct" else {})}
     return section.get("max_steps", FinetuneArguments.max_steps)
 
 
@@ -120,6 +138,22 @@ def _pretrain(dataset, sites, preset: dict[str, dict], seed: int, out: Path, mod
         run = {"output_dir": str(out), "resume": checkpoint is not None, "overwrite": checkpoint is None}
         pretrain(model_config, dataset, sites, settings["pretrain_period"] or settings["train_period"], PretrainArguments(**{"seed": seed, **preset["pretrain"], **run}))
     return out / "model"
+
+
+def random_encoder(base: str | Path, seed: int, out: Path) -> Path:
+    """A randomly initialized encoder of exactly ``base``'s configuration (variables, normalization statistics,
+    architecture), drawn from ``seed`` and saved in ``out``: the control that shows what pretraining adds."""
+    from transformers import set_seed
+
+    from ..modeling_stefaland import StefaLandForPretraining
+
+    config = StefaLandConfig.from_pretrained(base)
+    # one per (configuration, seed): per-fold pretrainings differ in their normalization statistics
+    folder = out / f"{hashlib.sha256(config.to_json_string().encode()).hexdigest()[:16]}_seed_{seed}"
+    if not (folder / "model.safetensors").is_file():
+        set_seed(seed)
+        StefaLandForPretraining(config).save_pretrained(folder)
+    return folder
 
 
 def run_benchmark(
@@ -147,8 +181,11 @@ def run_benchmark(
     run of the same benchmark in ``out`` (finished folds are kept); ``overwrite`` replaces whatever benchmark ``out`` holds.
     """
     training_seed = seed if training_seed is None else training_seed
-    for mode in models.values():  # every model's arguments are checked before anything trains
-        finetune_arguments(preset, out / mode, mode, training_seed, out / "embedding_cache")
+    unknown = sorted(set(models.values()) - set(MODELS.values()))
+    if unknown:
+        raise ValueError(f"benchmark models {unknown} do not exist; known: {list(MODELS.values())}")
+    for model in models.values():  # every model's arguments are checked before anything trains
+        finetune_arguments(preset, out / model, model, training_seed, out / "embedding_cache")
     settings = preset["benchmark"]
     arguments = {
         "kind": kind, "folds": folds, "seed": seed, "training_seed": training_seed, "preset": preset, "pretrain_on": pretrain_on,
@@ -165,8 +202,8 @@ def run_benchmark(
     splits = make_splits(kind, dataset, folds, seed, settings["train_period"], settings["test_period"])
     # the model-zoo architecture with the dataset's own variables (all models see the same inputs);
     # scratch and direct train it from random weights, the frozen modes load a pretrained encoder
-    model_config = config_for_dataset(StefaLandConfig.from_pretrained(MODEL_ZOO / settings["model"]), dataset)
-    if not any(mode in FROZEN_BACKBONE_MODES for mode in models.values()):
+    model_config = config_for_dataset(StefaLandConfig.from_pretrained(zoo.model_zoo_dir() / settings["model"]), dataset)
+    if not any(uses_frozen_encoder(model) for model in models.values()):
         pretrain_on, base = "none", None
     elif base is not None:
         pretrain_on = "given"
@@ -186,13 +223,18 @@ def run_benchmark(
         if pretrain_on == "train":
             pretrained = _pretrain(dataset, split.sites("train"), preset, training_seed, fold_dir / "pretraining", model_config)
         fold = {"fold": index, "split": split.to_dict(), "models": {}}
-        for label, mode in models.items():
+        for label, model in models.items():
             started = time.time()
-            args = finetune_arguments(preset, fold_dir / mode, mode, training_seed, out / "embedding_cache")
-            report = finetune(pretrained if mode in FROZEN_BACKBONE_MODES else model_config, dataset, split, args)
+            args = finetune_arguments(preset, fold_dir / model, model, training_seed, out / "embedding_cache")
+            if model == "random_encoder":
+                base_of_model = random_encoder(pretrained, training_seed, out / "random_encoders")
+            else:
+                base_of_model = pretrained if uses_frozen_encoder(model) else model_config
+            report = finetune(base_of_model, dataset, split, args)
             evaluation = report["evaluation"]
             fold["models"][label] = {
-                "head_mode": mode,
+                "model": model,
+                "head_mode": head_mode_of(model),
                 "seconds": round(time.time() - started, 1),
                 "steps": report["steps"],  # optimizer steps until early stopping (or the cap)
                 "trainable_parameters": report["trainable_parameters"],
@@ -222,6 +264,7 @@ def run_benchmark(
         "empty_groups": splits[0].info.get("empty_groups", []) if kind == "pur" else [],
         "folds": fold_results,
     }
+    results["paired"] = paired_deltas(results)
     (out / "results.json").write_text(json.dumps(results, indent=1))
     (out / "summary.md").write_text(summary_markdown(results))
     per_model = {label: [b["nse"] for f in fold_results for b in f["models"][label]["per_basin"].values()] for label in models}
@@ -264,6 +307,48 @@ def mean_se_cell(values) -> str:
     return f"{values.mean():.3f} ± {se:.3f}"
 
 
+def _model_name(entry: dict) -> str | None:
+    """The benchmark model of a results entry (results written before ``random_encoder`` existed name the head mode)."""
+    return entry.get("model", entry.get("head_mode"))
+
+
+def paired_deltas(results: dict, metric: str = "nse") -> dict[str, dict[str, dict]]:
+    """Each model's fold medians of ``metric`` minus those of each reference model (:data:`REFERENCES`) run beside it,
+    paired by fold: ``{label: {reference: {"mean", "se", "better", "n"}}}``."""
+    folds = results["folds"]
+    if not folds:
+        return {}
+    labels = list(folds[0]["models"])
+    by_model = {_model_name(folds[0]["models"][label]): label for label in labels}
+    medians = {label: np.array([np.nan if f["models"][label]["summary"].get(metric) is None else f["models"][label]["summary"][metric]
+                                for f in folds], dtype=float) for label in labels}
+    paired = {}
+    for label in labels:
+        for reference, model in REFERENCES.items():
+            ref_label = by_model.get(model)
+            if ref_label is None or ref_label == label:
+                continue
+            paired.setdefault(label, {})[reference] = delta_statistics(medians[label], medians[ref_label])
+    return paired
+
+
+def delta_statistics(values, reference) -> dict:
+    """Mean and standard error of ``values - reference`` over the pairs where both are finite, and how many are ahead."""
+    delta = np.asarray(values, dtype=float) - np.asarray(reference, dtype=float)
+    delta = delta[np.isfinite(delta)]
+    se = standard_error(delta) if delta.size > 1 else float("nan")
+    return {"mean": _float(delta.mean()) if delta.size else None, "se": _float(se), "better": int((delta > 0).sum()), "n": int(delta.size)}
+
+
+def delta_cell(stats: dict | None) -> str:
+    """``+0.012 ± 0.004 (4/5)``; a difference within one standard error of zero is marked a tie."""
+    if not stats or stats["mean"] is None:
+        return "n/a"
+    se = stats["se"]
+    tie = se is not None and abs(stats["mean"]) <= se
+    return f"{stats['mean']:+.3f} ± {'n/a' if se is None else f'{se:.3f}'} ({stats['better']}/{stats['n']}){' tie' if tie else ''}"
+
+
 def _training_seed_note(results: dict) -> str:
     seed = results.get("training_seed", results["seed"])
     return "" if seed == results["seed"] else f" (training seed {seed})"
@@ -288,6 +373,13 @@ def summary_markdown(results: dict) -> str:
         lines.append(f"| {label} | " + " | ".join(cells) + f" | {seconds:.0f} |")
     lines.append("")
     lines.append("Each cell: mean over folds of the median over held-out basins, ± standard error across folds.")
+    paired = results.get("paired") or paired_deltas(results)
+    if paired:
+        references = [r for r in REFERENCES if any(r in p for p in paired.values())]
+        lines += ["", "| model | " + " | ".join(f"Δ NSE vs {r} (paired by fold; folds ahead)" for r in references) + " |",
+                  "|---" * (len(references) + 1) + "|"]
+        lines += [f"| {label} | " + " | ".join(delta_cell(paired.get(label, {}).get(r)) for r in references) + " |" for label in labels]
+        lines.append("\n'tie': the difference is within one standard error of zero.")
     lines += _fewer_basins_notes(folds, labels)
     return "\n".join(lines) + "\n"
 
@@ -313,7 +405,7 @@ def run_cli(args) -> int:
     if args.base and args.pretrain_on:
         raise ValueError(f"--base {args.base} and --pretrain-on {args.pretrain_on}: a given pretrained model replaces the pretraining; use one")
     preset = benchmark_preset(args.preset, args.dataset, args.overrides)
-    kwargs = {"basins": args.basins} if args.basins else {}
+    kwargs = {k: v for k, v in (("basins", args.basins), ("extra_data_dirs", getattr(args, "extra_data_dirs", None))) if v}
     dataset = load_site_dataset(args.dataset, data_dir=args.data_dir, cache_dir=args.cache_dir, **kwargs)
     models = {label: mode for label, mode in MODELS.items() if mode in args.models}
     base = args.base
@@ -345,34 +437,36 @@ def run_cli(args) -> int:
     return 0
 
 
-def multi_seed_summary(runs: dict[int, dict], reference: str = "LSTM SL", metric: str = "nse") -> str:
-    """Median ``metric`` per fold and seed pooled over folds x seeds, and each model's difference to ``reference``
-    paired by (fold, seed), with the number of (fold, seed) pairs in which the model is better."""
+def multi_seed_summary(runs: dict[int, dict], metric: str = "nse") -> str:
+    """Median ``metric`` per fold and seed pooled over folds x seeds, and each model's difference to each reference
+    model (:data:`REFERENCES`: the LSTM, the random encoder) paired by (fold, seed), with the pairs it is ahead in."""
     first = next(iter(runs.values()))
     labels = list(first["folds"][0]["models"])
+    by_model = {_model_name(first["folds"][0]["models"][label]): label for label in labels}
+    references = {name: by_model[model] for name, model in REFERENCES.items() if model in by_model}
 
     def medians(label):
-        return np.array([f["models"][label]["summary"][metric] for r in runs.values() for f in r["folds"]], dtype=float)
+        return np.array([np.nan if f["models"][label]["summary"].get(metric) is None else f["models"][label]["summary"][metric]
+                         for r in runs.values() for f in r["folds"]], dtype=float)
 
     def steps(label):
         return [f["models"][label]["steps"] for r in runs.values() for f in r["folds"]]
 
     def at_cap(label):  # runs that stopped at the step cap rather than by early stopping
-        return sum(f["models"][label]["steps"] >= step_cap(r["preset"], f["models"][label]["head_mode"]) for r in runs.values() for f in r["folds"])
+        return sum(f["models"][label]["steps"] >= step_cap(r["preset"], _model_name(f["models"][label])) for r in runs.values() for f in r["folds"])
 
     title = DATASET_TITLES.get(first.get("dataset", "camels_us"), first.get("dataset"))
     n = len(first["folds"])
     lines = [f"## {title} {first['kind'].upper()}: {first['n_basins']} basins, {n} folds (seed {first['seed']}) x training seeds {list(runs)}", "",
              first["protocol"], "",
-             f"| model | median {metric.upper()} (mean ± s.e. over folds x seeds) | Δ vs {reference} (paired) | pairs better | steps (min-max) | runs at the step cap |",
-             "|---|---|---|---|---|---|"]
-    ref = medians(reference) if reference in labels else None
+             f"| model | median {metric.upper()} (mean ± s.e. over folds x seeds) | "
+             + "".join(f"Δ vs {name} (paired; pairs ahead) | " for name in references) + "steps (min-max) | runs at the step cap |",
+             "|---|---|" + "---|" * len(references) + "---|---|"]
     for label in labels:
         values = medians(label)
-        if ref is None or label == reference:
-            delta, better = ("(reference)", "") if label == reference else ("n/a", "")
-        else:
-            delta, better = mean_se_cell(values - ref), f"{int(np.sum(values > ref))}/{len(values)}"
-        lines.append(f"| {label} | {mean_se_cell(values)} | {delta} | {better} | {min(steps(label))}-{max(steps(label))} | {at_cap(label)}/{len(values)} |")
-    lines += ["", "The s.e. treats the folds x seeds values as independent; the seeds of one fold share its basins, so it is optimistic."]
+        deltas = ["(reference)" if ref == label else delta_cell(delta_statistics(values, medians(ref))) for ref in references.values()]
+        lines.append(f"| {label} | {mean_se_cell(values)} | " + "".join(f"{d} | " for d in deltas)
+                     + f"{min(steps(label))}-{max(steps(label))} | {at_cap(label)}/{len(values)} |")
+    lines += ["", "'tie': the difference is within one standard error of zero. The s.e. treats the folds x seeds values as independent; "
+              "the seeds of one fold share its basins, so it is optimistic."]
     return "\n".join(lines) + "\n"

@@ -39,13 +39,16 @@ from .acceleration import MIXED_PRECISION_CHOICES, autocast, compile_model, reso
 from .argument_checks import require_at_least, require_positive
 from .logging_utils import write_loss_curve
 from .run_folder import (
+    CHECKPOINT_COMPLETE_FILE,
     build_manifest,
     complete_checkpoint,
     dataset_fingerprint,
+    file_sha256,
     latest_complete_checkpoint,
     partial_checkpoint_path,
     prepare_run_folder,
     RunFolderError,
+    verify_checkpoint,
 )
 
 logger = logging.getLogger(__name__)
@@ -85,6 +88,11 @@ class PretrainArguments:
     overwrite: bool = field(default=False, metadata={"help": "replace the run in --output_dir"})
     use_cpu: bool = field(default=False, metadata={"help": "train on the CPU even where a GPU is available"})
     dataloader_num_workers: int = field(default=0, metadata={"help": "data-loading worker processes"})
+    init_from: str | None = field(
+        default=None,
+        metadata={"help": "folder of a pretrained model of this run's exact configuration and statistics whose weights start the run "
+                          "(continues a pretraining whose run folder, with its optimizer state, is gone)"},
+    )
 
     def __post_init__(self):
         require_at_least(self, 1, "num_train_epochs", "per_device_train_batch_size", "gradient_accumulation_steps", "seq_len", "stride")
@@ -194,6 +202,7 @@ def pretrain_corpus(config: StefaLandConfig, corpus: PretrainingCorpus, args: Pr
         asdict(args),
         data=next(iter(data.values())) if len(data) == 1 else data,
         architecture=config.to_dict(),
+        base_model=None if args.init_from is None else {"init_from": args.init_from, "sha256": file_sha256(Path(args.init_from) / "model.safetensors")},
         num_processes=accelerator.num_processes,
     )
     decision = prepare_run_folder(output_dir, manifest, args.resume, args.overwrite, RESUMABLE_FIELDS, state=accelerator)
@@ -202,7 +211,12 @@ def pretrain_corpus(config: StefaLandConfig, corpus: PretrainingCorpus, args: Pr
 
     normalization = corpus.fit_normalization(config.dynamic_variables, config.static_variables)
     config = config.replace(**normalization.input_statistics())
+    if accelerator.is_main_process:  # what every checkpoint's weights belong to (export_checkpoint)
+        (output_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+        config.to_json_file(output_dir / "checkpoints" / "config.json")
     model = StefaLandForPretraining(config)
+    if args.init_from:
+        warm_start(model, args.init_from)
 
     windows = corpus.windows(args.seq_len, args.stride, config.dynamic_variables, config.static_variables)
     sampler = EpochSampler(len(windows), args.samples_per_epoch, args.seed)
@@ -318,3 +332,49 @@ def pretrain_corpus(config: StefaLandConfig, corpus: PretrainingCorpus, args: Pr
         render_model_card(output_dir / "model", training=training).save(output_dir / "model" / "README.md")
         write_loss_curve(state["history"], output_dir / "loss_curve")
     return unwrapped
+
+
+def export_checkpoint(checkpoint: str | Path, out: str | Path) -> Path:
+    """A complete pretraining checkpoint (``OUTPUT_DIR/checkpoints/step_N``) as a model folder that ``from_pretrained``
+    loads: the run's configuration with its normalization statistics (``checkpoints/config.json``) and the step's weights.
+    """
+    from safetensors.torch import load_file
+
+    checkpoint, out = Path(checkpoint), Path(out)
+    if not (checkpoint / CHECKPOINT_COMPLETE_FILE).is_file():
+        raise RunFolderError(f"{checkpoint}: not a complete checkpoint (no {CHECKPOINT_COMPLETE_FILE}; the run stopped while writing it, or it is no checkpoint)")
+    verify_checkpoint(checkpoint)
+    if not (checkpoint.parent / "config.json").is_file():
+        raise RunFolderError(f"{checkpoint.parent / 'config.json'}: missing; the pretraining that wrote {checkpoint} did not record its configuration")
+    model = StefaLandForPretraining(StefaLandConfig.from_pretrained(checkpoint.parent))
+    weights = checkpoint / "model.safetensors"
+    try:
+        model.load_state_dict(load_file(weights), strict=True)
+    except (RuntimeError, OSError) as error:
+        raise RunFolderError(f"{weights}: does not fit the run's configuration {checkpoint.parent / 'config.json'}: {error}") from None
+    model.save_pretrained(out)
+    return out
+
+
+# config.json fields that describe the file, not the model
+_FILE_FIELDS = frozenset({"architectures", "transformers_version", "dtype", "auto_map", "_name_or_path"})
+
+
+def warm_start(model: StefaLandForPretraining, source: str | Path) -> StefaLandForPretraining:
+    """Load the weights of pretrained folder ``source`` into ``model``, refused unless ``source`` has exactly the model's
+    configuration (variables, normalization statistics, architecture): a continuation, never a silent transfer."""
+    from safetensors.torch import load_file
+
+    source = Path(source)
+    if not (source / "model.safetensors").is_file():
+        raise FileNotFoundError(f"--init_from {source}: no model.safetensors there (a pretrained model folder is expected)")
+    ours, theirs = model.config.to_dict(), StefaLandConfig.from_pretrained(source).to_dict()
+    differ = sorted(k for k in set(ours) | set(theirs) if k not in _FILE_FIELDS and ours.get(k) != theirs.get(k))
+    if differ:
+        raise ValueError(f"--init_from {source}: its config.json differs from this run's configuration in {differ} "
+                         "(a warm start continues the same model on the same corpus)")
+    try:
+        model.load_state_dict(load_file(source / "model.safetensors"), strict=True)
+    except RuntimeError as error:
+        raise ValueError(f"--init_from {source / 'model.safetensors'}: does not fit the configuration: {error}") from None
+    return model
