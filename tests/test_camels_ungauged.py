@@ -370,3 +370,19 @@ def test_real_ungauged_basins_build_beside_a_gauged_one(ungauged_dir, tmp_path, 
     day = int(np.flatnonzero(rows["dates"][1] == np.datetime64("2000-07-01"))[0])
     assert rows["dynamic"][1][day, list(rows["dynamic_variables"][1]).index("precipitation")] == pytest.approx(prcp, abs=1e-5)
     assert ds["region"][1] == ffile.parent.name
+
+
+@needs_archive
+def test_the_shipped_531_list_is_530_basins_of_the_shared_data_less_02464000(ungauged_dir, tmp_path):
+    from stefaland_hf.data.camels_us import SHIPPED_BASIN_LISTS
+
+    b = CamelsUS(data_dir=str(CAMELS_US), cache_dir=str(tmp_path), basins="camels_us_531")
+    ids = b.basin_ids()
+    assert len(ids) == len(set(ids)) == 530 and "02464000" not in ids
+    assert "02464000" in SHIPPED_BASIN_LISTS["camels_us_531"].read_text()  # the header names the missing one
+    shared = set(read_basin_list(CAMELS_US / "basin_list.txt")) | set(read_basin_list(ungauged_dir / "basin_list.txt"))
+    assert set(ids) <= shared
+    # the standard subset's published criteria (area < 2,000 km2, the two area estimates within 10 %) hold for nearly all
+    topo = {line.split(";")[0]: line.split(";") for line in (CAMELS_US / "camels_attributes_v2.0" / "camels_topo.txt").read_text().splitlines()[1:]}
+    small = [i for i in ids if float(topo[i][5]) < 2000 and abs(float(topo[i][6]) - float(topo[i][5])) / float(topo[i][5]) < 0.1]
+    assert len(small) >= 525

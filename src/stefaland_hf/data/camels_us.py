@@ -163,6 +163,9 @@ _FC = {name: i for i, name in enumerate(FORCING_COLUMNS)}
 _FORCING_FIRST_LINE = 5  # 3 header lines and the column line come first
 _STREAMFLOW_FIRST_LINE = 1  # no header
 SECONDS_PER_DAY = 86_400.0
+# basin lists that ship with the package, by name: camels_us_531 is the standard subset (530 of 531 here; the file says
+# which one is missing)
+SHIPPED_BASIN_LISTS = {path.stem: path for path in (Path(__file__).parent / "basin_lists").glob("*.txt")}
 
 DYNAMIC_VARIABLES: tuple[str, ...] = (
     "precipitation",
@@ -426,14 +429,14 @@ def _normalize_basin(b, argument: str = "basins") -> str:
 
 
 def read_basin_list(path: str | os.PathLike) -> list[str]:
-    """One 8-digit gauge id per line (blank lines ignored, duplicates are an error)."""
+    """One 8-digit gauge id per line (blank lines and ``#`` comments ignored, duplicates are an error)."""
     path = Path(path)
     if not path.is_file():
         raise DataFormatError(path, "basin list file not found")
     out: list[str] = []
     seen: dict[str, int] = {}
     for i, line in enumerate(path.read_text().splitlines(), start=1):  # tens to hundreds of lines
-        token = line.strip()
+        token = line.partition("#")[0].strip()
         if not token:
             continue
         if not _BASIN_ID.match(token):
@@ -624,7 +627,9 @@ class CamelsUSConfig(datasets.BuilderConfig):
     Args:
         forcing: ``"daymet"``, ``"maurer"`` or ``"nldas"``.
         basins: ``None`` (``basin_list.txt`` in ``data_dir``), a path to a basin-list file (relative
-            paths are tried in the working directory, then in ``data_dir``), or a list of gauge ids.
+            paths are tried in the working directory, then in ``data_dir``), the name of a list shipped with
+            the package (``"camels_us_531"``: the standard 531-basin subset less 02464000, absent from the
+            shared data), or a list of gauge ids.
         start_date, end_date: ISO dates; default the product's whole period.
         attributes: canonical static names (keys of ``ATTRIBUTE_SOURCES``); default ``PAPER_ATTRIBUTES``.
         soil_depth_source: ``"statsgo"`` (default) or ``"pelletier"``.
@@ -786,9 +791,14 @@ class CamelsUS(datasets.GeneratorBasedBuilder):
         return [self._data_dir()] + [Path(d) for d in self.config.extra_data_dirs or []]
 
     def _list_file(self, name: str) -> Path:
-        """A basin-list path as given: absolute, or relative to the working directory, else to data_dir."""
+        """A basin-list path as given: absolute, or relative to the working directory, else to data_dir; else a list
+        shipped with the package by name (``camels_us_531``)."""
         p = Path(name)
-        return p if p.is_absolute() or p.exists() else self._data_dir() / p
+        if p.is_absolute() or p.exists():
+            return p
+        if (self._data_dir() / p).exists() or str(name) not in SHIPPED_BASIN_LISTS:
+            return self._data_dir() / p
+        return SHIPPED_BASIN_LISTS[str(name)]
 
     def _basin_list_files(self) -> list[Path]:
         """The basin-list files ``basins`` refers to (none when it is a list of ids)."""
