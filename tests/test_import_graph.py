@@ -31,7 +31,7 @@ LAYERS = (
      "models in and out: names, cards, pushes, the authors' checkpoint; training ends in a card, so below training"),
     ("training", ("training",), "pretraining and finetuning runs, where model, data, scoring and cards meet"),
     ("experiments", ("experiments",), "demo, benchmark, comparisons, prediction: whole runs made of training runs"),
-    ("api", ("",), "``import stefaland_hf``: the public names and the Auto-class registration, over everything"),
+    ("api", ("", "pipeline"), "``import stefaland_hf``: the public names, the Auto-class and pipeline registrations, over everything"),
 )
 
 

@@ -17,6 +17,8 @@ from .modeling_stefaland import (
 )
 from .hub.names import from_pretrained
 from .peft_adapters import ResConnConfig
+from .experiments.tables import predict_streamflow
+from .pipeline import StreamflowPredictionPipeline
 from .variables import VARIABLES, align_variables, get_variable
 from .version import __version__
 
@@ -36,8 +38,11 @@ __all__ = [
     "StefaLandForTimeSeriesRegression",
     "StefaLandForStaticRegression",
     "ResConnConfig",
+    "StreamflowPredictionPipeline",
+    "predict_streamflow",
     "from_pretrained",
     "VARIABLES",
     "align_variables",
     "get_variable",
 ]
+

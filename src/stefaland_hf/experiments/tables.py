@@ -1,0 +1,280 @@
+"""Streamflow for any basin from a user's own tables: daily forcings and basin attributes in, a table out.
+
+A hydrologist's basin arrives as a table of daily forcings (a ``date`` column or a DatetimeIndex, columns named by the
+canonical vocabulary of :mod:`stefaland_hf.variables`, in its units) and a few attributes (a dict, a Series or a
+one-row DataFrame; several basins through a ``basin_id`` column in both tables). :func:`predict_streamflow` checks the
+tables, builds an in-memory site dataset (the schema every builder writes) and runs the model's whole-period
+prediction (:func:`stefaland_hf.evaluation.predict_sites`), so a table is predicted exactly as a CAMELS basin is.
+
+What the model reads but the tables lack is NaN, which the model replaces with its learned mask embedding (the
+paper's mechanism for missing inputs); the result's ``attrs["report"]`` names those variables. NaN means missing;
+nothing else does: an infinite value, a date gap, a duplicated date, an unknown column or a value outside its
+variable's physical range is an error naming the table, the column and what was expected.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+
+from ..training.arguments import FinetuneArguments
+from ..variables import DYNAMIC, STATIC, VARIABLES, get_variable
+
+# windows and warm-up as finetuning trains them: the first WARMUP days of a basin's forcings are context only
+SEQ_LEN, WARMUP = FinetuneArguments.seq_len, FinetuneArguments.warmup
+
+BASIN_ID = "basin_id"
+DATE = "date"
+# precipitation whose wettest day is below this (mm/day) over a year or more is almost surely in m/day or m/s
+_PRECIPITATION_TOO_SMALL = 1.0
+
+
+class TableError(ValueError):
+    """A user table that cannot be read as documented; the message names the table, the column and the fix."""
+
+
+def read_table(path: str | Path, what: str) -> pd.DataFrame:
+    """A CSV or Parquet file as a DataFrame (``what`` names it in errors: ``--forcings``, ``--attributes``)."""
+    path = Path(path)
+    if not path.is_file():
+        raise TableError(f"{what} {path}: no such file")
+    if path.suffix.lower() in (".parquet", ".pq"):
+        return pd.read_parquet(path)
+    if path.suffix.lower() in (".csv", ".txt"):
+        return pd.read_csv(path, comment="#")
+    raise TableError(f"{what} {path}: expected a .csv or .parquet file, got {path.suffix!r}")
+
+
+def _rename(frame: pd.DataFrame, rename: Mapping[str, str] | None, what: str) -> pd.DataFrame:
+    if not rename:
+        return frame
+    absent = [old for old in rename if old not in frame.columns]
+    if absent:
+        raise TableError(f"{what}: rename names columns {absent} that the table lacks; its columns: {list(frame.columns)}")
+    return frame.rename(columns=dict(rename))
+
+
+def _check_names(columns, kind: str, what: str) -> list[str]:
+    """Canonical names of ``kind``; an unknown or other-kind column is an error naming the closest canonical names."""
+    known = [name for name, variable in VARIABLES.items() if variable.kind == kind]
+    for column in columns:
+        if column in known:
+            continue
+        if column in VARIABLES:
+            raise TableError(f"{what}: column {column!r} is a {VARIABLES[column].kind} variable, not a {kind} one; drop it")
+        close = difflib.get_close_matches(str(column), known, n=3, cutoff=0.5)
+        hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
+        raise TableError(f"{what}: unknown column {column!r}{hint} (canonical names: stefaland_hf.variables; rename with rename={{old: new}})")
+    return list(columns)
+
+
+def _check_values(values: np.ndarray, names: list[str], what: str, rows: pd.Index) -> None:
+    """Finite or NaN, within each variable's physical range; precipitation plausibly in mm/day."""
+    infinite = np.isinf(values)
+    if infinite.any():
+        r, c = map(int, np.argwhere(infinite)[0])
+        raise TableError(f"{what}: column {names[c]!r} holds {values[r, c]} at row {rows[r]}; only NaN means missing")
+    for j, name in enumerate(names):
+        variable = get_variable(name)
+        column = values[:, j]
+        bad = np.flatnonzero((column < variable.valid_min) | (column > variable.valid_max))
+        if bad.size:
+            raise TableError(
+                f"{what}: column {name!r} = {column[bad[0]]:g} at row {rows[bad[0]]} is outside {variable.valid_min:g}..{variable.valid_max:g} "
+                f"{variable.unit} ({variable.range_reason}); expected {name} in {variable.unit}"
+                + (" (values above 150 degC look like kelvin: subtract 273.15)" if variable.unit == "degC" and column[bad[0]] > 150 else "")
+            )
+    if "precipitation" in names:
+        p = values[:, names.index("precipitation")]
+        if np.isfinite(p).sum() >= 365 and np.nanmax(p) < _PRECIPITATION_TOO_SMALL:
+            raise TableError(f"{what}: column 'precipitation' never exceeds {np.nanmax(p):.3g} over {np.isfinite(p).sum()} days: "
+                             "expected mm/day (m/day or kg m-2 s-1 is 1,000 or 86,400 times smaller)")
+
+
+def _basins(frame: pd.DataFrame, what: str) -> dict[str, pd.DataFrame]:
+    """``{basin_id: rows}``: one basin ('basin') without a basin_id column."""
+    if BASIN_ID not in frame.columns:
+        return {"basin": frame}
+    ids = frame[BASIN_ID].astype(str)
+    if frame[BASIN_ID].isna().any():
+        raise TableError(f"{what}: column {BASIN_ID!r} has empty values")
+    return {basin: rows.drop(columns=BASIN_ID) for basin, rows in frame.groupby(ids, sort=False)}
+
+
+def _daily(rows: pd.DataFrame, what: str) -> pd.DataFrame:
+    """Rows indexed by consecutive daily dates (a ``date`` column or a DatetimeIndex)."""
+    if DATE in rows.columns:
+        dates = pd.to_datetime(rows[DATE], errors="coerce")
+        if dates.isna().any():
+            raise TableError(f"{what}: column {DATE!r} has values that are not dates, e.g. {rows[DATE][dates.isna()].iloc[0]!r}")
+        rows = rows.drop(columns=DATE).set_axis(pd.DatetimeIndex(dates), axis=0)
+    elif not isinstance(rows.index, pd.DatetimeIndex):
+        raise TableError(f"{what}: no {DATE!r} column and no DatetimeIndex; expected one date per row")
+    dates = rows.index.normalize()
+    if dates.has_duplicates:
+        raise TableError(f"{what}: date {dates[dates.duplicated()][0].date()} appears twice")
+    if not dates.is_monotonic_increasing:
+        raise TableError(f"{what}: dates must increase (sort the table by date)")
+    gaps = np.flatnonzero(np.diff(dates.values).astype("timedelta64[D]").astype(np.int64) != 1)
+    if gaps.size:
+        raise TableError(f"{what}: dates must be consecutive days: {dates[gaps[0] + 1].date()} follows {dates[gaps[0]].date()} "
+                         "(give every day; NaN for a missing value)")
+    return rows.set_axis(dates, axis=0)
+
+
+def forcing_tables(forcings: pd.DataFrame, rename: Mapping[str, str] | None = None, what: str = "forcings") -> dict[str, pd.DataFrame]:
+    """``{basin_id: daily forcings}`` from the user's forcing table, checked (see the module docstring)."""
+    frame = _rename(forcings, rename, what)
+    out = {}
+    for basin, rows in _basins(frame, what).items():
+        where = what if basin == "basin" else f"{what} (basin {basin})"
+        rows = _daily(rows, where)
+        names = _check_names(rows.columns, DYNAMIC, where)
+        values = rows.to_numpy(dtype=np.float64, na_value=np.nan)
+        _check_values(values, names, where, rows.index.date)
+        out[basin] = rows
+    return out
+
+
+def attribute_table(attributes, basins: list[str], rename: Mapping[str, str] | None = None, what: str = "attributes") -> pd.DataFrame:
+    """One row of canonical static attributes per basin of ``basins`` (index), checked."""
+    if attributes is None:
+        return pd.DataFrame(index=pd.Index(basins, name=BASIN_ID))
+    if isinstance(attributes, Mapping):
+        attributes = pd.DataFrame([dict(attributes)])
+    elif isinstance(attributes, pd.Series):
+        attributes = attributes.to_frame().T
+    frame = _rename(attributes, rename, what)
+    if BASIN_ID in frame.columns:
+        frame = frame.assign(**{BASIN_ID: frame[BASIN_ID].astype(str)}).set_index(BASIN_ID)
+        if frame.index.has_duplicates:
+            raise TableError(f"{what}: basin {frame.index[frame.index.duplicated()][0]!r} has two rows")
+        missing = [b for b in basins if b not in frame.index]
+        if missing:
+            raise TableError(f"{what}: no row for basins {missing[:5]} of the forcings")
+        frame = frame.loc[basins]
+    elif len(frame) != 1:
+        raise TableError(f"{what}: {len(frame)} rows and no {BASIN_ID!r} column; expected one row, or a {BASIN_ID} column naming each basin")
+    elif basins != ["basin"]:
+        raise TableError(f"{what}: one row without {BASIN_ID!r}, but the forcings hold several basins; add a {BASIN_ID} column")
+    else:
+        frame = frame.set_axis(pd.Index(basins, name=BASIN_ID), axis=0)
+    names = _check_names(frame.columns, STATIC, what)
+    _check_values(frame.to_numpy(dtype=np.float64, na_value=np.nan), names, what, frame.index)
+    return frame
+
+
+def site_dataset(forcings: dict[str, pd.DataFrame], attributes: pd.DataFrame, dynamic_variables, static_variables):
+    """An in-memory site dataset (the builders' schema) of basins that share one date index, in the model's variables."""
+    import datasets
+
+    from ..data.schema import site_features
+
+    basins = list(forcings)
+    dates = forcings[basins[0]].index
+    dynamic = np.stack([frame.reindex(columns=dynamic_variables).to_numpy(np.float32, na_value=np.nan) for frame in forcings.values()])
+    static = attributes.reindex(index=basins, columns=static_variables).to_numpy(np.float32, na_value=np.nan)
+    latitude = static[:, list(static_variables).index("latitude")] if "latitude" in static_variables else np.full(len(basins), np.nan, np.float32)
+    longitude = static[:, list(static_variables).index("longitude")] if "longitude" in static_variables else np.full(len(basins), np.nan, np.float32)
+    columns = {
+        "site_id": basins, "region": [""] * len(basins), "latitude": latitude, "longitude": longitude,
+        "dates": [dates.date.tolist()] * len(basins), "dynamic": list(dynamic), "static": list(static),
+        "targets": [np.full((len(dates), 1), np.nan, np.float32)] * len(basins), "gauged": [False] * len(basins),
+        "dynamic_variables": [list(dynamic_variables)] * len(basins), "static_variables": [list(static_variables)] * len(basins),
+        "target_variables": [["streamflow"]] * len(basins),
+    }
+    return datasets.Dataset.from_dict(columns, features=site_features(len(dynamic_variables), len(static_variables), 1))
+
+
+def _load(model):
+    """A model object as given; a name or folder loaded ready to predict (a resConn adapter folder or a complete model)."""
+    if not isinstance(model, (str, Path)):
+        return model
+    from .prediction import load_trained_model
+
+    name = str(model)
+    if Path(name).is_dir():
+        return load_trained_model(name)[0]
+    from ..hub.names import from_pretrained
+    from ..modeling_stefaland import StefaLandForTimeSeriesRegression
+
+    return from_pretrained(name, StefaLandForTimeSeriesRegression).eval()
+
+
+def model_variables(model) -> tuple[list[str], list[str], list[str]]:
+    """(dynamic, static, target) variables of a task model or a resConn PeftModel (its active adapter's targets)."""
+    config = model.config
+    if hasattr(model, "peft_config"):
+        targets = list(model.peft_config[model.active_adapter].target_variables)
+    else:
+        targets = list(config.target_variables or [])
+    return list(config.dynamic_variables), list(config.static_variables), targets
+
+
+def predict_streamflow(
+    model,
+    forcings: pd.DataFrame,
+    attributes=None,
+    warmup: int = WARMUP,
+    seq_len: int = SEQ_LEN,
+    batch_size: int = 64,
+    rename: Mapping[str, str] | None = None,
+) -> pd.DataFrame:
+    """Daily streamflow (mm/day) for each basin of ``forcings`` from ``model`` (a loaded model, a folder or a name).
+
+    Returns a DataFrame with ``date``, ``basin_id`` (when the forcings have that column) and ``streamflow`` (mm/day),
+    from the first day after ``warmup`` days of forcings (the model's context) to the last. ``attrs["report"]`` says
+    which of the model's variables the tables lacked (masked), the units assumed and the warm-up days dropped.
+    """
+    model = _load(model)
+    dynamic, static, targets = model_variables(model)
+    if targets != ["streamflow"]:
+        raise TableError(f"model predicts {targets}, not streamflow")
+    tables = forcing_tables(forcings, rename)
+    attributes = attribute_table(attributes, list(tables), rename)
+    if not 0 <= warmup < seq_len <= model.config.max_position_embeddings:
+        raise TableError(f"warmup={warmup}, seq_len={seq_len}: expected 0 <= warmup < seq_len <= the model's {model.config.max_position_embeddings} positions")
+    frames, report = [], {"masked": {}, "ignored": {}, "warmup_days": warmup, "units": {}}
+    groups: dict[tuple, list[str]] = {}
+    for basin, frame in tables.items():
+        if len(frame) <= warmup:
+            raise TableError(f"forcings{'' if basin == 'basin' else f' (basin {basin})'}: {len(frame)} days, fewer than warmup={warmup} + 1")
+        groups.setdefault((frame.index[0], len(frame)), []).append(basin)
+    from ..evaluation import predict_sites
+
+    for (first, length), basins in groups.items():
+        dataset = site_dataset({b: tables[b] for b in basins}, attributes, dynamic, static)
+        result = predict_sites(model, dataset, period=None, seq_len=min(seq_len, length), warmup=warmup, batch_size=batch_size,
+                               dynamic_variables=dynamic, static_variables=static, target_variables=targets,
+                               context_before_period=False)
+        dates = pd.DatetimeIndex(result["dates"])
+        keep = slice(warmup, None)
+        for i, basin in enumerate(basins):
+            frame = pd.DataFrame({DATE: dates[keep], "streamflow": result["predictions"][i, keep, 0]})
+            if BASIN_ID in forcings.columns:
+                frame.insert(1, BASIN_ID, basin)
+            frames.append(frame)
+    for basin, frame in tables.items():
+        have = [v for v in dynamic if v in frame.columns and frame[v].notna().any()]
+        have_static = [v for v in static if v in attributes.columns and pd.notna(attributes.loc[basin, v])]
+        report["masked"][basin] = [v for v in dynamic if v not in have] + [v for v in static if v not in have_static]
+        report["ignored"][basin] = [v for v in frame.columns if v not in dynamic]
+    report["units"] = {v: get_variable(v).unit for v in dict.fromkeys([*dynamic, *static, "streamflow"])}
+    out = pd.concat(frames, ignore_index=True)
+    out.attrs["report"] = report
+    return out
+
+
+def report_lines(report: dict[str, Any]) -> list[str]:
+    """The report of :func:`predict_streamflow` as readable lines (console, report.md)."""
+    lines = [f"warm-up: the first {report['warmup_days']} days of each basin's forcings serve as context and get no prediction"]
+    for basin, masked in report["masked"].items():
+        label = "" if basin == "basin" else f"basin {basin}: "
+        lines.append(f"{label}masked (missing in the tables, replaced by the model's mask tokens): {', '.join(masked) or 'none'}")
+        if report["ignored"][basin]:
+            lines.append(f"{label}not read by the model: {', '.join(report['ignored'][basin])}")
+    return lines

@@ -1,0 +1,106 @@
+"""Streamflow from a user's own tables: the function, the transformers pipeline, and the checks on bad tables."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from conftest import TINY_DYNAMIC, tiny_config
+
+import stefaland_hf
+from stefaland_hf import StefaLandForTimeSeriesRegression
+from stefaland_hf.evaluation import predict_sites
+from stefaland_hf.experiments.tables import TableError, predict_streamflow, site_dataset, forcing_tables, attribute_table
+
+WARMUP, SEQ_LEN = 10, 40
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    return StefaLandForTimeSeriesRegression(tiny_config(head_mode="direct")).eval()
+
+
+def forcings(days=100, seed=0, start="2001-01-01", drop=()):
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame({
+        "date": pd.date_range(start, periods=days, freq="D"),
+        "precipitation": rng.gamma(0.5, 6.0, days),
+        "temperature_max": 15 + 8 * rng.standard_normal(days),
+        "temperature_min": 5 + 8 * rng.standard_normal(days),
+        "shortwave_radiation": 150 + 50 * rng.random(days),
+    })
+    return frame.drop(columns=list(drop))
+
+
+ATTRIBUTES = {"latitude": 44.6, "longitude": -70.1, "area": 573.6, "elevation": 300.0}
+
+
+def test_one_basin_table_in_table_out_as_the_dataset_path_predicts(model):
+    table = predict_streamflow(model, forcings(), ATTRIBUTES, warmup=WARMUP, seq_len=SEQ_LEN)
+    assert list(table.columns) == ["date", "streamflow"] and len(table) == 100 - WARMUP
+    assert table["date"].iloc[0] == pd.Timestamp("2001-01-11") and table["streamflow"].notna().all()
+    # the same numbers as whole-period prediction of the same basin as a site dataset
+    config = model.config
+    dataset = site_dataset(forcing_tables(forcings()), attribute_table(ATTRIBUTES, ["basin"]), config.dynamic_variables, config.static_variables)
+    direct = predict_sites(model, dataset, seq_len=SEQ_LEN, warmup=WARMUP, context_before_period=False,
+                           dynamic_variables=config.dynamic_variables, static_variables=config.static_variables, target_variables=["streamflow"])
+    np.testing.assert_allclose(table["streamflow"].to_numpy(), direct["predictions"][0, WARMUP:, 0], rtol=1e-6)
+    report = table.attrs["report"]
+    assert report["masked"]["basin"] == ["slope", "sand_fraction", "silt_fraction", "clay_fraction"]
+    assert report["units"]["streamflow"] == "mm/day"
+
+
+def test_several_basins_through_basin_id_and_missing_inputs_become_mask_tokens(model):
+    two = pd.concat([forcings(seed=1).assign(basin_id="A"), forcings(seed=2, days=80, start="2003-05-01").assign(basin_id="B")])
+    attributes = pd.DataFrame([{**ATTRIBUTES, "basin_id": "B"}, {**ATTRIBUTES, "basin_id": "A", "slope": 12.0}])
+    table = predict_streamflow(model, two, attributes, warmup=WARMUP, seq_len=SEQ_LEN)
+    assert list(table.columns) == ["date", "basin_id", "streamflow"]
+    assert table.groupby("basin_id").size().to_dict() == {"A": 90, "B": 70}
+    alone = predict_streamflow(model, forcings(seed=2, days=80, start="2003-05-01"), ATTRIBUTES, warmup=WARMUP, seq_len=SEQ_LEN)
+    np.testing.assert_allclose(table[table.basin_id == "B"]["streamflow"].to_numpy(), alone["streamflow"].to_numpy(), rtol=1e-6)
+    # a missing forcing (no column, or all NaN) is masked and reported; the prediction stays finite
+    without = predict_streamflow(model, forcings(drop=["shortwave_radiation"]), ATTRIBUTES, warmup=WARMUP, seq_len=SEQ_LEN)
+    assert "shortwave_radiation" in without.attrs["report"]["masked"]["basin"] and without["streamflow"].notna().all()
+    assert not np.allclose(without["streamflow"], predict_streamflow(model, forcings(), ATTRIBUTES, warmup=WARMUP, seq_len=SEQ_LEN)["streamflow"])
+
+
+def test_the_transformers_pipeline_gives_the_same_table(model):
+    from transformers import pipeline
+
+    pipe = pipeline("streamflow-prediction", model=model)
+    assert isinstance(pipe, stefaland_hf.StreamflowPredictionPipeline)
+    expected = stefaland_hf.predict_streamflow(model, forcings(), ATTRIBUTES, warmup=WARMUP, seq_len=SEQ_LEN)
+    pd.testing.assert_frame_equal(pipe(forcings(), attributes=ATTRIBUTES, warmup=WARMUP, seq_len=SEQ_LEN), expected)
+
+
+def test_a_saved_model_folder_loads_by_path(model, tmp_path):
+    from transformers import pipeline
+
+    model.save_pretrained(tmp_path / "m")
+    by_path = pipeline("streamflow-prediction", model=str(tmp_path / "m"))
+    expected = predict_streamflow(model, forcings(), ATTRIBUTES, warmup=WARMUP, seq_len=SEQ_LEN)
+    pd.testing.assert_frame_equal(by_path(forcings(), attributes=ATTRIBUTES, warmup=WARMUP, seq_len=SEQ_LEN), expected)
+    pd.testing.assert_frame_equal(predict_streamflow(str(tmp_path / "m"), forcings(), ATTRIBUTES, warmup=WARMUP, seq_len=SEQ_LEN), expected)
+
+
+def _gapped():
+    frame = forcings()
+    return frame.drop(index=[50])
+
+
+@pytest.mark.parametrize("table, attributes, message", [
+    (forcings().drop(columns="date"), ATTRIBUTES, "no 'date' column and no DatetimeIndex"),
+    (_gapped(), ATTRIBUTES, r"consecutive days: 2001-02-21 follows 2001-02-19"),
+    (pd.concat([forcings()[:60], forcings()[59:]]), ATTRIBUTES, "date 2001-03-01 appears twice"),
+    (forcings().rename(columns={"precipitation": "precip"}), ATTRIBUTES, r"unknown column 'precip'; did you mean 'precipitation'"),
+    (forcings().assign(temperature_max=lambda f: f.temperature_max + 273.15), ATTRIBUTES, r"'temperature_max' = \d{3}.* outside -90..60 degC.*look like kelvin"),
+    (forcings(days=400).assign(precipitation=lambda f: f.precipitation / 1000), ATTRIBUTES, r"never exceeds .* over 400 days: expected mm/day"),
+    (forcings().assign(precipitation=lambda f: f.precipitation - 5), ATTRIBUTES, r"'precipitation' = -.* outside 0..1825"),
+    (forcings().assign(precipitation=lambda f: f.precipitation.where(f.index != 3, np.inf)), ATTRIBUTES, "only NaN means missing"),
+    (forcings(days=8), ATTRIBUTES, r"8 days, fewer than warmup=10 \+ 1"),
+    (forcings(), pd.DataFrame([ATTRIBUTES, ATTRIBUTES]), "2 rows and no 'basin_id' column"),
+    (forcings(), {**ATTRIBUTES, "aridty": 1.0}, r"unknown column 'aridty'; did you mean 'aridity'"),
+])
+def test_bad_tables_are_refused_naming_table_column_and_expectation(model, table, attributes, message):
+    with pytest.raises(TableError, match=message):
+        predict_streamflow(model, table, attributes, warmup=WARMUP, seq_len=SEQ_LEN)
