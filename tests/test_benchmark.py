@@ -221,3 +221,21 @@ def test_random_encoder_control_is_the_bases_configuration_with_random_weights_a
     assert paired["LSTM SL"]["n"] == 2 and "random encoder" not in results["paired"]["StefaLand resConn, random encoder"]
     summary = (tmp_path / "out" / "summary.md").read_text()
     assert "Δ NSE vs random encoder" in summary and "Δ NSE vs LSTM SL" in summary
+
+
+def test_fewer_training_basins_are_nested_and_keep_the_held_out_and_validation_basins():
+    dataset = load_site_dataset("synthland", config_name="tiny")
+    from stefaland_hf.experiments.benchmark import make_splits
+
+    full = make_splits("pub", dataset, 4, 3, None, None)
+    small, smaller = (make_splits("pub", dataset, 4, 3, None, None, train_basins=n) for n in (8, 4))
+    for a, b, c in zip(full, small, smaller):
+        assert list(b.test_sites) == list(a.test_sites) and list(b.val_sites) == list(a.val_sites)
+        assert len(b.train_sites) == 8 and len(c.train_sites) == 4
+        assert set(c.train_sites) <= set(b.train_sites) <= set(a.train_sites)
+    with pytest.raises(ValueError, match="train_basins=999: fold 0 has only"):
+        make_splits("pub", dataset, 4, 3, None, None, train_basins=999)
+    preset = benchmark_preset("smoke", "synthland", overrides=["benchmark.train_basins=4", "benchmark.val_period=2001-01-01,2001-12-31"])
+    assert preset["benchmark"]["train_basins"] == 4 and preset["benchmark"]["val_period"] == ["2001-01-01", "2001-12-31"]
+    with pytest.raises(ValueError, match="train_basins"):
+        benchmark_preset("smoke", "synthland", overrides=["benchmark.train_basins=0"])

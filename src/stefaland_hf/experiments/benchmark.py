@@ -23,6 +23,7 @@ resumed with ``--resume`` (same arguments) continues at the first unfinished fol
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import shutil
@@ -40,7 +41,7 @@ from ..data.splits import gauged_sites, pub_folds, pur_splits
 from ..hub.names import resolve_model_name
 from ..metrics import standard_error
 from ..presets import apply_overrides, load_preset, preset_names
-from ..training.argument_checks import require_period
+from ..training.argument_checks import require_at_least, require_period
 from ..training.arguments import DEFAULT_PERIODS, FinetuneArguments
 from ..training.finetune import finetune
 from ..training.pretrain import PretrainArguments, config_for_dataset, pretrain
@@ -69,12 +70,21 @@ class BenchmarkSettings:
     model: str = field(default="stefaland-tiny", metadata={"help": "model-zoo architecture (modeling/<model>) of every model"})
     train_period: list[str] | None = field(default=None, metadata={"help": "START END of finetuning, validation and normalization"})
     test_period: list[str] | None = field(default=None, metadata={"help": "START END of the evaluation"})
+    val_period: list[str] | None = field(
+        default=None, metadata={"help": "START END of the validation basins' early stopping; default: train_period"}
+    )
     pretrain_period: list[str] | None = field(
         default=None, metadata={"help": "START END of the pretraining's forcings and attributes (never streamflow); default: train_period"}
     )
+    train_basins: int | None = field(
+        default=None,
+        metadata={"help": "train on only this many of each fold's training basins (nested: the first N of a fixed draw per fold), "
+                          "the held-out and validation basins unchanged: one point of the data-scarcity curve"},
+    )
 
     def __post_init__(self):
-        require_period(self, "train_period", "test_period", "pretrain_period")
+        require_period(self, "train_period", "val_period", "test_period", "pretrain_period")
+        require_at_least(self, 1, "train_basins", optional=True)
 
 
 SECTIONS = {"benchmark": BenchmarkSettings, "pretrain": PretrainArguments, "finetune": FinetuneArguments, "baseline": FinetuneArguments}
@@ -117,9 +127,10 @@ def step_cap(preset: dict[str, dict], model: str) -> int:
     return section.get("max_steps", FinetuneArguments.max_steps)
 
 
-def make_splits(kind: str, dataset, folds: int, seed: int, train_period, test_period):
-    """PUB folds or PUR groups over the gauged basins (ungauged ones still feed the pretraining)."""
-    periods = {"train_period": train_period, "val_period": train_period, "test_period": test_period}
+def make_splits(kind: str, dataset, folds: int, seed: int, train_period, test_period, val_period=None, train_basins: int | None = None):
+    """PUB folds or PUR groups over the gauged basins (ungauged ones still feed the pretraining); with ``train_basins``,
+    each fold trains on the first ``train_basins`` of a fixed permutation of its training basins (nested across N)."""
+    periods = {"train_period": train_period, "val_period": val_period or train_period, "test_period": test_period}
     all_ids, gauged = list(dataset["site_id"]), gauged_sites(dataset)
     site_ids = [all_ids[i] for i in gauged]
     if kind == "pub":
@@ -127,7 +138,18 @@ def make_splits(kind: str, dataset, folds: int, seed: int, train_period, test_pe
     else:
         regions = list(dataset["region"])
         splits = pur_splits([regions[i] for i in gauged], seed=seed, val_fraction=0.1, site_ids=site_ids, **periods)
+    if train_basins is not None:
+        splits = [fewer_training_basins(split, train_basins, seed, fold) for fold, split in enumerate(splits)]
     return [split.remap(all_ids) for split in splits]
+
+
+def fewer_training_basins(split, n: int, seed: int, fold: int):
+    """``split`` training on the first ``n`` basins of a permutation drawn from (seed, fold): the basins of a smaller
+    ``n`` are among those of a larger one, and the held-out and validation basins do not change."""
+    if n > len(split.train_sites):
+        raise ValueError(f"benchmark.train_basins={n}: fold {fold} has only {len(split.train_sites)} training basins")
+    order = np.random.default_rng([seed, fold, 531]).permutation(split.train_sites)
+    return dataclasses.replace(split, train_sites=np.sort(order[:n]), info={**split.info, "train_basins": n})
 
 
 def _pretrain(dataset, sites, preset: dict[str, dict], seed: int, out: Path, model_config: StefaLandConfig) -> Path:
@@ -199,7 +221,8 @@ def run_benchmark(
     base_model = {"sha256": file_sha256(weights)} if weights is not None and weights.is_file() else base
     manifest = build_manifest("benchmark", arguments, data=dataset_fingerprint(dataset), base_model=base_model)
     prepare_run_folder(out, manifest, resume, overwrite, volatile=("base",))
-    splits = make_splits(kind, dataset, folds, seed, settings["train_period"], settings["test_period"])
+    splits = make_splits(kind, dataset, folds, seed, settings["train_period"], settings["test_period"], settings["val_period"],
+                         settings["train_basins"])
     # the model-zoo architecture with the dataset's own variables (all models see the same inputs);
     # scratch and direct train it from random weights, the frozen modes load a pretrained encoder
     model_config = config_for_dataset(StefaLandConfig.from_pretrained(zoo.model_zoo_dir() / settings["model"]), dataset)
@@ -280,6 +303,7 @@ def _float(value) -> float | None:
 
 def protocol_text(kind: str, pretrain_on: str, preset: dict[str, dict], base: str | None = None, dataset_name: str = "camels_us") -> str:
     train, test = preset["benchmark"]["train_period"], preset["benchmark"]["test_period"]
+    val = preset["benchmark"].get("val_period") or train
     regions = "HUC-02 region groups of Feng et al. 2021" if dataset_name == "camels_us" else "region groups, one at a time"
     held_out = "random basin groups (PUB)" if kind == "pub" else f"{regions} (PUR)"
     pre = {
@@ -289,8 +313,9 @@ def protocol_text(kind: str, pretrain_on: str, preset: dict[str, dict], base: st
         "none": "none (every model here trains from random weights)",
     }[pretrain_on]
     return (
-        f"Held out: {held_out}. Finetuning and normalization use training basins over {train[0]}..{train[1]}; "
-        f"validation (early stopping) uses 10% of the training basins; StefaLand models train at most "
+        f"Held out: {held_out}. Finetuning and normalization use training basins over {train[0]}..{train[1]}"
+        + (f" (only {preset['benchmark']['train_basins']} per fold, nested across sizes)" if preset["benchmark"].get("train_basins") else "")
+        + f"; validation (early stopping) uses 10% of the training basins over {val[0]}..{val[1]}; StefaLand models train at most "
         f"{step_cap(preset, 'resconn')} steps, the (cheaper) LSTM at most {step_cap(preset, 'direct')}; metrics are per held-out basin over "
         f"{test[0]}..{test[1]}, median over basins, ± standard error across folds. "
         f"Pretraining: {pre}" + ("." if pretrain_on == "none" else "; it never reads streamflow.")
