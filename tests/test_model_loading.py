@@ -362,8 +362,35 @@ def test_truncated_safetensors_names_the_file(tmp_path, keep):
     _save(StefaLandForTimeSeriesRegression, tmp_path)
     data = (tmp_path / "model.safetensors").read_bytes()
     (tmp_path / "model.safetensors").write_bytes(data[: int(len(data) * keep)])
-    with pytest.raises(OSError, match=rf"^{tmp_path / 'model.safetensors'}: not a readable safetensors file \(.*\); it is truncated or corrupt$"):
+    with pytest.raises(OSError, match=rf"^{tmp_path / 'model.safetensors'}: not a readable safetensors file \(.*\); it is truncated or corrupt .*: delete it and save or download it again$"):
         StefaLandForTimeSeriesRegression.from_pretrained(tmp_path)
+
+
+@pytest.mark.parametrize(
+    "cls, overrides, field, value",
+    [
+        (StefaLandForTimeSeriesRegression, {}, "output_transform", "none"),
+        (StefaLandForTimeSeriesRegression, {}, "output_transform", "softplus"),
+        (StefaLandForStaticRegression, dict(target_variables=["sand_fraction"], target_mean=[0.4], target_std=[0.1]), "hidden_static_variables", ["clay_fraction"]),
+    ],
+)
+def test_head_settings_that_keep_tensor_shapes_are_bound_and_can_be_accepted(tmp_path, cls, overrides, field, value):
+    """An edited output_transform or hidden_static_variables in config.json loaded silently and changed predictions
+    (issue 31); it is refused naming the field and the way to accept it, and accept_changed= accepts it loudly."""
+    torch.manual_seed(0)
+    cls(tiny_config(**overrides)).save_pretrained(tmp_path)
+    saved = json.loads((tmp_path / "config.json").read_text())[field]
+    _edit_config(tmp_path, **{field: value})
+    with pytest.raises(ValueError) as error:
+        cls.from_pretrained(tmp_path)
+    assert str(error.value).startswith(f"{field}: the checkpoint {tmp_path / 'model.safetensors'} was saved with {json.dumps(saved)}")
+    assert f"accept_changed=[{field!r}]" in str(error.value)
+    accepted = cls.from_pretrained(tmp_path, accept_changed=[field])
+    assert getattr(accepted.config, field) == value
+    accepted.save_pretrained(tmp_path / "again")  # the accepted value is bound from then on
+    assert getattr(cls.from_pretrained(tmp_path / "again").config, field) == value
+    with pytest.raises(ValueError, match="accept_changed: \\['d_model'\\] are not bound fields"):
+        cls.from_pretrained(tmp_path, accept_changed=["d_model"])
 
 
 # ------------------------------------------------------------------------------------------------

@@ -165,3 +165,71 @@ def test_an_adapter_is_refused_on_another_base(tmp_path):
     (tmp_path / "adapter_config.json").write_text(json.dumps(saved))
     x, c = tiny_inputs(seed=5)
     assert torch.equal(PeftModel.from_pretrained(_base(), tmp_path).eval()(x_dynamic=x, x_static=c).prediction, model(x_dynamic=x, x_static=c).prediction)
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [("target_mean", [3.0]), ("target_std", [5.0]), ("output_transform", "none"), ("head_mode", "no_adapter"), ("head_hidden_size", 20)],
+)
+def test_edited_adapter_config_is_refused_naming_the_field(tmp_path, field, value):
+    """Fields of adapter_config.json that change predictions loaded silently (issue 31: 0.85 -> 3.77 mm/day); they are
+    bound to the weights (the head's adapter_binding tensor in adapter_model.safetensors) and checked on load."""
+    model = _train_a_little(get_peft_model(_base(), ResConnConfig(target_mean=[1.0], target_std=[2.0], head_hidden_size=12)))
+    model.save_pretrained(tmp_path)
+    assert any(key.endswith("adapter_binding") for key in load_file(tmp_path / "adapter_model.safetensors"))
+    saved = json.loads((tmp_path / "adapter_config.json").read_text())
+    (tmp_path / "adapter_config.json").write_text(json.dumps({**saved, field: value}))
+    with pytest.raises(ValueError, match=rf"resConn adapter 'default': {field} is .* but the adapter's weights .* were saved with .*accept_changed"):
+        PeftModel.from_pretrained(_base(), tmp_path)
+
+
+def test_an_accepted_adapter_change_loads_with_a_warning_and_is_bound_when_saved_again(tmp_path, caplog):
+    model = _train_a_little(get_peft_model(_base(), ResConnConfig(target_mean=[1.0], target_std=[2.0], head_hidden_size=12)))
+    model.save_pretrained(tmp_path / "a")
+    saved = json.loads((tmp_path / "a" / "adapter_config.json").read_text())
+    (tmp_path / "a" / "adapter_config.json").write_text(json.dumps({**saved, "target_std": [4.0], "accept_changed": ["target_std"]}))
+    x, c = tiny_inputs(seed=5)
+    with caplog.at_level("WARNING"):
+        loaded = PeftModel.from_pretrained(_base(), tmp_path / "a").eval()
+    assert "accepted by accept_changed" in caplog.text
+    before, after = model(x_dynamic=x, x_static=c).prediction, loaded(x_dynamic=x, x_static=c).prediction
+    assert not torch.equal(before, after)
+    loaded.save_pretrained(tmp_path / "b")
+    assert json.loads((tmp_path / "b" / "adapter_config.json").read_text())["accept_changed"] is None
+    assert torch.equal(PeftModel.from_pretrained(_base(), tmp_path / "b").eval()(x_dynamic=x, x_static=c).prediction, after)
+
+
+def test_an_adapter_on_a_base_built_for_other_targets_is_refused(tmp_path):
+    """AutoPeftModel.from_pretrained(..., target_variables=["soil_moisture"]) on a streamflow adapter loaded and the
+    base config labelled streamflow as soil moisture."""
+    from peft import AutoPeftModel
+
+    from stefaland_hf import StefaLandForPretraining
+
+    StefaLandForPretraining(tiny_config(target_variables=None, target_mean=None, target_std=None)).save_pretrained(tmp_path / "base")
+    base = StefaLandForTimeSeriesRegression.from_pretrained(tmp_path / "base", target_variables=["streamflow"])
+    get_peft_model(base, ResConnConfig(target_mean=[1.0], target_std=[2.0], head_hidden_size=12)).save_pretrained(tmp_path / "adapter")
+    with pytest.raises(ValueError, match=r"predicts \['streamflow'\], but the base model was built with target_variables=\['soil_moisture'\]"):
+        AutoPeftModel.from_pretrained(str(tmp_path / "adapter"), target_variables=["soil_moisture"])
+
+
+def test_a_truncated_adapter_file_names_the_file(tmp_path):
+    get_peft_model(_base(), ResConnConfig(target_mean=[1.0], target_std=[2.0])).save_pretrained(tmp_path)
+    data = (tmp_path / "adapter_model.safetensors").read_bytes()
+    (tmp_path / "adapter_model.safetensors").write_bytes(data[: len(data) // 2])
+    with pytest.raises(OSError, match=r"adapter_model.safetensors: not a readable safetensors file .* delete it and save or download it again"):
+        PeftModel.from_pretrained(_base(), tmp_path)
+
+
+def test_an_adapter_saved_before_binding_loads_with_a_warning(tmp_path, caplog):
+    from safetensors.torch import save_file
+
+    model = _train_a_little(get_peft_model(_base(), ResConnConfig(target_mean=[1.0], target_std=[2.0], head_hidden_size=12)))
+    model.save_pretrained(tmp_path)
+    tensors = {k: v for k, v in load_file(tmp_path / "adapter_model.safetensors").items() if not k.endswith("adapter_binding")}
+    save_file(tensors, tmp_path / "adapter_model.safetensors", metadata={"format": "pt"})
+    x, c = tiny_inputs(seed=5)
+    with caplog.at_level("WARNING"):
+        loaded = PeftModel.from_pretrained(_base(), tmp_path).eval()
+    assert "carries no binding" in caplog.text
+    assert torch.equal(loaded(x_dynamic=x, x_static=c).prediction, model(x_dynamic=x, x_static=c).prediction)

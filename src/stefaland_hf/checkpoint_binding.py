@@ -39,6 +39,9 @@ _SHAPELESS_BINDING = (
     "num_attention_heads", "activation", "embedding_activation", "pre_norm", "scale_embeddings", "layer_norm_eps"
 )
 _TARGET_BINDING = ("target_variables", "target_mean", "target_std")
+# A task head's settings that change its outputs but not its tensors (bound with its targets).
+_HEAD_BINDING = ("output_transform", "hidden_static_variables")
+_STATISTICS = ("dynamic_mean", "dynamic_std", "static_mean", "static_std", "target_mean", "target_std")
 # The config fields an encoder's output depends on beyond its tensors (whose shapes carry the sizes).
 BACKBONE_SETTINGS = ("model_type",) + _SHAPELESS_BINDING + _INPUT_BINDING
 _HUB_KWARGS = ("cache_dir", "force_download", "proxies", "token", "revision", "local_files_only", "subfolder")
@@ -55,6 +58,7 @@ class _CheckpointSource:
     binding: dict | None = None  # from the safetensors metadata; None for a file saved before binding
     saved_config: StefaLandConfig | None = None  # its config.json
     checked: bool = False
+    accept_changed: tuple[str, ...] = ()  # bound fields whose new value the caller accepts deliberately
 
 
 _LOADING: ContextVar[_CheckpointSource | None] = ContextVar("stefaland_loading", default=None)
@@ -69,6 +73,8 @@ def _binding_hint(field: str) -> str:
             "this head predicts the saved targets; a head for other targets starts from a base encoder checkpoint "
             "(StefaLandModel or StefaLandForPretraining)."
         )
+    if field in _HEAD_BINDING:
+        return "it changes what the head returns (or what it hides from the encoder) without changing any tensor."
     if field.endswith("_variables"):
         return (
             "per-variable weights are matched by position, so other names or another order would mislabel them. "
@@ -83,9 +89,11 @@ def _binding_hint(field: str) -> str:
 
 def _binding_value(field: str, value):
     """Comparable form of a bound field: names as a list, statistics as floats (1 and 1.0 are the same)."""
-    if value is None or field in _SHAPELESS_BINDING:
+    if value is None:
         return value
-    return list(value) if field.endswith("_variables") else [float(v) for v in value]
+    if field.endswith("_variables"):
+        return list(value)
+    return [float(v) for v in value] if field in _STATISTICS else value
 
 
 def _preview(keys: list[str], count: int = 5) -> str:
@@ -129,7 +137,7 @@ def _saved_weight_files(save_directory, variant: str | None) -> list[str]:
         return [os.path.join(save_directory, shard) for shard in sorted(set(json.load(handle)["weight_map"].values()))]
 
 
-def _read_binding(files: list[str]) -> tuple[dict | None, str | None]:
+def read_binding(files: list[str]) -> tuple[dict | None, str | None]:
     """(binding, architecture) from the metadata of the weight files; an unreadable file is an error naming it."""
     bindings = []
     for path in files:
@@ -137,7 +145,10 @@ def _read_binding(files: list[str]) -> tuple[dict | None, str | None]:
             with safe_open(path, framework="pt") as handle:
                 metadata = handle.metadata() or {}
         except (OSError, SafetensorError) as error:
-            raise OSError(f"{path}: not a readable safetensors file ({error}); it is truncated or corrupt") from error
+            raise OSError(
+                f"{path}: not a readable safetensors file ({error}); it is truncated or corrupt (an interrupted copy or "
+                "download): delete it and save or download it again"
+            ) from error
         try:
             bindings.append(
                 {k[len(_BINDING_PREFIX):]: json.loads(v) for k, v in metadata.items() if k.startswith(_BINDING_PREFIX)}
@@ -214,14 +225,20 @@ class StefaLandCheckpointMixin:
           from a base encoder checkpoint (StefaLandModel / StefaLandForPretraining: the head is new, a decoder is
           dropped), and StefaLandModel out of any StefaLand checkpoint (its heads are dropped).
         * A folder of another model type, and an unreadable config.json or safetensors file, are errors naming the file.
+        * ``accept_changed=["output_transform", ...]`` accepts a new value of those bound fields deliberately (with a
+          warning); ``save_pretrained`` then binds the new value.
         """
         source = _CheckpointSource(str(pretrained_model_name_or_path))
+        source.accept_changed = tuple(kwargs.pop("accept_changed", None) or ())
+        bound = _SHAPELESS_BINDING + _INPUT_BINDING + _TARGET_BINDING + _HEAD_BINDING
+        if set(source.accept_changed) - set(bound):
+            raise ValueError(f"accept_changed: {sorted(set(source.accept_changed) - set(bound))} are not bound fields; bound: {list(bound)}")
         if pretrained_model_name_or_path is not None and kwargs.get("state_dict") is None:
             hub_kwargs = {k: kwargs[k] for k in _HUB_KWARGS if k in kwargs}
             source.saved_config = cls.config_class.from_pretrained(pretrained_model_name_or_path, **hub_kwargs)
             files = _weight_files(pretrained_model_name_or_path, kwargs.get("variant"), hub_kwargs)
             source.weights_file = files[0] if files else None
-            source.binding, architecture = _read_binding(files)
+            source.binding, architecture = read_binding(files)
             source.architecture = architecture or (source.saved_config.architectures or [None])[0]
         token = _LOADING.set(source)
         try:
@@ -267,17 +284,23 @@ class StefaLandCheckpointMixin:
         if reference is None:  # saved before binding: config.json is the only record
             if source.saved_config is None:
                 return
-            fields = _SHAPELESS_BINDING + _INPUT_BINDING + _TARGET_BINDING
+            fields = _SHAPELESS_BINDING + _INPUT_BINDING + _TARGET_BINDING + _HEAD_BINDING
             reference = {f: getattr(source.saved_config, f) for f in fields}
         fields = _SHAPELESS_BINDING + _INPUT_BINDING
         if self._is_task_model and source.architecture == type(self).__name__:
-            fields += _TARGET_BINDING  # the head comes from the checkpoint, so do its targets
+            fields += _TARGET_BINDING + _HEAD_BINDING  # the head comes from the checkpoint, so do its settings
         weights = source.weights_file or source.location
         for field in fields:
             if field not in reference:
                 continue
             saved, given = _binding_value(field, reference[field]), _binding_value(field, getattr(self.config, field))
             if saved == given:
+                continue
+            if field in source.accept_changed:
+                logger.warning(
+                    "%s: %s is %s, not %s as saved with the weights (accepted by accept_changed)",
+                    source.weights_file or source.location, field, json.dumps(given), json.dumps(saved),
+                )
                 continue
             in_config_json = _binding_value(field, getattr(source.saved_config, field)) != saved
             origin = (
@@ -287,7 +310,8 @@ class StefaLandCheckpointMixin:
             )
             raise ValueError(
                 f"{field}: the checkpoint {weights} was saved with {json.dumps(saved)}, but {origin} has "
-                f"{json.dumps(given)}; {_binding_hint(field)}"
+                f"{json.dumps(given)}; {_binding_hint(field)} To change it deliberately, pass "
+                f"accept_changed=[{field!r}] to from_pretrained (save_pretrained then binds the new value)."
             )
 
     def _check_tensors(self, source: _CheckpointSource, loading_info) -> None:
@@ -330,7 +354,7 @@ class StefaLandCheckpointMixin:
         settings that change their computation without changing their shapes."""
         fields = _SHAPELESS_BINDING + _INPUT_BINDING
         if self._is_task_model:
-            fields += _TARGET_BINDING
+            fields += _TARGET_BINDING + _HEAD_BINDING
         return {
             _BINDING_PREFIX + "architecture": json.dumps(type(self).__name__),
             **{_BINDING_PREFIX + f: json.dumps(getattr(self.config, f)) for f in fields},

@@ -361,6 +361,32 @@ def _nan_to_zero(values: torch.Tensor) -> torch.Tensor:
     return torch.nan_to_num(values, nan=0.0, posinf=0.0, neginf=0.0)
 
 
+# A normalized input further than this from 0 is no measurement: a fill value (netCDF's 9.96921e36, 1e30), a unit
+# error or an overflow. float32 arithmetic of the embedding and attention overflows to inf/NaN well before such
+# values reach 1e30, and would silently turn the whole sample's output into NaN.
+MAX_ABS_ZSCORE = 1e6
+
+
+def refuse_implausible_values(name: str, raw: torch.Tensor, normalized: torch.Tensor, variables: list[str]) -> None:
+    """Refuse +-inf (only NaN means missing) and values more than ``MAX_ABS_ZSCORE`` standard deviations from their
+    variable's training mean, naming the first one; NaN passes (the model masks it)."""
+    bad = normalized.abs() > MAX_ABS_ZSCORE  # NaN compares False, +-inf True
+    if not bool(bad.any()):
+        return
+    index = tuple(int(i) for i in bad.nonzero()[0])
+    value, count = float(raw[index]), int(bad.sum())
+    reason = (
+        "infinite; only NaN means missing"
+        if math.isinf(value)
+        else f"more than {MAX_ABS_ZSCORE:g} standard deviations from the variable's training mean: a fill value "
+        "(e.g. netCDF's 9.96921e36), a unit error or corrupt data, which would turn the sample's output into NaN"
+    )
+    raise ValueError(
+        f"{name}{list(index)} ({variables[index[-1]]}) = {value:g} is {reason} ({count} such value(s) in {name}); "
+        "replace them with NaN (missing), which the model masks"
+    )
+
+
 def _as_tensors(device: torch.device, **inputs) -> list[torch.Tensor | None]:
     """numpy arrays (and other array-likes) as tensors on the model's device; tensors and None pass unchanged."""
     converted = []
@@ -518,7 +544,9 @@ class StefaLandModel(StefaLandPreTrainedModel):
         )
         _check_inputs(self.config, x_dynamic, x_static, dynamic_mask, static_mask)
         dynamic_norm, static_norm = self.normalize(x_dynamic.float(), x_static.float())
-        dynamic_masked = ~torch.isfinite(dynamic_norm)  # NaN (and inf) inputs are missing
+        refuse_implausible_values("x_dynamic", x_dynamic, dynamic_norm, self.config.dynamic_variables)
+        refuse_implausible_values("x_static", x_static, static_norm, self.config.static_variables)
+        dynamic_masked = ~torch.isfinite(dynamic_norm)  # NaN inputs are missing
         static_masked = ~torch.isfinite(static_norm)
         if dynamic_mask is not None:
             dynamic_masked = dynamic_masked | dynamic_mask.bool()
@@ -904,6 +932,8 @@ class StefaLandTaskModel(StefaLandPreTrainedModel):
         """z-scored raw inputs with missing and masked values at the mean (0), as the heads consume them: a value
         hidden from the backbone must not reach the head's raw-input path either."""
         dynamic, static = self.normalize(x_dynamic.float(), x_static.float())
+        refuse_implausible_values("x_dynamic", x_dynamic, dynamic, self.config.dynamic_variables)
+        refuse_implausible_values("x_static", x_static, static, self.config.static_variables)
         if dynamic_mask is not None:
             dynamic = dynamic.masked_fill(dynamic_mask.bool(), 0.0)
         if static_mask is not None:

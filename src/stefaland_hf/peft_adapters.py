@@ -14,20 +14,32 @@ several tasks (streamflow, soil moisture) share one frozen base and switch with 
 
 from __future__ import annotations
 
+import json
+import logging
 from dataclasses import dataclass, field
 
+import torch
 from peft.config import PeftConfig
 from peft.mapping import PEFT_TYPE_TO_CONFIG_MAPPING, PEFT_TYPE_TO_PREFIX_MAPPING, PEFT_TYPE_TO_TUNER_MAPPING
 from peft.tuners.tuners_utils import BaseTuner, BaseTunerLayer
 from torch import nn
 
-from .checkpoint_binding import backbone_fingerprint
+from .checkpoint_binding import backbone_fingerprint, read_binding
 from .configuration_stefaland import OUTPUT_TRANSFORMS, StefaLandConfig
 from .modeling_stefaland import TASK_HEADS, StefaLandTaskHead, head_class
 from .variables import validate_names
 
+logger = logging.getLogger(__name__)
+
 PEFT_TYPE = "RESCONN"
 ADAPTER_HEAD_MODES = ("resconn", "no_adapter", "linear_probe")
+# The ResConnConfig fields that change an adapter's predictions (or which base it reads): bound to its weights as the
+# ``adapter_binding`` tensor of its head, saved in adapter_model.safetensors and checked on load.
+ADAPTER_BINDING = (
+    "target_variables", "target_mean", "target_std", "head_mode", "head_hidden_size", "output_transform",
+    "base_dynamic_variables", "base_static_variables", "base_fingerprint",
+)
+BINDING_BUFFER = "adapter_binding"
 
 
 @dataclass
@@ -54,6 +66,10 @@ class ResConnConfig(PeftConfig):
     base_dynamic_variables: list[str] | None = None
     base_static_variables: list[str] | None = None
     base_fingerprint: str | None = None
+    # Fields of ADAPTER_BINDING whose new value (in adapter_config.json or the config given) is accepted deliberately
+    # instead of the value the weights were saved with; cleared when the adapter is saved again (the weights are then
+    # bound to the new value).
+    accept_changed: list[str] | None = None
     target_modules: list[str] | str | None = field(default_factory=lambda: ["head"])
     exclude_modules: list[str] | str | None = None
     modules_to_save: list[str] | None = None
@@ -73,6 +89,29 @@ class ResConnConfig(PeftConfig):
                     f"ResConnConfig.{name} has {len(values)} values, expected {len(self.target_variables)} "
                     f"(one per target variable {self.target_variables})"
                 )
+        unknown = sorted(set(self.accept_changed or ()) - set(ADAPTER_BINDING))
+        if unknown:
+            raise ValueError(f"ResConnConfig.accept_changed: {unknown} are not bound fields; bound: {list(ADAPTER_BINDING)}")
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, subfolder=None, **kwargs):
+        """PEFT's, then a readability check of the adapter weights beside it: a truncated adapter_model.safetensors is
+        an error naming the file (PEFT's own is a bare SafetensorError)."""
+        from transformers.utils import cached_file
+
+        config = super().from_pretrained(pretrained_model_name_or_path, subfolder=subfolder, **kwargs)
+        hub = {k: kwargs[k] for k in ("revision", "cache_dir", "token", "local_files_only") if k in kwargs}
+        weights = cached_file(
+            pretrained_model_name_or_path, "adapter_model.safetensors", subfolder=subfolder or "",
+            _raise_exceptions_for_missing_entries=False, **hub,
+        )
+        if weights:
+            read_binding([weights])  # raises OSError naming the file when it is truncated or corrupt
+        return config
+
+    def binding(self) -> dict:
+        """The bound fields (ADAPTER_BINDING) as saved: names as lists, statistics as floats."""
+        return {name: _bound_value(name, getattr(self, name)) for name in ADAPTER_BINDING}
 
     def head_config(self, model_config: StefaLandConfig) -> StefaLandConfig:
         """The base model's config with this adapter's head settings (same field names): what its head is built from."""
@@ -88,7 +127,29 @@ class ResConnConfig(PeftConfig):
         """
         if kwargs.get("auto_mapping_dict") is not None:
             kwargs["auto_mapping_dict"] = {"base_model_class": "AutoModelForTimeSeriesPrediction", "parent_library": "transformers"}
-        super().save_pretrained(save_directory, **kwargs)
+        accepted, self.accept_changed = self.accept_changed, None  # saved weights are bound to the values saved here
+        try:
+            super().save_pretrained(save_directory, **kwargs)
+        finally:
+            self.accept_changed = accepted
+
+
+def _bound_value(name: str, value):
+    if value is None:
+        return None
+    if name.endswith("_variables"):
+        return list(value)
+    if name in ("target_mean", "target_std"):
+        return [float(v) for v in value]
+    return value
+
+
+def _encode_binding(binding: dict) -> torch.Tensor:
+    return torch.tensor(list(json.dumps(binding, sort_keys=True).encode()), dtype=torch.uint8)
+
+
+def _decode_binding(tensor: torch.Tensor) -> dict:
+    return json.loads(bytes(tensor.detach().cpu().to(torch.uint8).tolist()).decode())
 
 
 # The ResConnConfig fields that are StefaLandConfig head settings under the same names.
@@ -117,6 +178,8 @@ class ResConnLayer(nn.Module, BaseTunerLayer):
 
     def update_layer(self, adapter_name: str, config: ResConnConfig) -> None:
         head = head_class(TASK_HEADS, config.head_mode)(config.head_config(self.model_config))
+        # what the weights are trained with travels with them (adapter_model.safetensors), checked on load
+        head.register_buffer(BINDING_BUFFER, _encode_binding(config.binding()))
         self.resconn_heads[adapter_name] = head.to(next(self.base_layer.parameters()).device)
         self.set_adapter(adapter_name, inference_mode=config.inference_mode)
 
@@ -143,12 +206,21 @@ class ResConnModel(BaseTuner):
 
     def _create_and_replace(self, peft_config, adapter_name, target, target_name, parent, current_key) -> None:
         if isinstance(target, ResConnLayer):
+            self._bind_base(peft_config, adapter_name)
             target.update_layer(adapter_name, peft_config)
             return
         if not isinstance(target, StefaLandTaskHead):
             raise ValueError(
                 f"ResConnConfig.target_modules: {current_key!r} is a {type(target).__name__}; resConn adapters replace "
                 "the StefaLandTaskHead named 'head' of a StefaLandForTimeSeriesRegression"
+            )
+        base_targets = list(self.model.config.target_variables or [])
+        if base_targets != list(peft_config.target_variables):
+            raise ValueError(
+                f"resConn adapter {adapter_name!r} predicts {list(peft_config.target_variables)}, but the base model was "
+                f"built with target_variables={base_targets}, and its config would label the adapter's outputs so. "
+                f"Load the base with target_variables={list(peft_config.target_variables)} (or none: AutoPeftModel "
+                "then refuses a base without targets and names them)."
             )
         self._bind_base(peft_config, adapter_name)
         new_module = ResConnLayer(target, adapter_name, peft_config, self.model.config)
@@ -193,15 +265,74 @@ class ResConnModel(BaseTuner):
         """PEFT's remapping, refusing a checkpoint that lacks any tensor of the adapter (PEFT only warns)."""
         remapped = super()._remap_adapter_state_dict_for_load(model, config, adapter_name, state_dict)
         strip = lambda key: key.removeprefix("base_model.model.")  # noqa: E731
-        loaded = {strip(key) for key in remapped}
-        expected = [strip(key) for key in model.state_dict() if f"{RESCONN_HEADS}.{adapter_name}." in key]
-        missing = [key for key in expected if key not in loaded]
+        own = {strip(key): tensor for key, tensor in model.state_dict().items() if f"{RESCONN_HEADS}.{adapter_name}." in key}
+        remapped = cls._check_binding(config, adapter_name, remapped, own, strip)
+        loaded = {strip(key): key for key in remapped}
+        missing = [key for key in own if key not in loaded]
         if missing:
             raise ValueError(
-                f"resConn adapter {adapter_name!r}: the checkpoint lacks {len(missing)} of its {len(expected)} tensors "
+                f"resConn adapter {adapter_name!r}: the checkpoint lacks {len(missing)} of its {len(own)} tensors "
                 f"(e.g. {missing[:3]}); checkpoint keys look like {sorted(state_dict)[:3]}. Was it saved by another "
                 "version or for another head_mode?"
             )
+        unexpected = [key for key in loaded if f"{RESCONN_HEADS}.{adapter_name}." in key and key not in own]
+        if unexpected:
+            raise ValueError(
+                f"resConn adapter {adapter_name!r}: {len(unexpected)} tensor(s) of the checkpoint have no place in a "
+                f"head_mode={config.head_mode!r} head and would be ignored (e.g. {unexpected[:3]}); the adapter was "
+                "saved with another head_mode: restore adapter_config.json's head_mode."
+            )
+        mismatched = [
+            f"{key}: checkpoint {tuple(remapped[loaded[key]].shape)}, adapter_config.json builds {tuple(own[key].shape)}"
+            for key in own if key in loaded and tuple(remapped[loaded[key]].shape) != tuple(own[key].shape)
+        ]
+        if mismatched:
+            raise ValueError(
+                f"resConn adapter {adapter_name!r}: {len(mismatched)} tensor(s) of the checkpoint have other sizes than "
+                f"the head its adapter_config.json describes (head_hidden_size={config.head_hidden_size}, "
+                f"{len(config.target_variables)} target(s)): {'; '.join(mismatched[:3])}. Restore the adapter_config.json "
+                "saved with the weights."
+            )
+        return remapped
+
+    @staticmethod
+    def _check_binding(config: ResConnConfig, adapter_name: str, remapped: dict, own: dict, strip) -> dict:
+        """Refuse a config whose bound fields (ADAPTER_BINDING) differ from those the weights were saved with, except
+        those named in ``accept_changed``; an adapter saved before binding loads with a warning."""
+        key = next((k for k in own if k.endswith(f"{RESCONN_HEADS}.{adapter_name}.{BINDING_BUFFER}")), None)
+        if key is None:
+            return remapped
+        saved_key = next((k for k in remapped if strip(k) == key), None)
+        expected = own[key]
+        remapped = dict(remapped)
+        if saved_key is None:
+            logger.warning(
+                "resConn adapter %r carries no binding of its settings (saved before stefaland_hf bound "
+                "target_variables, target statistics, head_mode and output_transform to the adapter weights): an edited "
+                "adapter_config.json cannot be detected. Save it again to bind them.", adapter_name,
+            )
+            prefix = "base_model.model." if any(k.startswith("base_model.model.") for k in remapped) else ""
+            remapped[prefix + key] = expected.clone()
+            return remapped
+        saved, given = _decode_binding(remapped[saved_key]), config.binding()
+        accepted = set(config.accept_changed or ())
+        for name in ADAPTER_BINDING:
+            if name not in saved or saved[name] == given[name]:
+                continue
+            if name in accepted:
+                logger.warning(
+                    "resConn adapter %r: %s is %s, not %s as saved with the weights (accepted by accept_changed)",
+                    adapter_name, name, json.dumps(given[name]), json.dumps(saved[name]),
+                )
+                continue
+            raise ValueError(
+                f"resConn adapter {adapter_name!r}: {name} is {json.dumps(given[name])} in adapter_config.json (or the "
+                f"config passed to from_pretrained), but the adapter's weights (adapter_model.safetensors) were saved "
+                f"with {json.dumps(saved[name])}; loading would silently change or mislabel its predictions. Restore "
+                f"the saved value, or accept the change deliberately by adding {name!r} to accept_changed in "
+                "adapter_config.json (saving the adapter again then binds the new value)."
+            )
+        remapped[saved_key] = expected.clone()  # the accepted values are bound from here on
         return remapped
 
 

@@ -213,11 +213,15 @@ def unwrap_data_format_error(fn, *args, **kwargs):
 
 
 OUT_OF_RANGE_POLICIES = ("error", "nan")
+# No canonical variable reaches this in its unit; a value this large is a fill value (netCDF's 9.96921e36, 1e30) even
+# where nature sets no upper bound, and the model's arithmetic overflows on it.
+FILL_VALUE_MAGNITUDE = 1e20
 
 
 class PhysicalRangeCheck:
     """Checks values in canonical units against their variable's physical range
-    (``Variable.valid_min``/``valid_max`` in :mod:`stefaland_hf.variables`); ±inf is always out.
+    (``Variable.valid_min``/``valid_max`` in :mod:`stefaland_hf.variables`); ±inf is always out, and so is any
+    magnitude of ``FILL_VALUE_MAGNITUDE`` or more (a fill value), also for variables without an upper bound.
 
     With ``policy="error"`` (the builders' default) the first value outside the range raises
     :class:`DataFormatError` naming the file, line, variable, value and range. With
@@ -247,7 +251,7 @@ class PhysicalRangeCheck:
         var = get_variable(name)
         unit = "" if var.unit == "1" else f" {var.unit}"  # dimensionless
         with np.errstate(invalid="ignore"):
-            bad = np.isinf(values) | (values < var.valid_min) | (values > var.valid_max)
+            bad = (np.abs(values) >= FILL_VALUE_MAGNITUDE) | (values < var.valid_min) | (values > var.valid_max)
         if not bad.any():
             return
         if self.policy == "nan":
@@ -263,7 +267,9 @@ class PhysicalRangeCheck:
         raise DataFormatError(
             path,
             f"{where}: {name} = {values[index]:g}{unit} is outside its physical range "
-            f"{var.valid_min:g}..{var.valid_max:g}{unit} ({var.range_reason}); "
+            f"{var.valid_min:g}..{var.valid_max:g}{unit} ({var.range_reason})"
+            + (f", and a magnitude of {FILL_VALUE_MAGNITUDE:g} or more is a fill value" if abs(values[index]) >= FILL_VALUE_MAGNITUDE else "")
+            + "; "
             f"{self.argument}='nan' reads such values as missing",
             line=line,
         )
