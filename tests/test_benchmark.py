@@ -58,7 +58,10 @@ def test_summary_names_medians_that_cover_fewer_basins_than_nse():
                        "scratch": {"seconds": 1.0, "summary": {"nse": 0.25}, "per_basin": basins(None)}}}
     text = summary_markdown({"kind": "pub", "n_basins": 2, "seed": 0, "protocol": "p", "folds": [fold, fold]})
     assert "- scratch: Corr over 2, KGE over 2 of the 4 basin-folds with an NSE" in text
-    assert "- LSTM SL:" not in text
+    assert "- LSTM SL:" not in text and "Unscored" not in text
+    fold["models"]["scratch"]["per_basin"]["C"] = {"nse": None, "kge": None}  # a held-out basin without observations
+    assert "Unscored held-out basins (no observed day in the test period, or an undefined NSE), in no median: 1: C" in summary_markdown(
+        {"kind": "pub", "n_basins": 3, "seed": 0, "protocol": "p", "folds": [fold]})
 
 
 def test_nse_plot_takes_undefined_values(tmp_path):

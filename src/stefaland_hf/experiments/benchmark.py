@@ -406,7 +406,18 @@ def summary_markdown(results: dict) -> str:
         lines += [f"| {label} | " + " | ".join(delta_cell(paired.get(label, {}).get(r)) for r in references) + " |" for label in labels]
         lines.append("\n'tie': the difference is within one standard error of zero.")
     lines += _fewer_basins_notes(folds, labels)
+    lines += _unscored_notes(folds)
     return "\n".join(lines) + "\n"
+
+
+def _unscored_notes(folds: list[dict]) -> list[str]:
+    """Held-out basins without an observed test day: in no median, named rather than silently dropped."""
+    unscored = sorted({site for fold in folds for entry in fold["models"].values()
+                       for site, values in entry.get("per_basin", {}).items() if values.get("nse") is None})
+    if not unscored:
+        return []
+    return ["", f"Unscored held-out basins (no observed day in the test period, or an undefined NSE), in no median: "
+                f"{len(unscored)}: {', '.join(unscored[:20])}{' ...' if len(unscored) > 20 else ''}"]
 
 
 def _fewer_basins_notes(folds: list[dict], labels: list[str]) -> list[str]:
