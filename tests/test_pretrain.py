@@ -1,4 +1,5 @@
 import json
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -177,3 +178,30 @@ def test_init_from_continues_a_pretrained_model_and_refuses_another_configuratio
                  _args(tmp_path / "other", max_steps=1, init_from=str(first / "model")))
     with pytest.raises(ValueError, match=r"differs from this run's configuration in \[.*'dynamic_mean'"):  # another corpus
         pretrain(_config(), synthland_tiny, [3, 4, 5], PERIOD, _args(tmp_path / "corpus", max_steps=1, init_from=str(first / "model")))
+
+
+@pytest.mark.parametrize("length", [dict(max_steps=5), dict(num_train_epochs=2)])
+def test_resume_after_the_end_does_nothing_and_says_so(tmp_path, synthland_tiny, capsys, length):
+    """--resume on a finished run retrained its last steps (past --max-steps from a checkpoint at the end), rewrote
+    its loss curve and model/; it now leaves the folder as it is, and a larger length continues it."""
+    first = pretrain(_config(), synthland_tiny, [0, 1, 2], PERIOD, _args(tmp_path, save_steps=2, **length))
+    def files():  # all but the manifest (a resume records its arguments there)
+        return {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in tmp_path.rglob("*") if p.is_file() and p.name != MANIFEST_FILE and p.parent.name != "checkpoints"}
+
+    before = files()
+    capsys.readouterr()
+    again = pretrain(_config(), synthland_tiny, [0, 1, 2], PERIOD, _args(tmp_path, save_steps=2, resume=True, **length))
+    assert "nothing to do" in capsys.readouterr().out
+    assert files() == before
+    assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), again.state_dict().values()))
+    steps = len(pd.read_csv(tmp_path / "loss_curve.csv"))
+    pretrain(_config(), synthland_tiny, [0, 1, 2], PERIOD, _args(tmp_path, save_steps=2, resume=True, max_steps=steps + 2))
+    assert pd.read_csv(tmp_path / "loss_curve.csv")["step"].tolist() == list(range(1, steps + 3))
+
+
+def test_resume_of_a_run_stopped_before_writing_its_model_writes_it_without_training(tmp_path, synthland_tiny):
+    pretrain(_config(), synthland_tiny, [0, 1, 2], PERIOD, _args(tmp_path, max_steps=5, save_steps=2))
+    shutil.rmtree(tmp_path / "model")
+    curve = (tmp_path / "loss_curve.csv").read_text()
+    pretrain(_config(), synthland_tiny, [0, 1, 2], PERIOD, _args(tmp_path, max_steps=5, save_steps=2, resume=True))
+    assert (tmp_path / "model" / "model.safetensors").is_file() and (tmp_path / "loss_curve.csv").read_text() == curve

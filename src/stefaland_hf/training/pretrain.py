@@ -251,9 +251,19 @@ def pretrain_corpus(config: StefaLandConfig, corpus: PretrainingCorpus, args: Pr
     steps_per_epoch = math.ceil(len(loader) / args.gradient_accumulation_steps)
     num_epochs = args.num_train_epochs if args.max_steps is None else math.ceil(args.max_steps / steps_per_epoch)
     total_steps = steps_per_epoch * num_epochs if args.max_steps is None else args.max_steps
+    finished = decision == "resume" and state["global_step"] >= total_steps
+    if finished and (output_dir / "model" / "model.safetensors").is_file():
+        # A finished run: training on would go past its length, append to its loss curve and rewrite model/.
+        accelerator.print(
+            f"--resume: the run in {output_dir} already trained {state['global_step']} optimizer steps, and these "
+            f"arguments ask for {total_steps}; nothing to do (its model is {output_dir / 'model'}; a larger "
+            "--max-steps or --num-train-epochs continues it)"
+        )
+        return accelerator.unwrap_model(model, keep_torch_compile=False)
     progress = tqdm(
         total=total_steps, initial=state["global_step"], desc="pretraining", disable=not accelerator.is_local_main_process
     )
+    saved_step = state["global_step"] if decision == "resume" else None
 
     def save_checkpoint() -> None:
         """Write into a hidden folder, rename it when complete: a kill mid-write leaves no ``step_N``."""
@@ -269,9 +279,13 @@ def pretrain_corpus(config: StefaLandConfig, corpus: PretrainingCorpus, args: Pr
             complete_checkpoint(partial, final)
             write_loss_curve(state["history"], output_dir / "loss_curve")
         accelerator.wait_for_everyone()
+        nonlocal saved_step
+        saved_step = state["global_step"]
 
     stop = False
-    for epoch in range(state["epoch"], num_epochs):
+    if finished:  # the run ended, but was stopped before it wrote model/: write it, train nothing
+        accelerator.print(f"--resume: the run already trained {state['global_step']} steps; writing {output_dir / 'model'}")
+    for epoch in range(state["epoch"], num_epochs) if not finished else ():
         loader.set_epoch(epoch)
         skip = state["step_in_epoch"] * args.gradient_accumulation_steps if epoch == state["epoch"] else 0
         epoch_loader = accelerator.skip_first_batches(loader, skip) if skip else loader
@@ -311,6 +325,8 @@ def pretrain_corpus(config: StefaLandConfig, corpus: PretrainingCorpus, args: Pr
             break
         state["epoch"], state["step_in_epoch"] = epoch + 1, 0
         save_checkpoint()
+    if saved_step != state["global_step"]:
+        save_checkpoint()  # the end is a checkpoint too, so that a resume after it finds the run finished
     progress.close()
 
     accelerator.wait_for_everyone()
