@@ -147,3 +147,34 @@ def test_random_bad_values_through_prediction():
         assert np.isfinite(res["predictions"][:, res["first_predicted"]:]).all(), f"case {case}"
         outcomes["finite"] += 1
     assert outcomes["error"] and outcomes["finite"], outcomes
+
+
+@pytest.mark.parametrize("cut", ["batch", "days"])
+def test_a_zero_length_batch_is_a_clear_error(cut):
+    """It failed inside torch ("cannot reshape tensor of 0 elements", "Expected sequence length to be larger than 0")."""
+    x, c = tiny_inputs()
+    x, c = (x[:0], c[:0]) if cut == "batch" else (x[:, :0], c)
+    for model in (_model(), _model(StefaLandForPretraining), _model(StefaLandModel)):
+        with pytest.raises(ValueError, match=r"x_dynamic: shape .* holds no (sample|day) \(a zero-length batch or window\)"):
+            model(x_dynamic=x, x_static=c)
+
+
+@pytest.mark.parametrize("batch_size", [0, -1, 2.5])
+def test_prediction_refuses_a_batch_size_below_one(batch_size):
+    """--batch-size 0 failed with range()'s "arg 3 must not be zero"."""
+    x, c = (v.numpy() for v in tiny_inputs())
+    ds = site_dataset(x, c, np.full((3, 40, 1), np.nan, np.float32), c[:, 0], c[:, 1], variables=(TINY_DYNAMIC, TINY_STATIC, ["streamflow"]))
+    with pytest.raises(ValueError, match=r"batch_size \(--batch-size\): expected a positive number of windows per batch"):
+        predict_sites(_model(), ds, period=None, seq_len=20, warmup=0, target_variables=["streamflow"], batch_size=batch_size)
+
+
+def test_a_truncated_dataset_cache_names_its_folder_and_the_fix(tmp_path):
+    """pyarrow's "Expected to be able to read N bytes for message body" named no path and no fix."""
+    from stefaland_hf.data import load_site_dataset
+
+    load_site_dataset("synthland", config_name="tiny", cache_dir=str(tmp_path))
+    (arrow,) = tmp_path.rglob("*.arrow")
+    data = arrow.read_bytes()
+    arrow.write_bytes(data[: len(data) // 2])
+    with pytest.raises(OSError, match=rf"dataset cache {re.escape(str(arrow.parent))}: unreadable .* delete the folder {re.escape(str(arrow.parent))} to rebuild it"):
+        load_site_dataset("synthland", config_name="tiny", cache_dir=str(tmp_path))

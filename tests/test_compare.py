@@ -80,3 +80,10 @@ def test_seed_folders_pool_only_when_they_share_settings_and_base_weights(tmp_pa
     _seed_folder(tmp_path / "weights", 2, {"max_steps": 2000}, "bb")
     with pytest.raises(ValueError, match="finetuned from different base weights"):
         load_runs([f"a={tmp_path / 'weights'}"])
+
+
+def test_an_unknown_metric_is_named_with_the_known_ones():
+    """--metric nsee blamed the reference run ("has no model ...")."""
+    runs = {"base": _results({"resConn": [0.5, 0.3]})}
+    with pytest.raises(ValueError, match=r"--metric 'nsee': not a metric of these runs' results.json; did you mean 'nse'\? \(they hold: nse, rmse\)"):
+        compare(runs, ("base", "resConn"), metric="nsee")

@@ -205,3 +205,20 @@ def test_resume_of_a_run_stopped_before_writing_its_model_writes_it_without_trai
     curve = (tmp_path / "loss_curve.csv").read_text()
     pretrain(_config(), synthland_tiny, [0, 1, 2], PERIOD, _args(tmp_path, max_steps=5, save_steps=2, resume=True))
     assert (tmp_path / "model" / "model.safetensors").is_file() and (tmp_path / "loss_curve.csv").read_text() == curve
+
+
+def test_a_folder_of_a_run_that_failed_before_its_first_checkpoint_is_reused_without_flags(tmp_path, synthland_tiny, monkeypatch):
+    """It held only run_manifest.json, and rerunning into it was refused ("already holds this run; pass --resume")."""
+    def fail(*args, **kwargs):
+        raise RuntimeError("out of memory")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(StefaLandForPretraining, "forward", fail)
+        with pytest.raises(RuntimeError, match="out of memory"):
+            pretrain(_config(), synthland_tiny, [0, 1, 2], PERIOD, _short(tmp_path))
+    assert [p.name for p in tmp_path.rglob("*") if p.is_file()] == [MANIFEST_FILE]
+    (tmp_path / "checkpoints" / ".partial-step_2").mkdir(parents=True)  # and one killed mid-write
+    pretrain(_config(), synthland_tiny, [0, 1, 2], PERIOD, _short(tmp_path))
+    assert (tmp_path / "model" / "model.safetensors").is_file() and not (tmp_path / "checkpoints" / ".partial-step_2").exists()
+    with pytest.raises(RunFolderError, match="already holds this run; pass --resume"):  # now it holds results
+        pretrain(_config(), synthland_tiny, [0, 1, 2], PERIOD, _short(tmp_path))

@@ -104,6 +104,8 @@ def iter_site_sequences(
     :func:`sequential_window_plan`): ``batch`` is a numpy batch dict (keys
     :data:`~stefaland_hf.data.samplers.BATCH_KEYS`), ``site_pos`` the position of each window's site in
     ``sites`` and ``window_pos`` its window number in the plan. Windows are ordered site-major."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise ValueError(f"batch_size (--batch-size): expected a positive number of windows per batch, got {batch_size!r}")
     a = SiteArrays.wrap(data)
     sites = np.arange(a.n_sites, dtype=np.int64) if sites is None else np.asarray(sites, dtype=np.int64).ravel()
     plan = sequential_window_plan(a.n_time, a.period_index(period), seq_len, warmup, context_before_period)

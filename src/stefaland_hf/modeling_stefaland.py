@@ -405,6 +405,11 @@ def _as_tensors(device: torch.device, **inputs) -> list[torch.Tensor | None]:
 def _check_inputs(config: StefaLandConfig, x_dynamic, x_static, dynamic_mask, static_mask) -> None:
     """Clear errors for the mistakes users make: wrong rank, wrong variable count, too long windows."""
     num_dynamic, num_static = len(config.dynamic_variables), len(config.static_variables)
+    if x_dynamic.dim() == 3 and 0 in x_dynamic.shape[:2]:
+        raise ValueError(
+            f"x_dynamic: shape {tuple(x_dynamic.shape)} holds no {'sample' if x_dynamic.shape[0] == 0 else 'day'} "
+            "(a zero-length batch or window); pass at least one sample of at least one day"
+        )
     if x_dynamic.dim() != 3 or x_dynamic.shape[-1] != num_dynamic:
         raise ValueError(
             f"x_dynamic: expected shape [batch, time, {num_dynamic}] for dynamic_variables {config.dynamic_variables}, "

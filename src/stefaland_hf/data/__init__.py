@@ -40,7 +40,21 @@ def load_site_dataset(name: str, config_name: str | None = None, data_dir: str |
         raise ValueError(f"data_dir={data_dir!r}: SynthLand generates its sites and reads no files (pick its size with config_name)")
     builder = builder_class(config_name=config_name, data_dir=data_dir, cache_dir=cache_dir, **config_kwargs)
     builder.download_and_prepare()
-    return builder.as_dataset(split="all")
+    return open_prepared(builder)
+
+
+def open_prepared(builder, split: str = "all"):
+    """``builder.as_dataset(split)``; a truncated or corrupt Arrow cache is an error naming its folder and the fix
+    (pyarrow's own names neither)."""
+    import pyarrow
+
+    try:
+        return builder.as_dataset(split=split)
+    except (OSError, pyarrow.ArrowException) as error:
+        raise OSError(
+            f"dataset cache {builder.cache_dir}: unreadable ({type(error).__name__}: {error}); its Arrow files are "
+            f"truncated or corrupt (an interrupted build or copy): delete the folder {builder.cache_dir} to rebuild it"
+        ) from error
 
 
 __all__ = ["BUILDERS", "DATASET_TITLES", "get_builder_class", "load_site_dataset"]

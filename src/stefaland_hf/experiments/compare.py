@@ -48,11 +48,28 @@ def _held_out(results: dict) -> list:
     return folds
 
 
+def _check_metric(runs: dict[str, dict], metric: str) -> None:
+    """--metric must be one the runs' results hold (an unknown one read as a missing reference model)."""
+    import difflib
+
+    known = sorted({
+        name for results in runs.values() for fold in results.get("folds", []) for m in fold.get("models", {}).values()
+        for name in (m.get("summary") or {})
+    })
+    if metric not in known:
+        close = difflib.get_close_matches(metric, known, n=1)
+        raise ValueError(
+            f"--metric {metric!r}: not a metric of these runs' results.json" + (f"; did you mean {close[0]!r}?" if close else "")
+            + f" (they hold: {', '.join(known)})"
+        )
+
+
 def compare(runs: dict[str, dict], reference: tuple[str, str], metric: str = "nse") -> str:
     """A markdown table of every model of every run, with its fold-paired difference to ``reference``."""
     ref_run, ref_model = reference
     if ref_run not in runs:
         raise ValueError(f"--reference run {ref_run!r} is not among the runs {sorted(runs)}")
+    _check_metric(runs, metric)
     ref = fold_medians(runs[ref_run], ref_model, metric)
     if not np.isfinite(ref).any():
         raise ValueError(f"--reference: run {ref_run!r} has no model {ref_model!r}")

@@ -211,9 +211,6 @@ def pretrain_corpus(config: StefaLandConfig, corpus: PretrainingCorpus, args: Pr
 
     normalization = corpus.fit_normalization(config.dynamic_variables, config.static_variables)
     config = config.replace(**normalization.input_statistics())
-    if accelerator.is_main_process:  # what every checkpoint's weights belong to (export_checkpoint)
-        (output_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
-        config.to_json_file(output_dir / "checkpoints" / "config.json")
     model = StefaLandForPretraining(config)
     if args.init_from:
         warm_start(model, args.init_from)
@@ -275,6 +272,9 @@ def pretrain_corpus(config: StefaLandConfig, corpus: PretrainingCorpus, args: Pr
         accelerator.save_state(str(partial))
         accelerator.wait_for_everyone()
         if accelerator.is_main_process:
+            # what every checkpoint's weights belong to (export_checkpoint); written with the first checkpoint, so
+            # that a run failing before it leaves only its manifest (a folder reused without flags)
+            config.to_json_file(output_dir / "checkpoints" / "config.json")
             (partial / STATE_FILE).write_text(json.dumps(state))
             complete_checkpoint(partial, final)
             write_loss_curve(state["history"], output_dir / "loss_curve")

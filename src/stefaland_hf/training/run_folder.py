@@ -4,7 +4,8 @@ Every run folder (pretraining, finetuning, benchmark, demo) holds ``run_manifest
 kind, arguments, data fingerprint, base model hash and package version. A run refuses a folder that
 holds another run (naming the fields that differ), a folder that holds the same run unless it is
 explicitly resumed or overwritten, and a non-empty folder without a manifest (it is not ours to
-delete). Checkpoints are written to a hidden temporary folder and renamed when complete, with the
+delete). A folder of the same run that holds nothing but its manifest (the run failed before its first checkpoint)
+is reused as it is, without flags. Checkpoints are written to a hidden temporary folder and renamed when complete, with the
 SHA-256 of every file, so a resume never starts from a half-written or corrupted checkpoint.
 """
 
@@ -147,12 +148,26 @@ def check_run_folder(
             + "\n  ".join(differences)
             + "\nchoose another folder, or pass --overwrite to replace that run"
         )
+    if not holds_results(folder):
+        return "overwrite"  # this run stopped before its first checkpoint: nothing to resume or keep, start again
     if not resume:
         raise RunFolderError(
             f"output folder {folder} already holds this run; pass --resume to continue it (where supported) "
             "or --overwrite to start it again"
         )
     return "resume"
+
+
+def holds_results(folder: str | os.PathLike) -> bool:
+    """Whether a run folder holds anything a run wrote after it started: a file other than its manifest, outside the
+    hidden folders of checkpoints killed mid-write. A run that failed before its first checkpoint leaves none."""
+    for path in Path(folder).rglob("*"):
+        relative = path.relative_to(folder)
+        if any(part.startswith(_PARTIAL_PREFIX) for part in relative.parts):
+            continue
+        if path.is_file() and relative.as_posix() != MANIFEST_FILE:
+            return True
+    return False
 
 
 def claim_run_folder(folder: str | os.PathLike, manifest: dict, decision: str) -> None:
