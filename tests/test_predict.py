@@ -105,7 +105,14 @@ def test_a_complete_model_needs_no_base(trained):
         load_trained_model(trained["root"] / "ft")
 
 
-@pytest.mark.parametrize("values, match", [(["1980-01-01"], "START,END"), (["1980-02-01,1980-01-01"], "after the end"), (["1980-13-01", "1981-01-01"], "not an ISO date")])
+@pytest.mark.parametrize(
+    "values, match",
+    [
+        (["1980-01-01"], "START,END"), (["1980-02-01,1980-01-01"], "after the end"), (["1980-13-01", "1981-01-01"], "not an ISO date"),
+        (["2001-10,2002-09"], "a month or year alone is refused, not read as its first day"),  # was 2001-10-01..2002-09-01
+        (["2001,2002"], "a month or year alone is refused"),
+    ],
+)
 def test_bad_periods(values, match):
     with pytest.raises(ValueError, match=match):
         parse_period(values)
@@ -115,3 +122,60 @@ def test_bad_periods(values, match):
 def test_a_pretrained_encoder_is_not_a_predictor(trained):
     with pytest.raises(ValueError, match="no trained head"):
         load_trained_model(trained["bases"][0])
+
+
+def test_finetuning_records_the_data_it_saw(trained):
+    data = json.loads((trained["adapter"] / FINETUNING_FILE).read_text())["data"]
+    assert data["builder"] == "camels_us" and data["config"] == "daymet"
+    assert data["trained_on"]["periods"] == [["1980-01-01", "1980-06-30"], ["1980-07-01", "1980-10-31"]]
+    assert len(data["trained_on"]["site_ids"]) == 2
+
+
+def _header(path: Path) -> list[str]:
+    return [line for line in path.read_text().splitlines() if line.startswith("#")]
+
+
+def test_in_sample_days_clipped_periods_and_gauged_basins_without_observations_are_said(trained, tmp_path, capsys):
+    """Predicting over the training period scored in-sample basin-days without a flag; a period reaching past the
+    record was reported as requested; a gauged basin without observations in the period was labelled ungauged."""
+    assert _predict(trained, tmp_path / "in", "--period", "1979-06-01,1980-12-31") == 0
+    out = capsys.readouterr().out
+    assert "finetuned on part of this period" in out and "reaches beyond the record; predicted 1980-01-01 to 1980-12-31" in out
+    summary = pd.read_csv(tmp_path / "in" / "summary.csv", dtype={"site_id": str}).set_index("site_id")
+    training = json.loads((trained["adapter"] / FINETUNING_FILE).read_text())["data"]["trained_on"]["site_ids"]
+    days = (np.datetime64("1980-10-31") - np.datetime64("1980-01-01")).astype(int) + 1  # train + val periods within it
+    assert summary.loc[training, "in_sample_days"].tolist() == [days] * len(training) and summary.loc[NEW, "in_sample_days"] == 0
+    header = _header(tmp_path / "in" / "timeseries" / f"{training[0]}.csv")
+    assert "# period: 1980-01-01 to 1980-12-31 (requested 1979-06-01 to 1980-12-31, clipped to the record)" in header
+    assert f"# in-sample days (training or validation basin and period: not an independent test): {days}" in header
+    assert "# forcing: daymet" in header
+
+    import shutil
+
+    raw = tmp_path / "raw"  # the first basin's gauge records nothing in December 1980
+    shutil.copytree(trained["raw"], raw)
+    (flow,) = raw.glob(f"usgs_streamflow/*/{training[0]}_streamflow_qc.txt")
+    lines = [line if " 1980 12 " not in line else line.rsplit(" ", 2)[0] + " -999.00 M\n" for line in flow.read_text().splitlines(keepends=True)]
+    flow.write_text("".join(lines))
+    trained = {**trained, "raw": raw, "root": tmp_path}
+    assert _predict(trained, tmp_path / "gap", "--period", "1980-12-01,1980-12-31") == 0
+    summary = pd.read_csv(tmp_path / "gap" / "summary.csv", dtype={"site_id": str}).set_index("site_id")
+    assert summary.loc[training[0], "gauged"] and not summary.loc[training[0], "observed_in_period"]
+    assert summary.loc[training[1], "observed_in_period"] and not summary.loc[NEW, "gauged"]
+    assert "# gauged: yes" in _header(tmp_path / "gap" / "timeseries" / f"{training[0]}.csv")
+    assert "1 ungauged, 1 gauged without observations in the period" in capsys.readouterr().out
+
+
+def test_prediction_uses_the_recorded_forcing_product(trained, tmp_path, capsys):
+    """An adapter finetuned on Maurer forcings was run on Daymet: the product was neither recorded nor used."""
+    import shutil
+
+    adapter = tmp_path / "adapter"
+    shutil.copytree(trained["adapter"], adapter)
+    record = json.loads((adapter / FINETUNING_FILE).read_text())
+    record["data"]["config"] = "maurer"
+    (adapter / FINETUNING_FILE).write_text(json.dumps(record))
+    argv = ["predict", "--adapter", str(adapter), "--data-dir", str(trained["raw"]), "--basins", str(trained["basins"]),
+            "--period", ",".join(TEST_PERIOD), "--cache-dir", str(tmp_path / "cache"), "--out", str(tmp_path / "out")]
+    assert main(argv) != 0
+    assert "maurer" in capsys.readouterr().err  # the synthetic layout has Daymet files only: no silent fallback to them

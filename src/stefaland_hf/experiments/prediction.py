@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Sequence
 
@@ -30,9 +31,14 @@ def parse_period(values: Sequence[str], argument: str = "--period") -> tuple[str
         raise ValueError(f"{argument} {' '.join(values)}: expected START,END (two ISO dates, e.g. 1989-10-01,1999-09-30)")
     for part in parts:
         try:
+            if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", part):
+                raise ValueError(part)
             np.datetime64(part, "D")
         except ValueError:
-            raise ValueError(f"{argument}: {part!r} is not an ISO date (YYYY-MM-DD)") from None
+            raise ValueError(
+                f"{argument}: {part!r} is not an ISO date (YYYY-MM-DD); a month or year alone is refused, not read as its "
+                "first day (for a water year write e.g. 2001-10-01,2002-09-30)"
+            ) from None
     if parts[0] > parts[1]:
         raise ValueError(f"{argument} {parts[0]},{parts[1]}: the start is after the end")
     return parts[0], parts[1]
@@ -112,12 +118,38 @@ def predict_basins(model, dataset, sites, period: tuple[str, str], seq_len: int,
     period serve as warm-up where the record has them."""
     from ..evaluation import predict_sites
 
+    from ..data.site_arrays import SiteArrays
+
     config = model.config
     targets = list(model.peft_config[model.active_adapter].target_variables) if hasattr(model, "peft_config") else list(config.target_variables)
-    return predict_sites(
+    result = predict_sites(
         model, dataset, sites, period, seq_len=seq_len, warmup=warmup, batch_size=batch_size,
         dynamic_variables=config.dynamic_variables, static_variables=config.static_variables, target_variables=targets,
     )
+    # gauged: observations anywhere in the record (a gauged basin may have none in the period asked for)
+    arrays = SiteArrays.wrap(dataset)
+    record = arrays.gather_targets(result["sites"], np.zeros(len(result["sites"]), dtype=np.int64), arrays.n_time, arrays.column_map("target", targets))
+    result["gauged"] = np.isfinite(record).any(axis=1)  # [S, K]
+    return result
+
+
+def in_sample_days(result: dict, record: dict | None) -> list[int | None]:
+    """Per site of ``result``: how many of its predicted days lie in the training or validation data the model was
+    finetuned on (its ``finetuning.json``), i.e. are no independent test; None where the record cannot say."""
+    trained = ((record or {}).get("data") or {}).get("trained_on")
+    if not trained:
+        return [None] * len(result["site_ids"])
+    dates = np.asarray(result["dates"]).astype("datetime64[D]")
+    inside = np.zeros(len(dates), dtype=bool)
+    for period in trained["periods"]:
+        if period is None:
+            inside[:] = True
+        elif all(isinstance(p, str) for p in period):
+            inside |= (dates >= np.datetime64(period[0], "D")) & (dates <= np.datetime64(period[1], "D"))
+        else:  # day indices into the training dataset: not placeable on these dates
+            return [None] * len(result["site_ids"])
+    ids = set(trained["site_ids"])
+    return [int(inside.sum()) if site in ids else 0 for site in result["site_ids"]]
 
 
 def _column(name: str, kind: str, unit: str) -> str:
@@ -140,12 +172,20 @@ def write_predictions(result: dict, out: Path, provenance: dict, plots: bool = T
         unit = get_variable(variable).unit
         predicted, observed = result["predictions"][..., k], result["observations"][..., k]
         nse = np.asarray(site_metrics(observed, predicted, metrics=("nse",))["nse"], dtype=float)
+        in_sample = result.get("in_sample_days") or [None] * len(result["site_ids"])
         for i, site in enumerate(result["site_ids"]):
-            gauged = bool(np.isfinite(observed[i]).any())
+            observed_in_period = bool(np.isfinite(observed[i]).any())
+            gauged = bool(result["gauged"][i, k]) if "gauged" in result else observed_in_period
             frame = pd.DataFrame({"date": dates.strftime("%Y-%m-%d"), _column(variable, "predicted", unit): predicted[i]})
-            if gauged:
+            if observed_in_period:
                 frame[_column(variable, "observed", unit)] = observed[i]
-            header = [f"# basin: {site}", f"# variable: {variable} ({unit}), daily", f"# observations in the period: {'yes' if gauged else 'none'}"]
+            header = [
+                f"# basin: {site}", f"# variable: {variable} ({unit}), daily",
+                f"# gauged: {'yes' if gauged else 'no (no observation in the record)'}",
+                f"# observations in the period: {'yes' if observed_in_period else 'none'}",
+                "# in-sample days (training or validation basin and period: not an independent test): "
+                + ("unknown (not recorded in finetuning.json)" if in_sample[i] is None else str(in_sample[i])),
+            ]
             header += [f"# {key}: {value}" for key, value in provenance.items()]
             suffix = "" if len(result["target_variables"]) == 1 else f"_{variable}"
             path = out / "timeseries" / f"{site}{suffix}.csv"
@@ -153,18 +193,22 @@ def write_predictions(result: dict, out: Path, provenance: dict, plots: bool = T
                 handle.write("\n".join(header) + "\n")
                 frame.to_csv(handle, index=False, float_format="%.4f")
             if plots:
-                _plot_prediction(dates, predicted[i], observed[i] if gauged else None, site, variable, unit, nse[i], out / "hydrographs" / f"{site}{suffix}.png")
+                _plot_prediction(
+                    dates, predicted[i], observed[i] if observed_in_period else None, site, variable, unit, nse[i],
+                    out / "hydrographs" / f"{site}{suffix}.png", gauged=gauged, in_sample=in_sample[i],
+                )
             finite = predicted[i][np.isfinite(predicted[i])]
             rows.append({
-                "site_id": site, "variable": variable, "unit": unit, "gauged": gauged,
+                "site_id": site, "variable": variable, "unit": unit, "gauged": gauged, "observed_in_period": observed_in_period,
+                "in_sample_days": in_sample[i],
                 "days_predicted": int(finite.size), "mean_predicted": float(finite.mean()) if finite.size else float("nan"),
-                "nse": float(nse[i]) if gauged else float("nan"),
+                "nse": float(nse[i]) if observed_in_period else float("nan"),
             })
     pd.DataFrame(rows).to_csv(out / "summary.csv", index=False, float_format="%.4f")
     return rows
 
 
-def _plot_prediction(dates, predicted, observed, site, variable, unit, nse, path: Path) -> None:
+def _plot_prediction(dates, predicted, observed, site, variable, unit, nse, path: Path, gauged: bool = False, in_sample: int | None = None) -> None:
     from .plots import _pyplot
 
     plt = _pyplot()
@@ -172,7 +216,10 @@ def _plot_prediction(dates, predicted, observed, site, variable, unit, nse, path
     if observed is not None:
         ax.plot(dates, observed, color="black", lw=1.0, label="observed")
     ax.plot(dates, predicted, color="tab:blue", lw=0.9, label="predicted")
-    score = f"NSE {nse:.2f}" if observed is not None else "no observations (ungauged)"
+    if observed is not None:
+        score = f"NSE {nse:.2f}" + (f" (in-sample: {in_sample} training days)" if in_sample else "")
+    else:
+        score = "no observations in the period (gauged basin)" if gauged else "no observations (ungauged)"
     ax.set_title(f"basin {site}: {variable}, {dates[0]:%Y-%m-%d} to {dates[-1]:%Y-%m-%d}; {score}", fontsize=9, loc="left")
     ax.set_ylabel(f"{variable} ({unit})", fontsize=9)
     ax.grid(alpha=0.3)
@@ -180,6 +227,23 @@ def _plot_prediction(dates, predicted, observed, site, variable, unit, nse, path
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def _recorded_forcing(record: dict | None, adapter) -> str | None:
+    """The CAMELS-US forcing product the model was finetuned on (its ``finetuning.json``): predictions use the same;
+    None (with a warning) where the record does not say."""
+    from ..data.camels_us import FORCING_PRODUCTS
+
+    data = (record or {}).get("data") or {}
+    if data.get("builder") == "camels_us" and data.get("config") in FORCING_PRODUCTS:
+        return data["config"]
+    if data.get("builder") not in (None, "camels_us"):
+        raise ValueError(
+            f"--adapter {adapter}: finetuned on {data.get('builder')} ({data.get('config')}), but stefaland predict reads "
+            "CAMELS-US: its inputs would not be those it learned from"
+        )
+    print(f"warning: {adapter} does not record the forcing product it was finetuned on; predicting with Daymet forcings")
+    return None
 
 
 def run_cli(args) -> int:
@@ -196,9 +260,11 @@ def run_cli(args) -> int:
     basins = Path(args.basins)
     if not basins.is_file():
         raise FileNotFoundError(f"--basins {basins}: no such file (a basin list, one gauge id per line)")
+    forcing = _recorded_forcing(record, args.adapter)
     dataset = load_site_dataset(
         "camels_us", data_dir=args.data_dir, cache_dir=args.cache_dir, basins=str(basins),
         extra_data_dirs=args.extra_data_dir or None, ungauged=args.ungauged, end_date=period[1],  # from the record's start: warm-up context
+        **({"forcing": forcing} if forcing else {}),
     )
     manifest = build_manifest(
         "prediction", {"adapter": str(args.adapter), "base": args.base, "period": list(period), "seq_len": seq_len, "warmup": warmup},
@@ -207,15 +273,32 @@ def run_cli(args) -> int:
     out = Path(args.out)
     prepare_run_folder(out, manifest, overwrite=args.overwrite)
     result = predict_basins(model, dataset, np.arange(len(dataset)), period, seq_len, warmup, args.batch_size)
+    result["in_sample_days"] = in_sample_days(result, record)
+    predicted = (str(np.datetime64(result["dates"][0], "D")), str(np.datetime64(result["dates"][-1], "D")))
     provenance = {
         "model": str(args.adapter), "base": ((record or {}).get("base_model") or {}).get("name") or args.base or "(complete model)",
-        "period": f"{period[0]} to {period[1]}", "windows": f"{seq_len} days with {warmup} days of warm-up",
+        "forcing": dataset.info.config_name,
+        "period": f"{predicted[0]} to {predicted[1]}"
+        + ("" if predicted == tuple(period) else f" (requested {period[0]} to {period[1]}, clipped to the record)"),
+        "windows": f"{seq_len} days with {warmup} days of warm-up",
         "package": f"stefaland-hf {manifest['package_version']}",
     }
+    if predicted != tuple(period):
+        print(f"note: --period {period[0]},{period[1]} reaches beyond the record; predicted {predicted[0]} to {predicted[1]}")
     rows = write_predictions(result, out, provenance, plots=not args.no_plots)
     ungauged = sum(not r["gauged"] for r in rows)
+    unobserved = sum(r["gauged"] and not r["observed_in_period"] for r in rows)
+    in_sample = sum(bool(r["in_sample_days"]) for r in rows)
     missing = sum(r["days_predicted"] < len(result["dates"]) for r in rows)
-    print(f"predicted {len(result['site_ids'])} basins ({ungauged} without observations in the period) over {len(result['dates'])} days -> {out}/timeseries")
+    print(
+        f"predicted {len(result['site_ids'])} basins ({ungauged} ungauged, {unobserved} gauged without observations in the "
+        f"period) over {len(result['dates'])} days -> {out}/timeseries"
+    )
+    if in_sample:
+        print(
+            f"warning: {in_sample} basin(s) were finetuned on part of this period (training or validation basin-days): "
+            "their scores are in-sample, not a test (summary.csv in_sample_days)"
+        )
     if missing:
         print(f"note: {missing} basin(s) have days without a prediction (forcings missing, or fewer than {warmup} days of record before {period[0]}): empty cells")
     return 0

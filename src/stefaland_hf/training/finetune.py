@@ -190,7 +190,8 @@ def finetune(
     if trainer.is_world_process_zero():
         (artifact / "training_args.bin").unlink(missing_ok=True)  # a pickle; the arguments are in report.json
         (artifact / "normalization.json").write_text(json.dumps(normalization.to_dict(), indent=1))
-        (artifact / FINETUNING_FILE).write_text(json.dumps(finetuning_record(args, manifest["base_model"] if is_adapter else None), indent=1))
+        record = finetuning_record(args, manifest["base_model"] if is_adapter else None, dataset, split)
+        (artifact / FINETUNING_FILE).write_text(json.dumps(record, indent=1, default=str))
 
     evaluation = evaluate_sites(trainer.model, dataset, split.sites("test"), split.period("test"), args.seq_len, args.warmup, args.per_device_eval_batch_size, **variables)
     report = {
@@ -218,16 +219,29 @@ def finetune(
 FINETUNING_FILE = "finetuning.json"  # beside the weights: what prediction needs to run them as they were trained
 
 
-def finetuning_record(args: FinetuneArguments, base_model: dict) -> dict:
+def finetuning_record(args: FinetuneArguments, base_model: dict, dataset=None, split=None) -> dict:
     """The windows the model was trained on and, for an adapter, the frozen base it needs (name and backbone
-    SHA-256), so ``stefaland predict`` runs it as trained and refuses another base."""
-    return {
+    SHA-256), so ``stefaland predict`` runs it as trained and refuses another base; and the data it saw: the dataset
+    and its configuration (for CAMELS-US the forcing product), and the sites and periods of its training and
+    validation parts, so that predictions on those site-days are flagged as in-sample."""
+    record = {
         "head_mode": args.head_mode,
         "target_variables": list(args.target_variables),
         "seq_len": args.seq_len,
         "warmup": args.warmup,
         "base_model": base_model,
     }
+    if dataset is not None:
+        ids = list(dataset["site_id"]) if split is not None else []
+        record["data"] = {
+            "builder": dataset.info.builder_name,
+            "config": dataset.info.config_name,
+            "trained_on": None if split is None else {
+                "site_ids": sorted({ids[i] for part in ("train", "val") for i in split.sites(part)}),
+                "periods": [split.period("train"), split.period("val")],
+            },
+        }
+    return record
 
 
 def _count_parameters(model: torch.nn.Module) -> tuple[int, int]:
