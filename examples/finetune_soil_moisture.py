@@ -2,7 +2,7 @@
 `accelerate launch`).
 
     python examples/finetune_soil_moisture.py --base runs/pretrain_smap/model --data-dir ../shared/data/hydrodl_smap_conus
-    python examples/finetune_soil_moisture.py --base stefaland-base --data-dir ../shared/data/hydrodl_smap_conus \\
+    python examples/finetune_soil_moisture.py --base stefaland-conus --data-dir ../shared/data/hydrodl_smap_conus \\
         --fold 2 --push-to-hub --hub-model-id ORG/NAME
 
 SMAP targets are sparse (satellite revisit, about 42 % of days) and exist only for 2015-04-01..2017-03-31 in
@@ -18,23 +18,22 @@ Writes ``metrics_per_site.csv`` (every metric per pixel), ``metrics_summary.csv`
 per-pixel correlation (PNG), the adapter (or model, for `scratch`/`direct`) with its card.
 """
 
+import sys
 from pathlib import Path
 
-import numpy as np
-
-from stefaland_hf.configuration_stefaland import FROZEN_BACKBONE_MODES
-from stefaland_hf.experiments.plots import plot_metric_cdf
-from stefaland_hf.hub.names import resolve_model_name
-from stefaland_hf.hub.push import check_artifact_push, finish_artifact
-from stefaland_hf.training.arguments import finetune_parser, parse_finetune_args
-from stefaland_hf.training.finetune import finetune
+from stefaland_cli.scripts import run_script
 
 SMAP_RECORD = ("2015-04-01", "2017-03-31")  # days with SMAP targets in the hydroDL CONUS data
 REPORTED = (("rmse", "RMSE"), ("ubrmse", "ubRMSE"), ("pearson_r", "Corr"))
+# the options --help shows (--help-all: every option, TrainingArguments' among them)
+MAIN_OPTIONS = ("base", "data_dir", "split", "fold", "head_mode", "output_dir", "max_steps", "learning_rate", "seq_len", "warmup",
+                "paper_scale", "push_to_hub", "hub_model_id")
 
 
 def summary_rows(per_site: dict, split_name: str, head_mode: str) -> list[dict]:
     """Median, mean and count over held-out pixels of RMSE, ubRMSE and Corr (finite values only)."""
+    import numpy as np
+
     rows = []
     for key, label in REPORTED:
         values = np.asarray(per_site[key], dtype=float)
@@ -53,14 +52,26 @@ def summary_rows(per_site: dict, split_name: str, head_mode: str) -> list[dict]:
 
 
 def build_parser():
+    from stefaland_hf.training.arguments import finetune_parser
+
     return finetune_parser(__doc__, "runs/finetune_soil_moisture", ["soil_moisture"], seq_len=180, warmup=60, dataset="hydrodl_smap")
 
 
-def main() -> None:
-    parser = build_parser()
-    training, data, split_arguments, other = parse_finetune_args(parser)
+def main(argv: list[str] | None = None) -> None:
+    import numpy as np
+    import pandas as pd
+
+    from stefaland_hf.configuration_stefaland import FROZEN_BACKBONE_MODES
+    from stefaland_hf.experiments.plots import plot_metric_cdf
+    from stefaland_hf.hub.names import resolve_model_name
+    from stefaland_hf.hub.push import check_artifact_push, finish_artifact
+    from stefaland_hf.training.arguments import parse_finetune_args
+    from stefaland_hf.training.finetune import finetune
+
+    training, data, split_arguments, other = parse_finetune_args(build_parser(), argv)
     push_repo = training.push_repo()
     check_artifact_push(push_repo, other.base, adapter=training.head_mode in FROZEN_BACKBONE_MODES)  # fail now, not after training
+    base = resolve_model_name(other.base)  # so does an unknown model name
 
     dataset = data.load()
     split = split_arguments.build(dataset, data.dataset, training.seed)
@@ -73,13 +84,11 @@ def main() -> None:
         if period is not None and not isinstance(period[0], (int, np.integer)):
             days = int((np.datetime64(period[1], "D") - np.datetime64(period[0], "D")).astype(int)) + 1
             if days < training.seq_len:
-                parser.error(f"the {part} period {tuple(str(p) for p in period)} has {days} days, fewer than --seq-len {training.seq_len}")
-    report = finetune(resolve_model_name(other.base), dataset, split, training)
+                raise ValueError(f"the {part} period {tuple(str(p) for p in period)} has {days} days, fewer than --seq-len {training.seq_len}")
+    report = finetune(base, dataset, split, training)
     evaluation = report["evaluation"]
     out = Path(training.output_dir)
     rows = summary_rows(evaluation["per_site"], split.name, training.head_mode)
-    import pandas as pd
-
     pd.DataFrame(rows).to_csv(out / "metrics_summary.csv", index=False)
     plot_metric_cdf({training.head_mode: evaluation["per_site"]["pearson_r"]}, out / "corr_cdf.png", metric="Corr")
     observed = int(np.isfinite(evaluation["observations"]).sum())
@@ -92,4 +101,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_script(sys.modules[__name__]))

@@ -19,25 +19,30 @@ pretrain on other sites, e.g. SynthLand with another seed (``load_site_dataset("
 """
 
 import json
+import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from transformers import HfArgumentParser
-
-from stefaland_hf.experiments.soil_texture import DEFAULT_TARGETS, TEXTURE_DERIVED, cross_validate_static
-from stefaland_hf.hub.names import resolve_model_name
-from stefaland_hf.training.arguments import DataArguments, HelpFormatter
-from stefaland_hf.training.static_regression import StaticRegressionArguments
+from stefaland_cli.scripts import run_script
 
 MODEL_LABELS = {"stefaland": "StefaLand", "random_forest": "Random forest"}
+# the options --help shows (--help-all: every option, TrainingArguments' among them)
+MAIN_OPTIONS = ("base", "dataset", "data_dir", "targets", "hidden_variables", "folds", "head_mode", "output_dir", "max_steps",
+                "rf_trees", "random_forest", "seed")
+
+
+def _default_targets() -> list[str]:
+    from stefaland_hf.experiments.soil_texture import DEFAULT_TARGETS
+
+    return list(DEFAULT_TARGETS)
 
 
 @dataclass
 class SoilTextureArguments:
     """What this cross-validation compares, beside the model's training arguments."""
 
-    base: str = field(metadata={"help": "pretrained model: folder, Hub id, or short name (stefaland-base)"})
-    targets: list[str] = field(default_factory=lambda: list(DEFAULT_TARGETS), metadata={"help": "static attributes to predict"})
+    base: str = field(metadata={"help": "pretrained model: folder, Hub id, or short name (stefaland-conus)"})
+    targets: list[str] = field(default_factory=_default_targets, metadata={"help": "static attributes to predict"})
     folds: int = field(default=5, metadata={"help": "cross-validation folds over sites (--seed draws them and the training randomness)"})
     rf_trees: int = field(default=300, metadata={"help": "trees of the random-forest baseline"})
     random_forest: bool = field(default=True, metadata={"help": "run the random-forest baseline"})
@@ -45,6 +50,8 @@ class SoilTextureArguments:
 
 def expand_hidden(values: list[str], targets: list[str]) -> list[str]:
     """``--hidden-variables``: names, 'derived' (the texture-derived attributes) or 'none'; the targets are hidden anyway."""
+    from stefaland_hf.experiments.soil_texture import TEXTURE_DERIVED
+
     names = []
     for value in values:
         if value == "none":
@@ -53,19 +60,31 @@ def expand_hidden(values: list[str], targets: list[str]) -> list[str]:
     return [n for n in dict.fromkeys(names) if n not in targets]
 
 
-def build_parser() -> HfArgumentParser:
-    parser = HfArgumentParser((StaticRegressionArguments, DataArguments, SoilTextureArguments), description=__doc__, formatter_class=HelpFormatter)
+def build_parser():
+    from transformers import HfArgumentParser
+
+    from stefaland_hf.training.arguments import DataArguments, HelpFormatter
+    from stefaland_hf.training.static_regression import StaticRegressionArguments
+
+    parser = HfArgumentParser((StaticRegressionArguments, DataArguments, SoilTextureArguments), description=__doc__,
+                              formatter_class=HelpFormatter, usage="%(prog)s [options]")
     parser.set_defaults(output_dir="runs/finetune_soil_texture", hidden_variables=["derived"])
     return parser
 
 
-def main() -> None:
-    training, data, texture = build_parser().parse_args_into_dataclasses(look_for_args_file=False)
+def main(argv: list[str] | None = None) -> None:
+    import pandas as pd
+
+    from stefaland_hf.experiments.soil_texture import cross_validate_static
+    from stefaland_hf.hub.names import resolve_model_name
+
+    training, data, texture = build_parser().parse_args_into_dataclasses(args=argv, look_for_args_file=False)
     training = replace(training, hidden_variables=expand_hidden(training.hidden_variables, texture.targets))
+    base = resolve_model_name(texture.base)  # an unknown model name fails before the data are built
 
     dataset = data.load()
     result = cross_validate_static(
-        resolve_model_name(texture.base),
+        base,
         dataset,
         texture.targets,
         folds=texture.folds,
@@ -87,8 +106,6 @@ def main() -> None:
     for r in rows:
         print(f"{r['model']:<22} {r['target']:<15} {r['r2_mean']:>8.3f} ± {r['r2_se']:<5.3f} {r['pearson_r_mean']:>8.3f} ± {r['pearson_r_se']:<5.3f}")
 
-    import pandas as pd
-
     out = Path(training.output_dir)
     pd.DataFrame(rows).to_csv(out / "summary.csv", index=False)
     (out / "summary.json").write_text(json.dumps({"dataset": data.dataset, "base": str(texture.base), "hidden_variables": hidden, "rows": rows}, indent=1))
@@ -96,4 +113,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_script(sys.modules[__name__]))

@@ -65,21 +65,25 @@ def test_the_command_line_choices_are_those_of_the_code_that_runs():
     from stefaland_hf.experiments import benchmark, demo
 
     assert set(demo_cli.PRESETS) == set(demo.PRESETS) and set(benchmark_cli.PRESETS) == set(benchmark.PRESETS)
-    assert list(benchmark_cli.HEAD_MODES) == list(benchmark.MODELS.values())
+    assert list(benchmark_cli.MODEL_NAMES) == list(benchmark.MODELS.values())
     assert (convert_cli.RELEASED_NUM_HEADS, convert_cli.RELEASED_DROPOUT) == (convert_original.RELEASED_NUM_HEADS, convert_original.RELEASED_DROPOUT)
+
+
+def parsers(parser):
+    """``parser`` and its subcommands' parsers, depth first."""
+    import argparse
+
+    yield parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                yield from parsers(sub)
 
 
 def test_every_option_of_every_subcommand_has_help():
     import argparse
 
     from stefaland_cli import build_parser
-
-    def parsers(parser):
-        yield parser
-        for action in parser._actions:
-            if isinstance(action, argparse._SubParsersAction):
-                for sub in action.choices.values():
-                    yield from parsers(sub)
 
     missing = [f"{p.prog}: {a.option_strings or a.dest}" for p in parsers(build_parser()) for a in p._actions
                if not isinstance(a, (argparse._HelpAction, argparse._SubParsersAction)) and not a.help]
@@ -97,3 +101,78 @@ def test_builder_options_of_the_examples_reach_only_their_builder(monkeypatch):
         arguments.DataArguments(dataset="hydrodl_smap", ungauged="x").load()
     arguments.DataArguments(dataset="hydrodl_smap", missing_targets="nan").load()
     assert seen["missing_targets"] == "nan"
+
+
+# wrong arguments of every subcommand: each must fail (status 2, one line naming the option) before the work imports
+WRONG_ARGUMENTS = [
+    (["demo", "--set", "training.max_steps=5"], "expected SECTION.FIELD=VALUE with SECTION one of"),
+    (["benchmark", "pub", "--out", "o"], "--data-dir: camels_us is read from its raw release folder"),
+    (["benchmark", "pub", "--dataset", "synthland", "--base", "b", "--pretrain-on", "all", "--out", "o"], "not allowed with argument"),
+    (["benchmark", "pub", "--data-dir", "no/such/dir", "--out", "o"], "--data-dir no/such/dir: no such folder"),
+    (["benchmark", "pub", "--dataset", "synthland", "--training-seeds", "5", "5", "--out", "o"], "a seed is listed twice"),
+    (["compare", "--run", "a=no/such/run", "--reference", "a", "resconn"], "--run a=no/such/run: no such folder"),
+    (["compare", "--run", "no-label", "--reference", "a", "resconn"], "'no-label': expected LABEL=DIR"),
+    (["reconstruct", "--models", "m", "--data-dir", ".", "--sites", "no/such/sites.txt"], "--sites no/such/sites.txt: no such file"),
+    (["reconstruct", "--models", "m", "--data-dir", ".", "--sites", "x", "--period", "1990-13-01", "1991-01-01"], "'1990-13-01' is not an ISO date"),
+    (["predict", "--adapter", "a", "--data-dir", ".", "--basins", "no/such/list.txt", "--period", "2000-01-01,2001-01-01", "--out", "o"],
+     "--basins no/such/list.txt: no such file"),
+    (["predict", "--adapter", "a", "--data-dir", ".", "--basins", "b", "--period", "2001-01-01,2000-01-01", "--out", "o"], "the start is after the end"),
+    (["push", "model", "no/such/model", "org/name"], "folder no/such/model: no such folder"),
+    (["push", "model", ".", "no-namespace"], "expected a Hub repo id NAMESPACE/NAME"),
+    (["push", "dataset", "camels", "org/name"], "invalid choice: 'camels'"),
+    (["convert-original", "no/such/checkpoint.pt", "--out", "o"], "checkpoint no/such/checkpoint.pt: no such file"),
+]
+
+
+def test_wrong_arguments_fail_before_the_heavy_imports(tmp_path):
+    """`stefaland CMD` with a wrong argument answered after ~6 s of imports; files, folders, dates and combinations
+    of options are now checked first (stefaland_cli.checks), for every subcommand."""
+    import json
+    import subprocess
+    import sys
+
+    (tmp_path / "b").write_text("01013500\n")
+    (tmp_path / "x").write_text("01013500\n")
+    code = f"""
+import contextlib, io, json, sys, stefaland_cli
+results = []
+for argv in {[argv for argv, _ in WRONG_ARGUMENTS]!r}:
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        try:
+            status = stefaland_cli.main(argv)
+        except SystemExit as exit:  # argparse's own errors (types, choices)
+            status = exit.code
+    results.append([status, err.getvalue().strip().splitlines()[-1]])
+print(json.dumps({{"results": results, "imported": sorted(m for m in {HEAVY!r} if m in sys.modules)}}))
+"""
+    out = json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path).stdout)
+    assert out["imported"] == []
+    for (argv, message), (status, line) in zip(WRONG_ARGUMENTS, out["results"]):
+        assert status == 2 and line.startswith(f"stefaland {argv[0]}") and message in line, (argv, line)
+
+
+HEAVY = ("torch", "transformers", "datasets", "peft", "stefaland_hf")
+
+
+def test_every_subcommands_help_fits_on_a_screen(monkeypatch):
+    from stefaland_cli import build_parser
+
+    monkeypatch.setenv("COLUMNS", "80")
+    lengths = {p.prog: len(p.format_help().splitlines()) for p in parsers(build_parser())}
+    assert len(lengths) >= 10 and max(lengths.values()) <= 50, lengths
+    predict = next(p for p in parsers(build_parser()) if p.prog == "stefaland predict").format_help()
+    for what in ("basin_mean_forcing/daymet/<HUC02>/<gauge_id>_lump_cida_forcing_leap.txt", "usgs_streamflow/", "camels_attributes_v2.0/",
+                 "No basin is skipped silently", "unless --ungauged lists it", "fewer than --warmup days"):
+        assert what in predict
+
+
+def test_the_light_checks_know_the_code_s_datasets_and_sections():
+    import stefaland_cli.benchmark as benchmark_cli
+    import stefaland_cli.demo as demo_cli
+    from stefaland_cli import checks
+    from stefaland_hf.data import BUILDERS
+    from stefaland_hf.experiments import benchmark, demo
+
+    assert sorted(checks.DATASETS) == sorted(BUILDERS)
+    assert list(demo_cli.SECTIONS) == list(demo.SECTIONS) and list(benchmark_cli.SECTIONS) == list(benchmark.SECTIONS)

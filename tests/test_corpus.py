@@ -205,7 +205,7 @@ def test_the_release_recipe_takes_pretraining_flags_and_refuses_the_rest(monkeyp
     example.main([*recipe, "--max-steps", "5", "--seed", "7", "--use-cpu", "true"])
     assert {k: calls[0][k] for k in ("max_steps", "seed", "use_cpu")} == {"max_steps": 5, "seed": 7, "use_cpu": True}
     assert "num_train_epochs" not in calls[0]  # not given: the recipe's own
-    with pytest.raises(SystemExit, match=r"drop \['dataset', 'variables_from_data'\]"):
+    with pytest.raises(release.RecipeError, match=r"drop \['dataset', 'variables_from_data'\]"):
         example.main([*recipe, "--dataset", "camels_us", "--variables-from-data"])
 
 

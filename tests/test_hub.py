@@ -393,6 +393,7 @@ def test_resolve_model_name_order(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("STEFALAND_WEIGHTS", raising=False)
     monkeypatch.delenv("STEFALAND_HUB_ORG", raising=False)
+    monkeypatch.setattr(names, "HUB_MODELS", ("stefaland-base",))  # as if the package published its weights on the Hub
     assert names.resolve_model_name("stefaland-base") == "stefaland/stefaland-base"
     monkeypatch.setenv("STEFALAND_HUB_ORG", "myorg")
     assert names.resolve_model_name("stefaland-base") == "myorg/stefaland-base"
@@ -400,10 +401,78 @@ def test_resolve_model_name_order(tmp_path, monkeypatch):
     (weights / "stefaland-base").mkdir(parents=True)
     monkeypatch.setenv("STEFALAND_WEIGHTS", str(weights))
     assert names.resolve_model_name("stefaland-base") == str(weights / "stefaland-base")
-    assert names.resolve_model_name("stefaland-tiny") == "myorg/stefaland-tiny"  # not in STEFALAND_WEIGHTS
+    with pytest.raises(FileNotFoundError, match="'stefaland-tiny' is an architecture"):  # not in STEFALAND_WEIGHTS, not published
+        names.resolve_model_name("stefaland-tiny")
     (tmp_path / "stefaland-base").mkdir()
     assert names.resolve_model_name("stefaland-base") == "stefaland-base"  # CWD folder wins
     assert names.resolve_model_name("other/repo") == "other/repo"
+
+
+@pytest.fixture
+def no_network():
+    """huggingface_hub's HTTP client refuses and records every request (transformers downloads through it)."""
+    import httpx2
+    import huggingface_hub
+    from huggingface_hub.utils import _http
+
+    requests = []
+
+    class Refuse(httpx2.BaseTransport):
+        def handle_request(self, request):
+            requests.append(str(request.url))
+            raise httpx2.ConnectError("the test allows no network", request=request)
+
+    huggingface_hub.set_client_factory(lambda: httpx2.Client(transport=Refuse()))
+    yield requests
+    huggingface_hub.set_client_factory(_http.default_client_factory)
+
+
+def test_unknown_short_names_fail_at_once_without_the_network(tmp_path, monkeypatch, no_network):
+    """A mistyped name (stefaland-conos) or a zoo architecture cost ~47 s of Hub retries before the error; now the Hub
+    is asked only for OWNER/NAME ids and names the package publishes, also when HF_HUB_OFFLINE is not set."""
+    import huggingface_hub.constants
+    from huggingface_hub.utils import get_session
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.delenv("STEFALAND_WEIGHTS", raising=False)
+    monkeypatch.delenv("STEFALAND_HUB_ORG", raising=False)
+    with pytest.raises(FileNotFoundError) as raised:
+        names.from_pretrained("stefaland-conos")
+    message = str(raised.value)
+    assert message.startswith("model 'stefaland-conos' not found (did you mean 'stefaland-conus'?); tried ")
+    assert "The Hub was not asked" in message and "full id OWNER/NAME" in message
+    with pytest.raises(FileNotFoundError, match="model 'base' not found \\(did you mean 'stefaland-base'\\?\\)"):
+        names.from_pretrained("base")
+    for architecture in ("stefaland-tiny", "stefaland-base"):
+        with pytest.raises(FileNotFoundError) as raised:
+            names.from_pretrained(architecture)
+        message = str(raised.value)
+        assert message.startswith(f"{architecture!r} is an architecture in the package's model zoo")
+        assert "python examples/pretrain.py" in message and "StefaLandConfig.from_pretrained" in message
+    assert "--recipe" in message  # stefaland-base has a recipe.json
+    assert no_network == []
+    with pytest.raises(Exception):
+        get_session().get("https://huggingface.co/api/models/org/x")  # the refusal is in place
+    assert no_network == ["https://huggingface.co/api/models/org/x"]
+
+
+def test_a_short_name_in_the_hf_cache_resolves_to_its_repo(tmp_path, monkeypatch):
+    """A zoo architecture whose pushed weights the HF cache holds (``$STEFALAND_HUB_ORG/<name>``) loads from there."""
+    import huggingface_hub.constants
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.delenv("STEFALAND_WEIGHTS", raising=False)
+    monkeypatch.setenv("STEFALAND_HUB_ORG", "org")
+    sha = "0123456789abcdef0123456789abcdef01234567"
+    entry = tmp_path / "hub" / "models--org--stefaland-tiny"
+    (entry / "snapshots" / sha).mkdir(parents=True)
+    (entry / "snapshots" / sha / "config.json").write_text("{}")
+    (entry / "refs").mkdir()
+    (entry / "refs" / "main").write_text(sha)
+    assert names.resolve_model_name("stefaland-tiny") == "org/stefaland-tiny"
 
 
 def test_offline_automodel_short_name_from_hand_made_cache(saved, tmp_path):
@@ -465,6 +534,13 @@ def test_name_found_nowhere_lists_what_was_tried(hub, tmp_path, monkeypatch):
     assert message.startswith("model 'stefaland-nowhere' not found; tried ")
     assert f"the folder {str(tmp_path / 'stefaland-nowhere')!r}: does not exist" in message
     assert f"$STEFALAND_WEIGHTS/stefaland-nowhere: {str(tmp_path / 'weights' / 'stefaland-nowhere')!r} does not exist" in message
+    assert "the HF cache (" in message and "no 'org/stefaland-nowhere' or 'stefaland-nowhere'" in message
+    assert "The Hub was not asked" in message
+    monkeypatch.setattr(names, "HUB_MODELS", ("stefaland-nowhere",))  # a published name goes to the HF cache / the Hub
+    with pytest.raises(FileNotFoundError) as raised:
+        names.from_pretrained("stefaland-nowhere")
+    message = str(raised.value)
+    assert message.startswith("model 'stefaland-nowhere' not found; tried ")
     assert "the Hub repo 'org/stefaland-nowhere': not (completely) in the HF cache" in message
     assert "HF_HUB_OFFLINE is set" in message
 
@@ -496,8 +572,12 @@ def test_card_base_model_is_a_hub_id_or_omitted(saved, tmp_path, monkeypatch):
         assert data.base_model is None and not any(t.startswith("base_model:") for t in data.tags)
         assert f"`{base}`" in str(adapter)
     assert ModelCard(str(cards.render_model_card(saved / "model", base_model="org/base"))).data.base_model == "org/base"
+    monkeypatch.setattr(names, "HUB_MODELS", ("stefaland-base",))  # a short name the package publishes on the Hub
     short = cards.render_adapter_card(saved / "adapter", REPORT, "stefaland-base", repo_id="org/a")
     assert ModelCard(str(short)).data.base_model == "stefaland/stefaland-base"
+    monkeypatch.setattr(names, "HUB_MODELS", ())  # an architecture with no weights anywhere links to no repo
+    short = cards.render_adapter_card(saved / "adapter", REPORT, "stefaland-base", repo_id="org/a")
+    assert ModelCard(str(short)).data.base_model is None and "`stefaland-base`" in str(short)
     with pytest.raises(ValueError, match="is a local folder, not a Hub repo id") as raised:
         push.push_adapter(saved / "adapter", "org/a", base_model=local, token="hf_unused")
     assert f"stefaland push model {local}" in str(raised.value)
@@ -535,8 +615,14 @@ def test_short_names_resolve_to_weights_shipped_in_the_model_zoo(tmp_path, monke
     with pytest.raises(FileNotFoundError) as raised:
         stefaland_hf.from_pretrained("stefaland-config-only")  # a config is no model
     message = str(raised.value)
-    assert f"the package's model zoo ({fake_zoo}): ships no weights for 'stefaland-config-only'" in message
-    assert "zoo entries with weights: ['stefaland-shipped']" in message and "stefaland convert-original" in message
+    assert message.startswith(f"'stefaland-config-only' is an architecture in the package's model zoo ({fake_zoo / 'stefaland-config-only'}")
+    assert "stefaland convert-original" in message
+    with pytest.raises(FileNotFoundError) as raised:
+        stefaland_hf.from_pretrained("stefaland-shiped")
+    message = str(raised.value)
+    assert message.startswith("model 'stefaland-shiped' not found (did you mean 'stefaland-shipped'?)")
+    assert f"the package's model zoo ({fake_zoo}): ships no weights for 'stefaland-shiped'" in message
+    assert "zoo entries with weights: ['stefaland-shipped']" in message
     # $STEFALAND_WEIGHTS comes before the zoo
     StefaLandModel(tiny_config(d_model=16, num_attention_heads=2)).save_pretrained(tmp_path / "w" / "stefaland-shipped")
     monkeypatch.setenv("STEFALAND_WEIGHTS", str(tmp_path / "w"))

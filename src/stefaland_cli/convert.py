@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from . import runs
+from .checks import paths
 
 # what the released checkpoint does not store (stefaland_hf.convert_original.RELEASED_NUM_HEADS / RELEASED_DROPOUT)
 RELEASED_NUM_HEADS = 4
@@ -13,7 +14,7 @@ def add_parser(subparsers) -> None:
     """Register ``stefaland convert-original``."""
     parser = subparsers.add_parser(
         "convert-original",
-        help="convert the authors' original StefaLand (MFFormer_dec_LSTM) checkpoint into a stefaland-base folder",
+        help="convert the authors' original StefaLand (MFFormer_dec_LSTM) checkpoint into a model folder (the stefaland-original layout)",
         description=(
             "Convert an original StefaLand checkpoint (.pt, loaded with weights_only=True) into a "
             "StefaLandForPretraining folder (safetensors + model card). Variable lists and order are read from the "
@@ -21,7 +22,7 @@ def add_parser(subparsers) -> None:
         ),
     )
     parser.add_argument("checkpoint", help="the original .pt file (a state dict or a dict holding one)")
-    parser.add_argument("--out", required=True, help="output folder (e.g. stefaland-base)")
+    parser.add_argument("--out", required=True, help="output folder (e.g. stefaland-original)")
     parser.add_argument(
         "--stats",
         help='JSON of per-variable statistics {name: {"mean": m, "std": s}} (author or canonical names; optionally '
@@ -39,4 +40,4 @@ def add_parser(subparsers) -> None:
     )
     parser.add_argument("--std-epsilon", type=float, default=0.0, help="added to every std of --stats (default 0)")
     parser.add_argument("--overwrite", action="store_true", help="write into a non-empty --out folder")
-    parser.set_defaults(func=runs("stefaland_hf.convert_original", "run_cli"))
+    parser.set_defaults(func=runs("stefaland_hf.convert_original", "run_cli", paths(("checkpoint",), checkpoint="file", stats="file", variable_map="file")))

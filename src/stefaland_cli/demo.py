@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from . import runs
+from .checks import assignment
 
 PRESETS = ("default", "smoke")  # the files of stefaland_hf/presets/demo/
+SECTIONS = ("demo", "pretrain", "finetune", "baseline")  # the keys of demo.SECTIONS
 
 
 def add_parser(subparsers) -> None:
@@ -22,7 +24,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--preset", choices=PRESETS, default="default", help="default, or smoke (seconds; for checks)")
     parser.add_argument("--seed", type=int, default=None, help="the split's and the training's seed instead of the preset's (as --set demo.seed=N)")
     parser.add_argument(
-        "--set", dest="overrides", action="append", default=[], metavar="SECTION.FIELD=VALUE",
+        "--set", dest="overrides", action="append", default=[], metavar="SECTION.FIELD=VALUE", type=assignment(SECTIONS),
         help="change a field of the preset's section demo, pretrain, finetune or baseline (the long LSTM run's differences from "
              "finetune), e.g. --set finetune.max_steps=200 (repeatable)",
     )

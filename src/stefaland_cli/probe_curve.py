@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from . import runs
-from .benchmark import PRESETS
+from .benchmark import PRESETS, SECTIONS
+from .checks import assignment, needs_data_dir, paths
 
 HEADS = ("linear_probe", "no_adapter", "resconn")  # stefaland_hf.experiments.probe_curve.HEADS
 
@@ -18,10 +19,10 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--dataset", default="camels_us", choices=["camels_us", "synthland"], help="site dataset (default camels_us)")
     parser.add_argument("--data-dir", default=None, help="raw CAMELS-US release folder (camels_us)")
     parser.add_argument("--basins", default=None, help="basin list file, or camels_us_531 (the standard subset; default: DIR/basin_list.txt)")
-    parser.add_argument("--extra-data-dirs", nargs="+", default=None, metavar="DIR",
+    parser.add_argument("--extra-data-dir", nargs="+", default=None, metavar="DIR",
                         help="more folders in the CAMELS raw layout searched for forcing and streamflow files (the unpacked shared archives)")
     parser.add_argument("--preset", choices=PRESETS, default="cpu-quick", help="finetuning settings and periods (benchmark presets)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.FIELD=VALUE",
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.FIELD=VALUE", type=assignment(SECTIONS),
                         help="change a preset field, as in stefaland benchmark (repeatable)")
     parser.add_argument("--folds", type=int, default=5, help="PUB folds drawn from --seed")
     parser.add_argument("--fold", type=int, default=0, help="the fold scored (default 0)")
@@ -32,4 +33,5 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--resume", action="store_true", help="continue (and extend with new checkpoints) the curve in --out")
     parser.add_argument("--overwrite", action="store_true", help="replace the curve in --out")
-    parser.set_defaults(func=runs("stefaland_hf.experiments.probe_curve", "run_cli"))
+    parser.set_defaults(func=runs("stefaland_hf.experiments.probe_curve", "run_cli", paths(run="folder", data_dir="folder", extra_data_dir="folder", basins="list"),
+                                  needs_data_dir()))

@@ -441,7 +441,7 @@ def run_cli(args) -> int:
     if args.base and args.pretrain_on:
         raise ValueError(f"--base {args.base} and --pretrain-on {args.pretrain_on}: a given pretrained model replaces the pretraining; use one")
     preset = benchmark_preset(args.preset, args.dataset, args.overrides)
-    kwargs = {k: v for k, v in (("basins", args.basins), ("extra_data_dirs", getattr(args, "extra_data_dirs", None))) if v}
+    kwargs = {k: v for k, v in (("basins", args.basins), ("extra_data_dirs", args.extra_data_dir)) if v}
     dataset = load_site_dataset(args.dataset, data_dir=args.data_dir, cache_dir=args.cache_dir, **kwargs)
     models = {label: mode for label, mode in MODELS.items() if mode in args.models}
     base = args.base

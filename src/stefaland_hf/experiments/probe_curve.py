@@ -151,7 +151,7 @@ def run_cli(args) -> int:
     from .benchmark import benchmark_preset
 
     preset = benchmark_preset(args.preset, args.dataset, args.overrides)
-    kwargs = {k: v for k, v in (("basins", args.basins), ("extra_data_dirs", getattr(args, "extra_data_dirs", None))) if v}
+    kwargs = {k: v for k, v in (("basins", args.basins), ("extra_data_dirs", args.extra_data_dir)) if v}
     dataset = load_site_dataset(args.dataset, data_dir=args.data_dir, cache_dir=args.cache_dir, **kwargs)
     results = run_probe_curve(args.run, dataset, args.out, preset, args.seed, args.fold, args.folds, args.steps, args.heads,
                               args.resume, args.overwrite)

@@ -8,6 +8,8 @@ such as ``camels_us_ungauged.tar.xz`` were unpacked), so one recipe runs on any 
 
 from __future__ import annotations
 
+import argparse
+import copy
 import json
 from dataclasses import fields, replace
 from pathlib import Path
@@ -21,6 +23,8 @@ from ..training.pretrain import PretrainArguments, config_with_variables, pretra
 from ..zoo import model_zoo_dir
 
 RECIPE_FILE = "recipe.json"
+# with --recipe: what the recipe leaves to the command line; the recipe itself names architecture, data and split
+RECIPE_OPTIONS = frozenset({"recipe", "data_root", "unpacked", "output_dir", "resume", "overwrite", "cache_dir"})
 ZERO_SHOT_FILE = "zero_shot_sites.json"  # sites kept out of the pretraining, per source
 _PATH_OPTIONS = ("data_dir", "extra_data_dirs", "ungauged")
 
@@ -120,3 +124,26 @@ def run_release_pretraining(recipe_path, output_dir, data_root, unpacked_root=No
     held_out = {s.name: s.held_out_site_ids for s in corpus.sources if getattr(s, "held_out_site_ids", None)}
     (Path(output_dir) / "model" / ZERO_SHOT_FILE).write_text(json.dumps(held_out, indent=1))
     return model
+
+
+def passed_options(parser: argparse.ArgumentParser, argv: list[str]) -> set[str]:
+    """The dests that ``argv`` sets, not their defaults (a ``--recipe`` run must not drop them silently)."""
+    parser = copy.deepcopy(parser)
+    parser._defaults.clear()  # what set_defaults() gave
+    for action in parser._actions:
+        action.default = argparse.SUPPRESS
+    return set(vars(parser.parse_known_args(argv)[0]))
+
+
+def run_recipe_command(parser: argparse.ArgumentParser, argv: list[str], training: PretrainArguments, recipe: str,
+                       data_root: str, unpacked: str | None, cache_dir: str | None):
+    """``examples/pretrain.py --recipe``: :func:`run_release_pretraining` with the pretraining options the command
+    line sets (``--max-steps``, ``--seed``, ...) on top of the recipe's; a data, split or model option is refused,
+    since the recipe names those."""
+    passed = passed_options(parser, argv)
+    pretraining = {f.name for f in fields(training)} - RECIPE_OPTIONS
+    refused = sorted(passed - RECIPE_OPTIONS - pretraining)
+    if refused:
+        raise RecipeError(f"--recipe {recipe}: the recipe names the architecture, data and split; drop {refused}")
+    return run_release_pretraining(recipe, training.output_dir, data_root, unpacked, cache_dir, resume=training.resume,
+                                   overwrite=training.overwrite, **{name: getattr(training, name) for name in passed & pretraining})
