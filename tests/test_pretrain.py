@@ -222,3 +222,21 @@ def test_a_folder_of_a_run_that_failed_before_its_first_checkpoint_is_reused_wit
     assert (tmp_path / "model" / "model.safetensors").is_file() and not (tmp_path / "checkpoints" / ".partial-step_2").exists()
     with pytest.raises(RunFolderError, match="already holds this run; pass --resume"):  # now it holds results
         pretrain(_config(), synthland_tiny, [0, 1, 2], PERIOD, _short(tmp_path))
+
+
+def test_reconstruct_refuses_the_sites_a_model_was_pretrained_on(tmp_path, synthland_tiny, capsys):
+    """stefaland reconstruct scored a model's own pretraining sites as zero-shot: every pretraining now lists them."""
+    from stefaland_hf.experiments.reconstruction import check_never_seen
+
+    pretrain(_config(), synthland_tiny, [0, 1, 2], PERIOD, _short(tmp_path))
+    ids = list(synthland_tiny["site_id"])
+    record = json.loads((tmp_path / "model" / "pretraining_sites.json").read_text())
+    assert [s["site_ids"] for s in record.values()] == [ids[:3]] and [s["period"] for s in record.values()] == [list(PERIOD)]
+    model = StefaLandForPretraining.from_pretrained(tmp_path / "model")
+    with pytest.raises(ValueError, match=rf"--sites: 1 site\(s\) were in the pretraining of m .* not zero-shot"):
+        check_never_seen(model, "m", [ids[1], ids[5]], "synthland")
+    check_never_seen(model, "m", [ids[5], ids[6]], "synthland")  # held out: scored
+    check_never_seen(model, "m", [ids[1]], "camels_us")  # ids of another dataset are other sites
+    (tmp_path / "model" / "pretraining_sites.json").unlink()
+    check_never_seen(StefaLandForPretraining.from_pretrained(tmp_path / "model"), "m", [ids[1]], "synthland")
+    assert "cannot check that --sites are unseen" in capsys.readouterr().out

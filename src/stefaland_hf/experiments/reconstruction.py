@@ -129,13 +129,32 @@ def reconstruction_table(results: dict[str, dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def check_never_seen(model, name: str, site_ids: Sequence[str]) -> None:
-    """Refuse scoring ``model`` on sites its ``zero_shot_sites.json`` (written by a recipe's pretraining) does not list:
-    they were in its pretraining, so the score would not be zero-shot. Models without the file are not checked."""
+def check_never_seen(model, name: str, site_ids: Sequence[str], builder: str | None = None) -> None:
+    """Refuse scoring ``model`` on sites it was pretrained on: those its ``pretraining_sites.json`` (written by every
+    pretraining; sources of another dataset ``builder`` aside) lists, and those its ``zero_shot_sites.json`` (written by
+    a recipe's pretraining) does not list. The score would not be zero-shot. A model with neither file is scored with
+    a warning."""
+    from ..training.pretrain import PRETRAINING_SITES_FILE
     from .release import ZERO_SHOT_FILE
 
-    listing = Path(str(getattr(model, "name_or_path", ""))) / ZERO_SHOT_FILE
+    folder = Path(str(getattr(model, "name_or_path", "")))
+    record = folder / PRETRAINING_SITES_FILE
+    if record.is_file():
+        sources = json.loads(record.read_text())
+        pretrained = {
+            site for source in sources.values() if builder is None or source.get("builder") in (None, builder)
+            for site in source["site_ids"]
+        }
+        seen = [site for site in site_ids if site in pretrained]
+        if seen:
+            raise ValueError(
+                f"--sites: {len(seen)} site(s) were in the pretraining of {name} ({record}), e.g. {seen[:5]}: their "
+                "reconstruction is not zero-shot; score sites it never saw"
+            )
+    listing = folder / ZERO_SHOT_FILE
     if not listing.is_file():
+        if not record.is_file():
+            print(f"warning: {name} records no pretraining sites ({PRETRAINING_SITES_FILE}): cannot check that --sites are unseen")
         return
     held_out = {site for ids in json.loads(listing.read_text()).values() for site in ids}
     seen = [site for site in site_ids if site not in held_out]
@@ -162,7 +181,7 @@ def run_cli(args) -> int:
     results = {}
     for name in args.models:
         model = from_pretrained(name, StefaLandForPretraining)
-        check_never_seen(model, name, wanted)
+        check_never_seen(model, name, wanted, dataset.info.builder_name)
         results[name] = zero_shot_reconstruction(model, dataset, sites, tuple(args.period), args.seq_len, args.batch_size)
         print(f"{name}: scored {len(results[name]['dynamic'])} forcings, {len(results[name]['static'])} attributes")
     table = reconstruction_table(results)

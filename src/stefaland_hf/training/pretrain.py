@@ -164,6 +164,22 @@ def _global_loss_denominators(accelerator: Accelerator, batch: dict) -> tuple[to
     return tuple(accelerator.reduce(local, "sum"))
 
 
+PRETRAINING_SITES_FILE = "pretraining_sites.json"  # beside the weights: the sites they have seen (not zero-shot)
+
+
+def pretraining_sites(corpus: PretrainingCorpus) -> dict:
+    """Per source: its dataset, the ids of the sites pretraining read and its period; ``stefaland reconstruct`` refuses
+    to score those sites as zero-shot."""
+    return {
+        source.name: {
+            "builder": getattr(getattr(source.dataset, "info", None), "builder_name", None),
+            "site_ids": [str(source.arrays.site_ids[i]) for i in source.sites],
+            "period": source.period,
+        }
+        for source in corpus.sources
+    }
+
+
 def pretrain(
     config: StefaLandConfig,
     dataset,
@@ -336,6 +352,7 @@ def pretrain_corpus(config: StefaLandConfig, corpus: PretrainingCorpus, args: Pr
 
         unwrapped.save_pretrained(output_dir / "model")
         (output_dir / "model" / "normalization.json").write_text(json.dumps(normalization.to_dict(), indent=1))
+        (output_dir / "model" / PRETRAINING_SITES_FILE).write_text(json.dumps(pretraining_sites(corpus), indent=1, default=str))
         training = {
             "data": " + ".join(corpus.describe()),
             "period": "; ".join(f"{name} {d['period'][0]} to {d['period'][1]}" for name, d in corpus.describe().items()),
