@@ -59,10 +59,15 @@ def load_reference(revision: str, folder: Path):
     return importlib.import_module("stefaland_reference.modeling_stefaland")
 
 
+# the zoo folder of each config today: the reference revision's stefaland-base (the paper's D=256 over the authors'
+# 5 + 24 variables) is today's stefaland-original, so both sides of a row run the same layout
+CURRENT_FOLDER = {"tiny": "stefaland-tiny", "base": "stefaland-original"}
+
+
 def zoo_config(name: str, revision: str | None = None) -> dict:
-    path = f"modeling/stefaland-{name}/config.json"
     if revision is None:
-        return json.loads((REPO / path).read_text())
+        return json.loads((REPO / "modeling" / CURRENT_FOLDER[name] / "config.json").read_text())
+    path = f"modeling/stefaland-{name}/config.json"
     return json.loads(subprocess.run(["git", "show", f"{revision}:{path}"], cwd=REPO, check=True, capture_output=True, text=True).stdout)
 
 

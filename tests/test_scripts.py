@@ -143,3 +143,14 @@ def test_pytest_prints_why_each_test_was_skipped(tmp_path):
     result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-c", str(REPO / "pyproject.toml"),
                              "--rootdir", str(tmp_path), str(tmp_path / "test_skips.py")], capture_output=True, text=True, cwd=tmp_path)
     assert "SKIPPED [1] test_skips.py:5: no ../shared/data here" in result.stdout, result.stdout
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_every_option_of_the_examples_has_help(script):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"example_{script}", EXAMPLES / f"{script}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    missing = [a.option_strings for a in module.build_parser()._actions if not a.help and a.dest != "help"]
+    assert missing == []
