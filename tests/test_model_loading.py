@@ -495,3 +495,15 @@ def test_unconvertible_input_names_the_argument():
     x, _ = tiny_inputs()
     with pytest.raises(TypeError, match=r"^x_static: expected a torch\.Tensor or a numpy array, got str"):
         StefaLandModel(tiny_config())(x, "latitude, longitude")
+
+
+def test_an_empty_folder_named_like_a_zoo_model_names_itself_and_the_fix(tmp_path, monkeypatch):
+    """An empty folder ./stefaland-base shadowed the zoo model ("Should have a model_type key", or no weights found)."""
+    from stefaland_hf.hub.names import from_pretrained
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "stefaland-base").mkdir()
+    with pytest.raises(OSError, match=r"^stefaland-base: a folder without config.json, so no model folder.*remove or rename this folder"):
+        from_pretrained("stefaland-base", StefaLandForPretraining)
+    with pytest.raises(OSError, match="a folder without config.json"):
+        StefaLandConfig.from_pretrained(tmp_path / "stefaland-base")

@@ -240,3 +240,12 @@ def test_reconstruct_refuses_the_sites_a_model_was_pretrained_on(tmp_path, synth
     (tmp_path / "model" / "pretraining_sites.json").unlink()
     check_never_seen(StefaLandForPretraining.from_pretrained(tmp_path / "model"), "m", [ids[1]], "synthland")
     assert "cannot check that --sites are unseen" in capsys.readouterr().out
+
+
+def test_init_from_a_truncated_model_names_the_file_and_the_fix(tmp_path, synthland_tiny):
+    """--init_from read the weights with safetensors' load_file: a truncated file was an "unexpected SafetensorError"."""
+    pretrain(_config(), synthland_tiny, [0, 1, 2], PERIOD, _short(tmp_path / "a"))
+    weights = tmp_path / "a" / "model" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-100])
+    with pytest.raises(OSError, match=rf"{weights}: not a readable safetensors file .* delete it and save or download it again"):
+        pretrain(_config(), synthland_tiny, [0, 1, 2], PERIOD, _short(tmp_path / "b", init_from=str(tmp_path / "a" / "model")))

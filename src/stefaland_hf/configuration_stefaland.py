@@ -191,6 +191,14 @@ class StefaLandConfig(PreTrainedConfig):
         silently build a default StefaLand model), validates keyword overrides too, and names the file (and the
         overrides) when a value is invalid."""
         where = config_file_name(pretrained_model_name_or_path, kwargs.get("subfolder"))
+        folder = os.path.dirname(where)
+        if os.path.isdir(folder) and not os.path.isfile(where):
+            # transformers would go on to other sources or fail with "Should have a model_type key"
+            raise OSError(
+                f"{folder}: a folder without config.json, so no model folder. A local folder comes before the model zoo "
+                f"and the Hub: if you meant the model named {os.path.basename(os.path.normpath(folder))!r}, remove or "
+                "rename this folder (or run from another directory); else pass the folder that holds config.json"
+            )
         config_dict, kwargs = cls.get_config_dict(pretrained_model_name_or_path, **kwargs)
         model_type = config_dict.get("model_type", cls.model_type)
         if model_type != cls.model_type:

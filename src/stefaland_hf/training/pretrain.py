@@ -395,9 +395,8 @@ _FILE_FIELDS = frozenset({"architectures", "transformers_version", "dtype", "aut
 
 def warm_start(model: StefaLandForPretraining, source: str | Path) -> StefaLandForPretraining:
     """Load the weights of pretrained folder ``source`` into ``model``, refused unless ``source`` has exactly the model's
-    configuration (variables, normalization statistics, architecture): a continuation, never a silent transfer."""
-    from safetensors.torch import load_file
-
+    configuration (variables, normalization statistics, architecture): a continuation, never a silent transfer. The
+    weights load through ``from_pretrained``, so their binding is checked and an unreadable file is named."""
     source = Path(source)
     if not (source / "model.safetensors").is_file():
         raise FileNotFoundError(f"--init_from {source}: no model.safetensors there (a pretrained model folder is expected)")
@@ -407,7 +406,7 @@ def warm_start(model: StefaLandForPretraining, source: str | Path) -> StefaLandF
         raise ValueError(f"--init_from {source}: its config.json differs from this run's configuration in {differ} "
                          "(a warm start continues the same model on the same corpus)")
     try:
-        model.load_state_dict(load_file(source / "model.safetensors"), strict=True)
+        model.load_state_dict(StefaLandForPretraining.from_pretrained(source).state_dict(), strict=True)
     except RuntimeError as error:
         raise ValueError(f"--init_from {source / 'model.safetensors'}: does not fit the configuration: {error}") from None
     return model
