@@ -178,3 +178,13 @@ def test_a_truncated_dataset_cache_names_its_folder_and_the_fix(tmp_path):
     arrow.write_bytes(data[: len(data) // 2])
     with pytest.raises(OSError, match=rf"dataset cache {re.escape(str(arrow.parent))}: unreadable .* delete the folder {re.escape(str(arrow.parent))} to rebuild it"):
         load_site_dataset("synthland", config_name="tiny", cache_dir=str(tmp_path))
+
+
+def test_a_corpus_period_outside_the_record_names_its_source():
+    """A recipe period outside a source's record failed later, in a window sampler that named no source."""
+    from stefaland_hf.data.corpus import CorpusSource
+
+    x, c = (v.numpy() for v in tiny_inputs())
+    ds = site_dataset(x, c, np.full((3, 40, 1), np.nan, np.float32), c[:, 0], c[:, 1], variables=(TINY_DYNAMIC, TINY_STATIC, ["streamflow"]))
+    with pytest.raises(ValueError, match=r"^corpus source 'camels': period: 1990-01-01\.\.1990-12-31 does not overlap the record 2000-01-01\.\.2000-02-09"):
+        CorpusSource("camels", ds, period=("1990-01-01", "1990-12-31"))

@@ -52,6 +52,8 @@ class CorpusSource:
         self.sites = np.arange(n, dtype=np.int64) if self.sites is None else np.asarray(self.sites, dtype=np.int64).ravel()
         if self.sites.size == 0:
             raise CorpusError(f"corpus source {self.name!r}: no sites")
+        # a period off the record is named with its source here, not later by a window sampler that knows no source
+        self.arrays.period_index(self.period, f"corpus source {self.name!r}: period")
 
     def unit(self, variable: str) -> str:
         return self.units.get(variable, get_variable(variable).unit)
