@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from dataclasses import dataclass, field
 
 import torch
@@ -107,7 +108,13 @@ class ResConnConfig(PeftConfig):
         )
         if weights:
             read_binding([weights])  # raises OSError naming the file when it is truncated or corrupt
+        config._loaded_from = os.path.join(str(pretrained_model_name_or_path), subfolder or "")  # for error messages
         return config
+
+    def files(self) -> tuple[str, str]:
+        """(adapter_config.json, adapter_model.safetensors) as error messages name them: with their folder when known."""
+        folder = getattr(self, "_loaded_from", None)
+        return tuple(os.path.join(folder, name) if folder else name for name in ("adapter_config.json", "adapter_model.safetensors"))
 
     def binding(self) -> dict:
         """The bound fields (ADAPTER_BINDING) as saved: names as lists, statistics as floats."""
@@ -278,18 +285,18 @@ class ResConnModel(BaseTuner):
         unexpected = [key for key in loaded if f"{RESCONN_HEADS}.{adapter_name}." in key and key not in own]
         if unexpected:
             raise ValueError(
-                f"resConn adapter {adapter_name!r}: {len(unexpected)} tensor(s) of the checkpoint have no place in a "
-                f"head_mode={config.head_mode!r} head and would be ignored (e.g. {unexpected[:3]}); the adapter was "
-                "saved with another head_mode: restore adapter_config.json's head_mode."
+                f"resConn adapter {adapter_name!r}: {len(unexpected)} tensor(s) of {config.files()[1]} have no place in "
+                f"a head_mode={config.head_mode!r} head and would be ignored (e.g. {unexpected[:3]}); the adapter was "
+                f"saved with another head_mode: restore the head_mode of {config.files()[0]}."
             )
         mismatched = [
-            f"{key}: checkpoint {tuple(remapped[loaded[key]].shape)}, adapter_config.json builds {tuple(own[key].shape)}"
+            f"{key}: checkpoint {tuple(remapped[loaded[key]].shape)}, the config builds {tuple(own[key].shape)}"
             for key in own if key in loaded and tuple(remapped[loaded[key]].shape) != tuple(own[key].shape)
         ]
         if mismatched:
             raise ValueError(
-                f"resConn adapter {adapter_name!r}: {len(mismatched)} tensor(s) of the checkpoint have other sizes than "
-                f"the head its adapter_config.json describes (head_hidden_size={config.head_hidden_size}, "
+                f"resConn adapter {adapter_name!r}: {len(mismatched)} tensor(s) of {config.files()[1]} have other sizes "
+                f"than the head {config.files()[0]} describes (head_hidden_size={config.head_hidden_size}, "
                 f"{len(config.target_variables)} target(s)): {'; '.join(mismatched[:3])}. Restore the adapter_config.json "
                 "saved with the weights."
             )
@@ -325,12 +332,13 @@ class ResConnModel(BaseTuner):
                     adapter_name, name, json.dumps(given[name]), json.dumps(saved[name]),
                 )
                 continue
+            config_file, weights_file = config.files()
             raise ValueError(
-                f"resConn adapter {adapter_name!r}: {name} is {json.dumps(given[name])} in adapter_config.json (or the "
-                f"config passed to from_pretrained), but the adapter's weights (adapter_model.safetensors) were saved "
+                f"resConn adapter {adapter_name!r}: {name} is {json.dumps(given[name])} in {config_file} (or the "
+                f"config passed to from_pretrained), but the adapter's weights ({weights_file}) were saved "
                 f"with {json.dumps(saved[name])}; loading would silently change or mislabel its predictions. Restore "
                 f"the saved value, or accept the change deliberately by adding {name!r} to accept_changed in "
-                "adapter_config.json (saving the adapter again then binds the new value)."
+                f"{config_file} (saving the adapter again then binds the new value)."
             )
         remapped[saved_key] = expected.clone()  # the accepted values are bound from here on
         return remapped
