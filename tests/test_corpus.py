@@ -229,3 +229,31 @@ def test_reconstruct_refuses_sites_a_model_was_pretrained_on(tmp_path):
     check_never_seen(model, "m", ["01013500"])
     with pytest.raises(ValueError, match=r"1 site\(s\) were in the pretraining of m .*'01022500'"):
         check_never_seen(model, "m", ["01013500", "01022500"])
+
+
+def test_a_checkpoint_of_a_recipe_run_is_released_as_a_zoo_model(tmp_path):
+    """A recipe pretraining whose run will not survive ships its checkpoint: weights, statistics, held-out sites, card."""
+    from safetensors.torch import load_file
+
+    from stefaland_hf import StefaLandForPretraining
+    from stefaland_hf.experiments.release import release_checkpoint, run_release_pretraining
+
+    recipe = {"architecture": "stefaland-tiny", "sources": [{"name": "synthland", "dataset": "synthland", "options": {"config_name": "tiny"},
+              "zero_shot_holdout": {"every": 4}}],
+              "pretrain": {"max_steps": 4, "save_steps": 2, "samples_per_epoch": 16, "per_device_train_batch_size": 8, "seq_len": 60}}
+    (tmp_path / "zoo").mkdir()
+    (tmp_path / "zoo" / "recipe.json").write_text(json.dumps(recipe))
+    run_release_pretraining(tmp_path / "zoo", tmp_path / "run", "/unused", cache_dir=str(tmp_path / "cache"))
+    out = release_checkpoint(tmp_path / "zoo", tmp_path / "run" / "checkpoints" / "step_2", "/unused", cache_dir=str(tmp_path / "cache"),
+                             compute="a test, 1 thread")
+    model = StefaLandForPretraining.from_pretrained(out)
+    saved = load_file(tmp_path / "run" / "checkpoints" / "step_2" / "model.safetensors")
+    assert all((model.state_dict()[k] == v).all() for k, v in saved.items())
+    assert json.loads((out / "zero_shot_sites.json").read_text())["synthland"]
+    assert "2 optimizer steps (checkpoint step_2 of recipe.json's 4); a test, 1 thread" in (out / "README.md").read_text()
+    assert len((out / "loss_curve.csv").read_text().strip().splitlines()) == 3 and not list(out.glob("*.py"))
+    recipe["pretrain"]["seed"] = 5
+    recipe["sources"][0]["options"]["config_name"] = "default"  # another corpus: its statistics differ
+    (tmp_path / "zoo" / "recipe.json").write_text(json.dumps(recipe))
+    with pytest.raises(RecipeError, match="differ from the recipe's corpus"):
+        release_checkpoint(tmp_path / "zoo", tmp_path / "run" / "checkpoints" / "step_2", "/unused", cache_dir=str(tmp_path / "cache"))

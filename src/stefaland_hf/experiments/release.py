@@ -11,6 +11,8 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import shutil
+import tempfile
 from dataclasses import fields, replace
 from pathlib import Path
 
@@ -147,3 +149,49 @@ def run_recipe_command(parser: argparse.ArgumentParser, argv: list[str], trainin
         raise RecipeError(f"--recipe {recipe}: the recipe names the architecture, data and split; drop {refused}")
     return run_release_pretraining(recipe, training.output_dir, data_root, unpacked, cache_dir, resume=training.resume,
                                    overwrite=training.overwrite, **{name: getattr(training, name) for name in passed & pretraining})
+
+
+def release_checkpoint(recipe_path, checkpoint, data_root, unpacked_root=None, cache_dir=None, out=None, compute: str = "") -> Path:
+    """Ship a checkpoint of a recipe's pretraining run (one still going, or whose folder will not survive) as the zoo
+    model: weights and configuration (:func:`~stefaland_hf.training.pretrain.export_checkpoint`), ``normalization.json``,
+    ``zero_shot_sites.json``, the loss curve up to the checkpoint and a card. The recipe's corpus is rebuilt and must
+    give exactly the checkpoint's normalization statistics (else it is another corpus, and that is refused).
+    ``compute`` describes the hardware and time (host features, precision, threads, wall hours) for the card.
+    """
+    from ..hub.cards import render_model_card
+    from ..training.logging_utils import write_loss_curve
+    from ..training.pretrain import STATE_FILE, export_checkpoint
+
+    recipe = load_recipe(recipe_path)
+    checkpoint = Path(checkpoint)
+    out = Path(out) if out is not None else Path(recipe["_path"]).parent
+    corpus = build_corpus(recipe, data_root, unpacked_root, cache_dir)
+    config = release_config(recipe, corpus)
+    normalization = corpus.fit_normalization(config.dynamic_variables, config.static_variables)
+    recorded = StefaLandConfig.from_pretrained(checkpoint.parent)
+    fitted = config.replace(**normalization.input_statistics())
+    differ = [k for k in ("dynamic_variables", "static_variables", "dynamic_mean", "dynamic_std", "static_mean", "static_std")
+              if getattr(recorded, k) != getattr(fitted, k)]
+    if differ:
+        raise RecipeError(f"{checkpoint}: its run's {differ} differ from the recipe's corpus {recipe['_path']}: another corpus or code")
+    with tempfile.TemporaryDirectory() as exported:  # the zoo holds weights and config, not save_pretrained's code copies
+        export_checkpoint(checkpoint, exported)
+        for name in ("config.json", "model.safetensors"):
+            shutil.copyfile(Path(exported) / name, out / name)
+    (out / "normalization.json").write_text(json.dumps(normalization.to_dict(), indent=1))
+    held_out = {s.name: s.held_out_site_ids for s in corpus.sources if getattr(s, "held_out_site_ids", None)}
+    (out / ZERO_SHOT_FILE).write_text(json.dumps(held_out, indent=1))
+    state = json.loads((checkpoint / STATE_FILE).read_text())
+    write_loss_curve(state["history"], out / "loss_curve")
+    args = PretrainArguments(output_dir=str(checkpoint.parent.parent), **recipe["pretrain"])
+    described = corpus.describe()
+    training = {
+        "data": " + ".join(described),
+        "period": "; ".join(f"{name} {d['period'][0]} to {d['period'][1]}" for name, d in described.items()),
+        "sites": " + ".join(f"{d['n_sites']} {name} sites" for name, d in described.items()) + " (forcings and attributes only)",
+        "objective": "cross-variable group masking; masked MSE on z-scores, 1.0 dynamic + 0.5 static",
+        "hyperparameters": {k: getattr(args, k) for k in ("samples_per_epoch", "per_device_train_batch_size", "learning_rate", "seq_len", "seed")},
+        "compute": f"{state['global_step']} optimizer steps (checkpoint {checkpoint.name} of recipe.json's {args.max_steps}); {compute}".rstrip("; "),
+    }
+    render_model_card(out, training=training).save(out / "README.md")
+    return out
