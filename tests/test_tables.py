@@ -104,3 +104,36 @@ def _gapped():
 def test_bad_tables_are_refused_naming_table_column_and_expectation(model, table, attributes, message):
     with pytest.raises(TableError, match=message):
         predict_streamflow(model, table, attributes, warmup=WARMUP, seq_len=SEQ_LEN)
+
+
+def test_a_rename_of_a_column_neither_table_has_is_refused(model):
+    with pytest.raises(TableError, match=r"rename names columns \['prcp'\] that neither table has"):
+        predict_streamflow(model, forcings(), ATTRIBUTES, warmup=WARMUP, seq_len=SEQ_LEN, rename={"prcp": "precipitation"})
+
+
+def test_stefaland_predict_reads_table_files_and_writes_the_table_report_and_hydrographs(model, tmp_path, capsys):
+    import json
+
+    from stefaland_cli import main
+
+    model.save_pretrained(tmp_path / "model")
+    two = pd.concat([forcings(seed=1).assign(basin_id="A"), forcings(seed=2).assign(basin_id="B")])
+    two.rename(columns={"precipitation": "prcp"}).to_csv(tmp_path / "forcings.csv", index=False)
+    pd.DataFrame([{**ATTRIBUTES, "basin_id": "A"}, {**ATTRIBUTES, "basin_id": "B", "area": 86.4}]).to_parquet(tmp_path / "attributes.parquet")
+    argv = ["predict", "--model", str(tmp_path / "model"), "--forcings", str(tmp_path / "forcings.csv"), "--attributes",
+            str(tmp_path / "attributes.parquet"), "--rename", "prcp=precipitation", "--warmup", "10", "--seq-len", "40", "--out", str(tmp_path / "out")]
+    assert main(argv) == 0
+    table = pd.read_csv(tmp_path / "out" / "predictions.csv")
+    expected = predict_streamflow(model, two, pd.read_parquet(tmp_path / "attributes.parquet"), warmup=WARMUP, seq_len=SEQ_LEN)
+    np.testing.assert_allclose(table["streamflow"], expected["streamflow"], atol=1e-4)
+    b = table[table.basin_id == "B"]
+    np.testing.assert_allclose(b["streamflow_m3_per_s"], b["streamflow"], atol=2e-4)  # 86.4 km2: 1 mm/day is 1 m3/s
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["masked"]["A"] == ["slope", "sand_fraction", "silt_fraction", "clay_fraction"] and report["warmup_days"] == 10
+    assert "in_sample" not in table.columns and report["in_sample_days"] is None  # a model without a finetuning record
+    assert sorted(p.name for p in (tmp_path / "out" / "hydrographs").iterdir()) == ["A.png", "B.png"]
+    assert main(argv) == 2 and "not empty; pass --overwrite" in capsys.readouterr().err
+    assert main(["predict", "--model", "m", "--forcings", "f.csv", "--data-dir", ".", "--out", "o"]) == 2
+    assert "--forcings: predicts from tables; drop --data-dir" in capsys.readouterr().err
+    assert main(["predict", "--model", "m", "--out", "o"]) == 2
+    assert "give --forcings FILE (tables), or --data-dir, --basins and --period" in capsys.readouterr().err

@@ -9,18 +9,16 @@ from .checks import iso_dates, paths, period
 
 
 DESCRIPTION = """\
-Run a finetuned resConn adapter (on its frozen base) or a complete direct/scratch model over every
-day of a period at the listed basins, e.g. basins without a gauge; writes OUT/timeseries/<basin>.csv
-(units and provenance in the header), OUT/hydrographs/<basin>.png and OUT/summary.csv."""
+Run a finetuned model over every day at any basin. Tables: --forcings (daily, a date column, canonical
+names; several basins by a basin_id column) and --attributes write OUT/predictions.csv, hydrographs
+and OUT/report.json. CAMELS layout: --data-dir, --basins and --period write OUT/timeseries/<basin>.csv,
+OUT/hydrographs/<basin>.png and OUT/summary.csv."""
 
 LAYOUT = """\
-folders (the raw CAMELS-US layout; an --extra-data-dir holds its forcing and streamflow parts):
-  DATA_DIR/camels_attributes_v2.0/camels_{topo,soil,geol,vege,clim}.txt
-      attributes (from --data-dir only)
+CAMELS-US layout (an --extra-data-dir holds forcing and streamflow parts):
+  DATA_DIR/camels_attributes_v2.0/camels_{topo,soil,geol,vege,clim}.txt  (attributes)
   DIR/basin_mean_forcing/daymet/<HUC02>/<gauge_id>_lump_cida_forcing_leap.txt
-      daily forcings
-  DIR/usgs_streamflow/<HUC02>/<gauge_id>_streamflow_qc.txt
-      observations, where the basin has a gauge
+  DIR/usgs_streamflow/<HUC02>/<gauge_id>_streamflow_qc.txt  (where gauged)
 
 No basin is skipped silently: one without a forcing file or an attribute row is an error naming
 it, and one without a streamflow file is an error unless --ungauged lists it (then it is predicted
@@ -36,19 +34,44 @@ def add_parser(subparsers) -> None:
         epilog=LAYOUT,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--adapter", required=True, metavar="DIR", help="adapter/ (resConn) or model/ (direct, scratch) folder of a finetuning run, or a Hub id")
+    parser.add_argument("--adapter", "--model", required=True, metavar="DIR", help="adapter/ or model/ folder of a finetuning run, or a Hub id")
     parser.add_argument("--base", default=None, metavar="MODEL", help="the adapter's pretrained base (default: the one it was trained on)")
-    parser.add_argument("--data-dir", required=True, metavar="DATA_DIR", help="raw CAMELS-US release folder (attributes; forcings)")
+    parser.add_argument("--forcings", default=None, metavar="FILE", help="daily forcing table (.csv or .parquet)")
+    parser.add_argument("--attributes", default=None, metavar="FILE", help="attribute table: one row, or one per basin_id")
+    parser.add_argument("--rename", action="append", default=[], metavar="OLD=NEW", help="a column's canonical name (repeatable)")
+    parser.add_argument("--data-dir", default=None, metavar="DATA_DIR", help="raw CAMELS-US release folder (attributes; forcings)")
     parser.add_argument("--extra-data-dir", action="append", default=[], metavar="DIR", help="another folder with forcings, e.g. camels_us_ungauged/ (repeatable)")
     parser.add_argument("--ungauged", default=None, metavar="FILE", help="basin list of the basins without a streamflow file")
-    parser.add_argument("--basins", required=True, metavar="FILE", help="basins to predict, one gauge id per line")
-    parser.add_argument("--period", required=True, nargs="+", metavar="START,END", type=iso_dates, help="days to predict, inclusive (or START END)")
+    parser.add_argument("--basins", default=None, metavar="FILE", help="basins to predict, one gauge id per line")
+    parser.add_argument("--period", default=None, nargs="+", metavar="START,END", type=iso_dates, help="days to predict, inclusive (or START END)")
     parser.add_argument("--seq-len", type=int, default=None, help="window length in days (default: as finetuned)")
     parser.add_argument("--warmup", type=int, default=None, help="warm-up days per window (default: as finetuned)")
     parser.add_argument("--batch-size", type=int, default=64, help="windows per forward pass")
-    parser.add_argument("--no-plots", action="store_true", help="write the CSVs only")
+    parser.add_argument("--no-plots", action="store_true", help="write the tables only")
     parser.add_argument("--cache-dir", default=None, metavar="DIR", help="datasets cache folder")
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
     parser.add_argument("--overwrite", action="store_true", help="replace the prediction in --out")
-    parser.set_defaults(func=runs("stefaland_hf.experiments.prediction", "run_cli",
-                                  paths(data_dir="folder", extra_data_dir="folder", ungauged="list", basins="file"), period()))
+    parser.set_defaults(func=_dispatch)
+
+
+def _one_mode(args: argparse.Namespace) -> None:
+    tables, layout = args.forcings is not None, [f"--{n.replace('_', '-')}" for n in ("data_dir", "basins", "period") if getattr(args, n)]
+    if tables and layout:
+        raise ValueError(f"--forcings: predicts from tables; drop {', '.join(layout)} (the CAMELS layout's options)")
+    if not tables and len(layout) < 3:
+        raise ValueError("give --forcings FILE (tables), or --data-dir, --basins and --period (the CAMELS layout)")
+
+
+def _rename(value: str) -> str:
+    if value.count("=") != 1 or not all(value.split("=")):
+        raise ValueError(f"--rename {value!r}: expected OLD=NEW")
+    return value
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    _one_mode(args)
+    if args.forcings is not None:
+        [_rename(value) for value in args.rename]
+        return runs("stefaland_hf.experiments.tables", "run_cli", paths(forcings="file", attributes="file"))(args)
+    return runs("stefaland_hf.experiments.prediction", "run_cli",
+                paths(data_dir="folder", extra_data_dir="folder", ungauged="list", basins="file"), period())(args)

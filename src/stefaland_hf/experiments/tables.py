@@ -49,13 +49,18 @@ def read_table(path: str | Path, what: str) -> pd.DataFrame:
     raise TableError(f"{what} {path}: expected a .csv or .parquet file, got {path.suffix!r}")
 
 
-def _rename(frame: pd.DataFrame, rename: Mapping[str, str] | None, what: str) -> pd.DataFrame:
-    if not rename:
-        return frame
-    absent = [old for old in rename if old not in frame.columns]
+def _rename(frame: pd.DataFrame, rename: Mapping[str, str] | None) -> pd.DataFrame:
+    """``frame`` with the columns of ``rename`` it has renamed (one mapping serves the forcing and attribute tables)."""
+    return frame.rename(columns={old: new for old, new in (rename or {}).items() if old in frame.columns})
+
+
+def check_rename(rename: Mapping[str, str] | None, *tables) -> None:
+    """Every column ``rename`` names must be in one of the tables (a misspelt one would silently rename nothing)."""
+    columns = {c for table in tables if isinstance(table, pd.DataFrame) for c in table.columns}
+    columns |= {k for table in tables if isinstance(table, (Mapping, pd.Series)) for k in dict(table)}
+    absent = [old for old in rename or {} if old not in columns]
     if absent:
-        raise TableError(f"{what}: rename names columns {absent} that the table lacks; its columns: {list(frame.columns)}")
-    return frame.rename(columns=dict(rename))
+        raise TableError(f"rename names columns {absent} that neither table has; their columns: {sorted(map(str, columns))}")
 
 
 def _check_names(columns, kind: str, what: str) -> list[str]:
@@ -128,7 +133,7 @@ def _daily(rows: pd.DataFrame, what: str) -> pd.DataFrame:
 
 def forcing_tables(forcings: pd.DataFrame, rename: Mapping[str, str] | None = None, what: str = "forcings") -> dict[str, pd.DataFrame]:
     """``{basin_id: daily forcings}`` from the user's forcing table, checked (see the module docstring)."""
-    frame = _rename(forcings, rename, what)
+    frame = _rename(forcings, rename)
     out = {}
     for basin, rows in _basins(frame, what).items():
         where = what if basin == "basin" else f"{what} (basin {basin})"
@@ -148,7 +153,7 @@ def attribute_table(attributes, basins: list[str], rename: Mapping[str, str] | N
         attributes = pd.DataFrame([dict(attributes)])
     elif isinstance(attributes, pd.Series):
         attributes = attributes.to_frame().T
-    frame = _rename(attributes, rename, what)
+    frame = _rename(attributes, rename)
     if BASIN_ID in frame.columns:
         frame = frame.assign(**{BASIN_ID: frame[BASIN_ID].astype(str)}).set_index(BASIN_ID)
         if frame.index.has_duplicates:
@@ -190,19 +195,20 @@ def site_dataset(forcings: dict[str, pd.DataFrame], attributes: pd.DataFrame, dy
     return datasets.Dataset.from_dict(columns, features=site_features(len(dynamic_variables), len(static_variables), 1))
 
 
-def _load(model):
-    """A model object as given; a name or folder loaded ready to predict (a resConn adapter folder or a complete model)."""
+def load_model(model, base=None) -> tuple[Any, dict | None]:
+    """``(model ready to predict, its finetuning.json record or None)``: a model object as given; a folder (a resConn
+    adapter on ``base``, by default the base it names, or a complete model) or a name loaded."""
     if not isinstance(model, (str, Path)):
-        return model
+        return model, None
     from .prediction import load_trained_model
 
     name = str(model)
-    if Path(name).is_dir():
-        return load_trained_model(name)[0]
+    if Path(name).is_dir() or "/" in name:
+        return load_trained_model(name, base)
     from ..hub.names import from_pretrained
     from ..modeling_stefaland import StefaLandForTimeSeriesRegression
 
-    return from_pretrained(name, StefaLandForTimeSeriesRegression).eval()
+    return from_pretrained(name, StefaLandForTimeSeriesRegression).eval(), None
 
 
 def model_variables(model) -> tuple[list[str], list[str], list[str]]:
@@ -230,10 +236,11 @@ def predict_streamflow(
     from the first day after ``warmup`` days of forcings (the model's context) to the last. ``attrs["report"]`` says
     which of the model's variables the tables lacked (masked), the units assumed and the warm-up days dropped.
     """
-    model = _load(model)
+    model = load_model(model)[0]
     dynamic, static, targets = model_variables(model)
     if targets != ["streamflow"]:
         raise TableError(f"model predicts {targets}, not streamflow")
+    check_rename(rename, forcings, attributes)
     tables = forcing_tables(forcings, rename)
     attributes = attribute_table(attributes, list(tables), rename)
     if not 0 <= warmup < seq_len <= model.config.max_position_embeddings:
@@ -278,3 +285,77 @@ def report_lines(report: dict[str, Any]) -> list[str]:
         if report["ignored"][basin]:
             lines.append(f"{label}not read by the model: {', '.join(report['ignored'][basin])}")
     return lines
+
+
+def in_sample(table: pd.DataFrame, record: dict | None) -> pd.Series | None:
+    """True on each basin-day of ``table`` that lies in the training or validation data the model was finetuned on
+    (basin id and period, from its ``finetuning.json``): no independent test there. None where the record cannot say."""
+    trained = ((record or {}).get("data") or {}).get("trained_on")
+    if not trained or any(p is not None and not all(isinstance(d, str) for d in p) for p in trained["periods"]):
+        return None
+    dates = table[DATE].to_numpy().astype("datetime64[D]")
+    inside = np.zeros(len(table), dtype=bool)
+    for period in trained["periods"]:
+        inside |= True if period is None else (dates >= np.datetime64(period[0], "D")) & (dates <= np.datetime64(period[1], "D"))
+    basins = table[BASIN_ID].astype(str) if BASIN_ID in table.columns else pd.Series("basin", index=table.index)
+    return pd.Series(inside & basins.isin(set(trained["site_ids"])).to_numpy(), index=table.index)
+
+
+def run_cli(args) -> int:
+    """``stefaland predict --forcings ...`` (its arguments: ``stefaland_cli.predict``): OUT/predictions.csv, OUT/report.json
+    and, unless --no-plots, OUT/hydrographs/<basin>.png."""
+    import json
+
+    out = Path(args.out)
+    if out.exists() and any(out.iterdir()) and not args.overwrite:
+        raise FileExistsError(f"--out {out}: not empty; pass --overwrite to replace what it holds")
+    forcings = read_table(args.forcings, "--forcings")
+    attributes = read_table(args.attributes, "--attributes") if args.attributes else None
+    rename = dict(value.split("=") for value in args.rename)
+    model, record = load_model(args.adapter, args.base)
+    options = {k: v for k, v in (("warmup", args.warmup), ("seq_len", args.seq_len)) if v is not None}
+    if record:  # as finetuned, unless asked otherwise
+        options = {"warmup": record["warmup"], "seq_len": record["seq_len"], **options}
+    table = predict_streamflow(model, forcings, attributes, batch_size=args.batch_size, rename=rename, **options)
+    report = table.attrs["report"]
+    area = attribute_table(attributes, list(forcing_tables(forcings, rename)), rename).get("area")
+    if area is not None:  # km2 -> m3/s: mm/day x km2 x 1e6 m2 / 1e3 mm / 86,400 s
+        basins = table[BASIN_ID].astype(str) if BASIN_ID in table.columns else pd.Series("basin", index=table.index)
+        table["streamflow_m3_per_s"] = table["streamflow"] * basins.map(area).to_numpy() / 86.4
+    flags = in_sample(table, record)
+    if flags is not None:
+        table["in_sample"] = flags
+    trained = (record or {}).get("data") or {}
+    report.update(
+        model=str(args.adapter), forcings=str(args.forcings), attributes=None if args.attributes is None else str(args.attributes),
+        trained_on_dataset=trained.get("builder"), trained_on_forcing_product=trained.get("config"),
+        in_sample_days=None if flags is None else int(flags.sum()),
+        note="streamflow in mm/day (streamflow_m3_per_s where the attributes give the area in km2); forcings read in the "
+             "units of stefaland_hf.variables; compare the forcing product the model was trained on with yours",
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    table.to_csv(out / "predictions.csv", index=False, float_format="%.4f")
+    (out / "report.json").write_text(json.dumps(report, indent=1, default=str))
+    if not args.no_plots:
+        _plot_tables(table, out / "hydrographs")
+    for line in report_lines(report):
+        print(line)
+    print(f"wrote {out / 'predictions.csv'} ({len(table)} basin-days) and {out / 'report.json'}")
+    return 0
+
+
+def _plot_tables(table: pd.DataFrame, folder: Path) -> None:
+    from .plots import _pyplot
+
+    plt = _pyplot()
+    folder.mkdir(parents=True, exist_ok=True)
+    groups = table.groupby(BASIN_ID) if BASIN_ID in table.columns else [("basin", table)]
+    for basin, rows in groups:
+        fig, ax = plt.subplots(figsize=(11, 3))
+        ax.plot(rows[DATE], rows["streamflow"], lw=0.9, color="tab:blue", label="predicted")
+        ax.set_title(f"basin {basin}: streamflow, no observations given", fontsize=9, loc="left")
+        ax.set_ylabel("streamflow (mm/day)", fontsize=9)
+        ax.grid(alpha=0.3)
+        fig.tight_layout()
+        fig.savefig(folder / f"{basin}.png", dpi=100)
+        plt.close(fig)
