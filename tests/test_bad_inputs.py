@@ -188,3 +188,18 @@ def test_a_corpus_period_outside_the_record_names_its_source():
     ds = site_dataset(x, c, np.full((3, 40, 1), np.nan, np.float32), c[:, 0], c[:, 1], variables=(TINY_DYNAMIC, TINY_STATIC, ["streamflow"]))
     with pytest.raises(ValueError, match=r"^corpus source 'camels': period: 1990-01-01\.\.1990-12-31 does not overlap the record 2000-01-01\.\.2000-02-09"):
         CorpusSource("camels", ds, period=("1990-01-01", "1990-12-31"))
+
+
+@pytest.mark.parametrize("value", [float("inf"), -float("inf"), 1e30])
+def test_inf_and_fill_values_in_labels_are_refused(value):
+    """Infinite labels were dropped from the loss as if missing (only NaN means missing)."""
+    x, c = tiny_inputs()
+    labels = torch.rand(3, 40, 1)
+    labels[0, 3, 0] = value
+    with pytest.raises(ValueError, match=r"^labels\[0, 3, 0\] \(streamflow\) = .*replace them with NaN"):
+        _model()(x_dynamic=x, x_static=c, labels=labels)
+    static_labels = torch.full((3, 1), 0.4)
+    static_labels[1, 0] = value
+    model = _model(StefaLandForStaticRegression, target_variables=["sand_fraction"], target_mean=[0.4], target_std=[0.1])
+    with pytest.raises(ValueError, match=r"^labels\[1, 0\] \(sand_fraction\)"):
+        model(x_dynamic=x, x_static=c, labels=static_labels)

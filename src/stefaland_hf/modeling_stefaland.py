@@ -711,6 +711,7 @@ class StefaLandTargets(nn.Module):
         loss = None
         if labels is not None:
             target = self.normalizer(labels.float())
+            refuse_implausible_values("labels", labels, target, self.variables)  # inf was dropped as if missing
             loss = masked_mse(normalized, target, torch.ones_like(normalized, dtype=torch.bool), num_items_in_batch)
         return physical, loss
 
