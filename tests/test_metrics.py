@@ -278,3 +278,35 @@ def test_evaluate_module_offline(tmp_path):
         assert res["rmse"] == pytest.approx((0.5 + 0.0) / 2), key
         assert res["kge"] == pytest.approx((KGE_A + 1.0) / 2), key
         assert res["corr"] == pytest.approx((R_A + 1.0) / 2), key
+
+
+def test_crps_of_an_ensemble_against_hand_computed_values():
+    from stefaland_hf.metrics import crps_ensemble
+
+    # members -1 and 1, observation 0: E|X-y| = 1, E|X-X'| = (0 + 2 + 2 + 0) / 4 = 1 -> 1 - 1/2
+    assert crps_ensemble([0.0], [[-1.0, 1.0]]) == pytest.approx(0.5)
+    # one member is a point forecast: the absolute error; days without an observation are left out
+    assert crps_ensemble([2.0, np.nan, 1.0], [[5.0], [0.0], [1.5]]) == pytest.approx((3.0 + 0.5) / 2)
+    # members 0, 1, 2 and observation 2: E|X-y| = 1, E|X-X'| = 8/9 -> 1 - 4/9
+    assert crps_ensemble([2.0], [[2.0, 0.0, 1.0]]) == pytest.approx(1 - 4 / 9)
+    assert np.isnan(crps_ensemble([np.nan], [[1.0]]))
+
+
+def test_crps_of_a_laplace_is_its_closed_form_and_the_limit_of_its_samples():
+    from stefaland_hf.metrics import crps_ensemble, crps_laplace
+
+    # b (|z| + exp(-|z|) - 3/4) with z = (0.5 - 1) / 2: 2 (0.25 + exp(-0.25) - 0.75)
+    assert crps_laplace([0.5], 1.0, 2.0) == pytest.approx(2 * (0.25 + np.exp(-0.25) - 0.75))
+    assert crps_laplace([1.0], 1.0, 1.0) == pytest.approx(0.25)  # at the location: b / 4
+    samples = np.random.default_rng(0).laplace(1.0, 2.0, (1, 400_000))
+    assert crps_ensemble([0.5], samples) == pytest.approx(crps_laplace([0.5], 1.0, 2.0), abs=0.01)
+    with pytest.raises(ValueError, match="scale must be positive"):
+        crps_laplace([0.5], 1.0, 0.0)
+
+
+def test_interval_coverage_counts_observations_inside():
+    from stefaland_hf.metrics import interval_coverage
+
+    assert interval_coverage([1, 2, 3, np.nan], [0, 2.5, 3, 0], [1.5, 3, 4, 1]) == pytest.approx(2 / 3)
+    with pytest.raises(ValueError, match="lower bound exceeds"):
+        interval_coverage([1], [2], [1])
