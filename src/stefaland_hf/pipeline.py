@@ -5,7 +5,10 @@ Registered when ``stefaland_hf`` is imported::
     pipe = transformers.pipeline("streamflow-prediction", model=model_or_folder)
     table = pipe(forcings, attributes={"latitude": 44.6, "area": 573.6})
 
-The work is :func:`stefaland_hf.experiments.tables.predict_streamflow` (imported when a pipeline runs).
+``model`` is a loaded model (a task model, or a resConn ``PeftModel``) or a complete model folder; transformers'
+``pipeline`` cannot load an adapter folder onto its base (it asks the base for targets it does not have), so pass an
+adapter loaded, or give the folder to :func:`stefaland_hf.predict_streamflow`, which loads either. The work is
+:func:`stefaland_hf.experiments.tables.predict_streamflow` (imported when a pipeline runs).
 """
 
 from __future__ import annotations
