@@ -203,3 +203,15 @@ def test_inf_and_fill_values_in_labels_are_refused(value):
     model = _model(StefaLandForStaticRegression, target_variables=["sand_fraction"], target_mean=[0.4], target_std=[0.1])
     with pytest.raises(ValueError, match=r"^labels\[1, 0\] \(sand_fraction\)"):
         model(x_dynamic=x, x_static=c, labels=static_labels)
+
+
+def test_a_recipe_period_outside_the_record_names_the_recipe_and_the_source(tmp_path):
+    import json
+
+    from stefaland_hf.experiments.release import RecipeError, build_corpus, load_recipe
+
+    recipe = {"architecture": "stefaland-tiny", "pretrain": {"num_train_epochs": 1},
+              "sources": [{"name": "synth", "dataset": "synthland", "options": {"config_name": "tiny"}, "period": ["1900-01-01", "1900-12-31"]}]}
+    (tmp_path / "recipe.json").write_text(json.dumps(recipe))
+    with pytest.raises(RecipeError, match=rf"^{re.escape(str(tmp_path / 'recipe.json'))} source 'synth': corpus source 'synth': period: 1900-01-01\.\.1900-12-31 does not overlap the record"):
+        build_corpus(load_recipe(tmp_path), "/data", None, cache_dir=str(tmp_path / "cache"))

@@ -83,7 +83,10 @@ def build_corpus(recipe: dict, data_root: str, unpacked_root: str | None, cache_
         period = tuple(spec["period"]) if spec.get("period") else None
         held_out = zero_shot_holdout(dataset, spec.get("zero_shot_holdout"), where)
         sites = np.setdiff1d(np.arange(len(dataset)), held_out)
-        source = CorpusSource(spec["name"], dataset, sites=sites, period=period, units=spec.get("units", {}))
+        try:
+            source = CorpusSource(spec["name"], dataset, sites=sites, period=period, units=spec.get("units", {}))
+        except ValueError as error:  # e.g. a period off the record: name the recipe and the source, not only the source
+            raise RecipeError(f"{where}: {error}") from None
         source.held_out_site_ids = [dataset[int(i)]["site_id"] for i in held_out]
         sources.append(source)
     return PretrainingCorpus(sources)
