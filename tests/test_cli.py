@@ -176,3 +176,13 @@ def test_the_light_checks_know_the_code_s_datasets_and_sections():
 
     assert sorted(checks.DATASETS) == sorted(BUILDERS)
     assert list(demo_cli.SECTIONS) == list(demo.SECTIONS) and list(benchmark_cli.SECTIONS) == list(benchmark.SECTIONS)
+
+
+def test_a_batch_size_below_one_is_refused_while_parsing(capsys):
+    from stefaland_cli import build_parser
+
+    for argv in (["predict", "--model", "m", "--forcings", "f", "--out", "o", "--batch-size", "0"],
+                 ["reconstruct", "--model", "m", "--out", "o", "--batch-size", "-3"]):
+        with pytest.raises(SystemExit):
+            build_parser().parse_args(argv)
+        assert "must be at least 1" in capsys.readouterr().err

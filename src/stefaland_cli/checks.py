@@ -160,3 +160,14 @@ def distinct(dest: str, what: str) -> Check:
             raise ValueError(f"{flag(dest)} {' '.join(map(str, values))}: {what} is listed twice")
 
     return check
+
+
+def positive_int(value: str) -> int:
+    """An ``argparse`` type: an integer of at least 1."""
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not an integer") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+    return number

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from . import runs
-from .checks import iso_dates, paths, period
+from .checks import iso_dates, paths, period, positive_int
 
 
 DESCRIPTION = """\
@@ -46,7 +46,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--period", default=None, nargs="+", metavar="START,END", type=iso_dates, help="days to predict, inclusive (or START END)")
     parser.add_argument("--seq-len", type=int, default=None, help="window length in days (default: as finetuned)")
     parser.add_argument("--warmup", type=int, default=None, help="warm-up days per window (default: as finetuned)")
-    parser.add_argument("--batch-size", type=int, default=64, help="windows per forward pass")
+    parser.add_argument("--batch-size", type=positive_int, default=64, help="windows per forward pass")
     parser.add_argument("--no-plots", action="store_true", help="write the tables only")
     parser.add_argument("--cache-dir", default=None, metavar="DIR", help="datasets cache folder")
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from . import runs
-from .checks import iso_date, only_for, paths, period
+from .checks import iso_date, only_for, paths, period, positive_int
 
 
 def add_parser(subparsers) -> None:
@@ -23,7 +23,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--sites", required=True, metavar="FILE", help="site ids to score, one per line (sites kept out of every model's pretraining)")
     parser.add_argument("--period", nargs=2, metavar=("START", "END"), type=iso_date, default=["1989-10-01", "1999-09-30"], help="days scored (inclusive)")
     parser.add_argument("--seq-len", type=int, default=365, help="window length in days")
-    parser.add_argument("--batch-size", type=int, default=64, help="windows per forward pass")
+    parser.add_argument("--batch-size", type=positive_int, default=64, help="windows per forward pass")
     parser.add_argument("--out", default="reconstruction", help="folder for reconstruction.md and reconstruction.json")
     parser.set_defaults(func=runs("stefaland_hf.experiments.reconstruction", "run_cli", paths(data_dir="folder", extra_data_dir="folder", ungauged="list", sites="file"),
                                  only_for("camels_us", "extra_data_dir", "ungauged"), period()))
