@@ -29,7 +29,10 @@ build_model = finetune.build_finetune_model
 def adapter_head_with_model_init(self, adapter_name: str, config) -> None:
     build_adapter_head(self, adapter_name, config)
     donor = StefaLandForTimeSeriesRegression(config.head_config(self.model_config))  # post_init's initialization
-    self.resconn_heads[adapter_name].load_state_dict(donor.head.state_dict())
+    # the adapter head also carries its settings' binding (peft_adapters.BINDING_BUFFER), which the donor has not
+    missing, unexpected = self.resconn_heads[adapter_name].load_state_dict(donor.head.state_dict(), strict=False)
+    if missing != [peft_adapters.BINDING_BUFFER] or unexpected:
+        raise RuntimeError(f"the donor head does not match the adapter head: missing {missing}, unexpected {unexpected}")
 
 
 def model_with_pytorch_head_init(*args, **kwargs):
