@@ -298,3 +298,14 @@ def test_results_name_the_one_target_the_evaluation_scores():
 
     report = {**REPORT, "arguments": {**REPORT.get("arguments", {}), "target_variables": ["streamflow", "soil_moisture"]}}
     assert {r.task_name for r in results_from_report(report, "CAMELS-US")} == {"streamflow prediction"}
+
+
+def test_a_card_of_a_folder_with_a_truncated_weights_file_names_the_file(tmp_path):
+    from stefaland_hf.hub.cards import render_model_card
+
+    model = StefaLandForPretraining(tiny_config())
+    model.save_pretrained(tmp_path / "m")
+    weights = tmp_path / "m" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])
+    with pytest.raises(OSError, match=r"model.safetensors: not a readable safetensors file .* delete it and save or download it again"):
+        render_model_card(tmp_path / "m")

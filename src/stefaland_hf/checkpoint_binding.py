@@ -137,6 +137,12 @@ def _saved_weight_files(save_directory, variant: str | None) -> list[str]:
         return [os.path.join(save_directory, shard) for shard in sorted(set(json.load(handle)["weight_map"].values()))]
 
 
+def unreadable_safetensors(path, error: Exception) -> OSError:
+    """The error for a weights file that safetensors cannot open: it names the file and the fix."""
+    return OSError(f"{path}: not a readable safetensors file ({error}); it is truncated or corrupt (an interrupted copy "
+                   "or download): delete it and save or download it again")
+
+
 def read_binding(files: list[str]) -> tuple[dict | None, str | None]:
     """(binding, architecture) from the metadata of the weight files; an unreadable file is an error naming it."""
     bindings = []
@@ -145,10 +151,7 @@ def read_binding(files: list[str]) -> tuple[dict | None, str | None]:
             with safe_open(path, framework="pt") as handle:
                 metadata = handle.metadata() or {}
         except (OSError, SafetensorError) as error:
-            raise OSError(
-                f"{path}: not a readable safetensors file ({error}); it is truncated or corrupt (an interrupted copy or "
-                "download): delete it and save or download it again"
-            ) from error
+            raise unreadable_safetensors(path, error) from error
         try:
             bindings.append(
                 {k[len(_BINDING_PREFIX):]: json.loads(v) for k, v in metadata.items() if k.startswith(_BINDING_PREFIX)}

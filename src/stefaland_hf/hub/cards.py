@@ -332,11 +332,18 @@ def _count_from_safetensors(folder: Path) -> int | None:
     files = sorted(folder.glob("*.safetensors"))
     if not files:
         return None
+    from safetensors import SafetensorError
+
+    from ..checkpoint_binding import unreadable_safetensors
+
     total = 0
     for file in files:
-        with safe_open(str(file), framework="pt") as f:
-            for key in f.keys():
-                total += math.prod(f.get_slice(key).get_shape())
+        try:
+            with safe_open(str(file), framework="pt") as f:
+                for key in f.keys():
+                    total += math.prod(f.get_slice(key).get_shape())
+        except (OSError, SafetensorError) as error:
+            raise unreadable_safetensors(file, error) from error
     return total
 
 
