@@ -393,18 +393,18 @@ def test_resolve_model_name_order(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("STEFALAND_WEIGHTS", raising=False)
     monkeypatch.delenv("STEFALAND_HUB_ORG", raising=False)
-    monkeypatch.setattr(names, "HUB_MODELS", ("stefaland-base",))  # as if the package published its weights on the Hub
-    assert names.resolve_model_name("stefaland-base") == "stefaland/stefaland-base"
+    monkeypatch.setattr(names, "HUB_MODELS", ("stefaland-original",))  # as if the package published its weights on the Hub
+    assert names.resolve_model_name("stefaland-original") == "stefaland/stefaland-original"
     monkeypatch.setenv("STEFALAND_HUB_ORG", "myorg")
-    assert names.resolve_model_name("stefaland-base") == "myorg/stefaland-base"
+    assert names.resolve_model_name("stefaland-original") == "myorg/stefaland-original"
     weights = tmp_path / "weights"
-    (weights / "stefaland-base").mkdir(parents=True)
+    (weights / "stefaland-original").mkdir(parents=True)
     monkeypatch.setenv("STEFALAND_WEIGHTS", str(weights))
-    assert names.resolve_model_name("stefaland-base") == str(weights / "stefaland-base")
+    assert names.resolve_model_name("stefaland-original") == str(weights / "stefaland-original")
     with pytest.raises(FileNotFoundError, match="'stefaland-tiny' is an architecture"):  # not in STEFALAND_WEIGHTS, not published
         names.resolve_model_name("stefaland-tiny")
-    (tmp_path / "stefaland-base").mkdir()
-    assert names.resolve_model_name("stefaland-base") == "stefaland-base"  # CWD folder wins
+    (tmp_path / "stefaland-original").mkdir()
+    assert names.resolve_model_name("stefaland-original") == "stefaland-original"  # CWD folder wins
     assert names.resolve_model_name("other/repo") == "other/repo"
 
 
@@ -445,13 +445,13 @@ def test_unknown_short_names_fail_at_once_without_the_network(tmp_path, monkeypa
     assert "The Hub was not asked" in message and "full id OWNER/NAME" in message
     with pytest.raises(FileNotFoundError, match="model 'base' not found \\(did you mean 'stefaland-base'\\?\\)"):
         names.from_pretrained("base")
-    for architecture in ("stefaland-tiny", "stefaland-base"):
+    for architecture in ("stefaland-tiny", "stefaland-original"):
         with pytest.raises(FileNotFoundError) as raised:
             names.from_pretrained(architecture)
         message = str(raised.value)
         assert message.startswith(f"{architecture!r} is an architecture in the package's model zoo")
         assert "python examples/pretrain.py" in message and "StefaLandConfig.from_pretrained" in message
-    assert "--recipe" in message  # stefaland-base has a recipe.json
+    assert names.resolve_model_name("stefaland-base").endswith("stefaland-base")  # ships its weights: the zoo folder
     assert no_network == []
     with pytest.raises(Exception):
         get_session().get("https://huggingface.co/api/models/org/x")  # the refusal is in place
@@ -572,12 +572,12 @@ def test_card_base_model_is_a_hub_id_or_omitted(saved, tmp_path, monkeypatch):
         assert data.base_model is None and not any(t.startswith("base_model:") for t in data.tags)
         assert f"`{base}`" in str(adapter)
     assert ModelCard(str(cards.render_model_card(saved / "model", base_model="org/base"))).data.base_model == "org/base"
-    monkeypatch.setattr(names, "HUB_MODELS", ("stefaland-base",))  # a short name the package publishes on the Hub
-    short = cards.render_adapter_card(saved / "adapter", REPORT, "stefaland-base", repo_id="org/a")
-    assert ModelCard(str(short)).data.base_model == "stefaland/stefaland-base"
+    monkeypatch.setattr(names, "HUB_MODELS", ("stefaland-original",))  # a short name the package publishes on the Hub
+    short = cards.render_adapter_card(saved / "adapter", REPORT, "stefaland-original", repo_id="org/a")
+    assert ModelCard(str(short)).data.base_model == "stefaland/stefaland-original"
     monkeypatch.setattr(names, "HUB_MODELS", ())  # an architecture with no weights anywhere links to no repo
-    short = cards.render_adapter_card(saved / "adapter", REPORT, "stefaland-base", repo_id="org/a")
-    assert ModelCard(str(short)).data.base_model is None and "`stefaland-base`" in str(short)
+    short = cards.render_adapter_card(saved / "adapter", REPORT, "stefaland-original", repo_id="org/a")
+    assert ModelCard(str(short)).data.base_model is None and "`stefaland-original`" in str(short)
     with pytest.raises(ValueError, match="is a local folder, not a Hub repo id") as raised:
         push.push_adapter(saved / "adapter", "org/a", base_model=local, token="hf_unused")
     assert f"stefaland push model {local}" in str(raised.value)
