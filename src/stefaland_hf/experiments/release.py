@@ -163,7 +163,7 @@ def release_checkpoint(recipe_path, checkpoint, data_root, unpacked_root=None, c
     """
     from ..hub.cards import render_model_card
     from ..training.logging_utils import write_loss_curve
-    from ..training.pretrain import STATE_FILE, export_checkpoint
+    from ..training.pretrain import STATE_FILE, card_facts, export_checkpoint
 
     recipe = load_recipe(recipe_path)
     checkpoint = Path(checkpoint)
@@ -187,14 +187,6 @@ def release_checkpoint(recipe_path, checkpoint, data_root, unpacked_root=None, c
     state = json.loads((checkpoint / STATE_FILE).read_text())
     write_loss_curve(state["history"], out / "loss_curve")
     args = PretrainArguments(output_dir=str(checkpoint.parent.parent), **recipe["pretrain"])
-    described = corpus.describe()
-    training = {
-        "data": " + ".join(described),
-        "period": "; ".join(f"{name} {d['period'][0]} to {d['period'][1]}" for name, d in described.items()),
-        "sites": " + ".join(f"{d['n_sites']} {name} sites" for name, d in described.items()) + " (forcings and attributes only)",
-        "objective": "cross-variable group masking; masked MSE on z-scores, 1.0 dynamic + 0.5 static",
-        "hyperparameters": {k: getattr(args, k) for k in ("samples_per_epoch", "per_device_train_batch_size", "learning_rate", "seq_len", "seed")},
-        "compute": f"{state['global_step']} optimizer steps (checkpoint {checkpoint.name} of recipe.json's {args.max_steps}); {compute}".rstrip("; "),
-    }
-    render_model_card(out, training=training).save(out / "README.md")
+    steps = f"{state['global_step']} optimizer steps (checkpoint {checkpoint.name} of recipe.json's {args.max_steps}); {compute}".rstrip("; ")
+    render_model_card(out, training=card_facts(corpus, args, steps)).save(out / "README.md")
     return out

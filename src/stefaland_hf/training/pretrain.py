@@ -353,15 +353,7 @@ def pretrain_corpus(config: StefaLandConfig, corpus: PretrainingCorpus, args: Pr
         unwrapped.save_pretrained(output_dir / "model")
         (output_dir / "model" / "normalization.json").write_text(json.dumps(normalization.to_dict(), indent=1))
         (output_dir / "model" / PRETRAINING_SITES_FILE).write_text(json.dumps(pretraining_sites(corpus), indent=1, default=str))
-        training = {
-            "data": " + ".join(corpus.describe()),
-            "period": "; ".join(f"{name} {d['period'][0]} to {d['period'][1]}" for name, d in corpus.describe().items()),
-            "sites": " + ".join(f"{d['n_sites']} {name} training site{'' if d['n_sites'] == 1 else 's'}" for name, d in corpus.describe().items())
-            + " (forcings and attributes only)",
-            "objective": "cross-variable group masking; masked MSE on z-scores, 1.0 dynamic + 0.5 static",
-            "hyperparameters": {k: getattr(args, k) for k in ("num_train_epochs", "samples_per_epoch", "per_device_train_batch_size", "learning_rate", "seq_len", "seed")},
-            "compute": f"{state['global_step']} optimizer steps",
-        }
+        training = card_facts(corpus, args, f"{state['global_step']} optimizer steps")
         render_model_card(output_dir / "model", training=training).save(output_dir / "model" / "README.md")
         write_loss_curve(state["history"], output_dir / "loss_curve")
     return unwrapped
@@ -387,6 +379,20 @@ def export_checkpoint(checkpoint: str | Path, out: str | Path) -> Path:
         raise RunFolderError(f"{weights}: does not fit the run's configuration {checkpoint.parent / 'config.json'}: {error}") from None
     model.save_pretrained(out)
     return out
+
+
+def card_facts(corpus: PretrainingCorpus, args: PretrainArguments, compute: str) -> dict:
+    """What a pretrained model's card states of its training (data, period, sites, objective, settings, compute)."""
+    described = corpus.describe()
+    return {
+        "data": " + ".join(described),
+        "period": "; ".join(f"{name} {d['period'][0]} to {d['period'][1]}" for name, d in described.items()),
+        "sites": " + ".join(f"{d['n_sites']} {name} training site{'' if d['n_sites'] == 1 else 's'}" for name, d in described.items())
+        + " (forcings and attributes only)",
+        "objective": "cross-variable group masking; masked MSE on z-scores, 1.0 dynamic + 0.5 static",
+        "hyperparameters": {k: getattr(args, k) for k in ("num_train_epochs", "samples_per_epoch", "per_device_train_batch_size", "learning_rate", "seq_len", "seed")},
+        "compute": compute,
+    }
 
 
 # config.json fields that describe the file, not the model
