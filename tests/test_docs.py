@@ -1,8 +1,9 @@
 """Every ```python and ```bash block of README.md and docs/ runs, as a reader would run it.
 
-A page's Python blocks run in order in one fresh interpreter (later blocks use what earlier ones defined), its shell
-blocks one by one, all in a scratch folder laid out like a checkout (``modeling``, ``examples``, ``benchmarks``,
-``hub_cards`` and ``../shared`` link to the real ones), offline. A block states what it claims with ``assert`` lines.
+A page's Python blocks run in order in one fresh interpreter (later blocks use what earlier ones defined), then its
+shell blocks one by one, offline, in one scratch folder per page laid out like a checkout (``modeling``, ``examples``,
+``benchmarks``, ``hub_cards`` and ``../shared`` link to the real ones), so a shell block may use what the page's Python
+wrote. A block states what it claims with ``assert`` lines.
 
 A comment on the line(s) just before a block's fence changes how it runs:
 
@@ -90,17 +91,25 @@ def read_blocks(page: Path) -> list[Block]:
 BLOCKS = [block for page in PAGES for block in read_blocks(page)]
 
 
-@pytest.fixture
-def checkout(tmp_path):
-    """A scratch working folder shaped like the repository root: the examples' relative paths resolve, and what the
-    blocks write stays out of the repository."""
-    work = tmp_path / "work"
-    work.mkdir()
-    for name in LINKED:
-        (work / name).symlink_to(ROOT / name)
-    if SHARED_DATA.exists():
-        (tmp_path / "shared").symlink_to(SHARED_DATA.parent)
-    return work
+@pytest.fixture(scope="session")
+def checkout(tmp_path_factory):
+    """``checkout(page)``: the page's scratch working folder, shaped like the repository root (the examples' relative
+    paths resolve, and what the blocks write stays out of the repository); one per page, shared by its blocks."""
+    folders: dict[Path, Path] = {}
+
+    def folder(page: Path) -> Path:
+        if page not in folders:
+            root = tmp_path_factory.mktemp(page.stem)
+            work = root / "work"
+            work.mkdir()
+            for name in LINKED:
+                (work / name).symlink_to(ROOT / name)
+            if SHARED_DATA.exists():
+                (root / "shared").symlink_to(SHARED_DATA.parent)
+            folders[page] = work
+        return folders[page]
+
+    return folder
 
 
 def _environment() -> dict[str, str]:
@@ -127,21 +136,35 @@ PYTHON_PAGES = sorted({b.page for b in BLOCKS if b.language == "python"})
 SHELL_BLOCKS = [b for b in BLOCKS if b.language == "bash"]
 
 
+_PYTHON_RAN: set[Path] = set()  # pages whose Python blocks ran in their scratch folder this session
+
+
+def _python_blocks(page: Path, folder: Path) -> None:
+    """Run the page's Python blocks once per session (a shell block may need what they write)."""
+    if page in _PYTHON_RAN:
+        return
+    blocks = [b for b in BLOCKS if b.page == page and b.language == "python" and not b.skip]
+    script = "".join(f"# --- {b.label}\n{b.text()}\n" for b in blocks)
+    (folder / "docs_blocks.py").write_text(script)
+    _run([sys.executable, "docs_blocks.py"], folder, f"the Python blocks of {page.relative_to(ROOT)}")
+    _PYTHON_RAN.add(page)
+
+
 @pytest.mark.parametrize("page", PYTHON_PAGES, ids=lambda p: str(p.relative_to(ROOT)))
 def test_python_blocks_of_a_page_run_in_order(page, checkout):
-    blocks = [b for b in BLOCKS if b.page == page and b.language == "python"]
-    if reason := _skip_reason(blocks):
+    if reason := _skip_reason([b for b in BLOCKS if b.page == page and b.language == "python"]):
         pytest.skip(reason)
-    script = "".join(f"# --- {b.label}\n{b.text()}\n" for b in blocks if not b.skip)
-    (checkout / "docs_blocks.py").write_text(script)
-    _run([sys.executable, "docs_blocks.py"], checkout, f"the Python blocks of {page.relative_to(ROOT)}")
+    _PYTHON_RAN.discard(page)
+    _python_blocks(page, checkout(page))
 
 
 @pytest.mark.parametrize("block", SHELL_BLOCKS, ids=lambda b: b.label)
 def test_shell_block_runs(block, checkout):
     if reason := _skip_reason([block]):
         pytest.skip(reason)
-    _run(["bash", "-euo", "pipefail", "-c", block.text()], checkout, f"the shell block at {block.label}")
+    if block.page in PYTHON_PAGES and not _skip_reason([b for b in BLOCKS if b.page == block.page and b.language == "python"]):
+        _python_blocks(block.page, checkout(block.page))
+    _run(["bash", "-euo", "pipefail", "-c", block.text()], checkout(block.page), f"the shell block at {block.label}")
 
 
 def test_every_page_with_code_is_read_and_markers_are_well_formed():
