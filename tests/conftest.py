@@ -14,6 +14,11 @@ if "STEFALAND_CACHE_DIR" not in os.environ:
     os.environ["STEFALAND_CACHE_DIR"] = tempfile.mkdtemp(prefix="stefaland-test-cache-")
     atexit.register(shutil.rmtree, os.environ["STEFALAND_CACHE_DIR"], ignore_errors=True)
 
+# The shipped models the import writes into the HF cache (hub/zoo_cache.py) go to a throwaway cache as well.
+if "HF_HUB_CACHE" not in os.environ:
+    os.environ["HF_HUB_CACHE"] = tempfile.mkdtemp(prefix="stefaland-test-hf-cache-")
+    atexit.register(shutil.rmtree, os.environ["HF_HUB_CACHE"], ignore_errors=True)
+
 from pathlib import Path
 
 import pytest
