@@ -191,6 +191,41 @@ def test_several_training_seeds_in_one_command_pool_folds_and_seeds(tmp_path, ca
     assert "a seed is listed twice" in capsys.readouterr().err
 
 
+def test_the_hbv_pair_trains_and_scores_as_benchmark_models(tmp_path):
+    """``--models hbv resconn_hbv`` (the paper's Table 9 pair): δHBV without an encoder, the hybrid as a resConn adapter
+    on the pretraining of the run, both spinning up their stores on the windows' warm-up."""
+    from stefaland_cli import main
+
+    out = tmp_path / "hbv"
+    assert main(["benchmark", "pub", "--dataset", "synthland", "--preset", "smoke", "--folds", "2", "--models", "hbv", "resconn_hbv",
+                 "--out", str(out)]) == 0
+    results = json.loads((out / "results.json").read_text())
+    for fold in results["folds"]:
+        assert {label: entry["head_mode"] for label, entry in fold["models"].items()} == {
+            "LSTM-HBV1.1p": "hbv", "StefaLand-resConn HBV1.1p": "resconn_hbv"}
+        assert all(np.isfinite(entry["summary"]["nse"]) for entry in fold["models"].values())
+    warmup = load_preset("benchmark", "smoke")["finetune"]["warmup"]
+    adapter = json.loads((out / "folds" / "fold_0" / "resconn_hbv" / "adapter" / "adapter_config.json").read_text())
+    assert (adapter["head_mode"], adapter["hbv_warmup_days"], adapter["hbv_nmul"]) == ("resconn_hbv", warmup, 16)
+    model = json.loads((out / "folds" / "fold_0" / "hbv" / "model" / "config.json").read_text())
+    assert (model["head_mode"], model["hbv_warmup_days"]) == ("hbv", warmup)
+    assert (out / "pretraining" / "model" / "model.safetensors").is_file()  # the hybrid's frozen encoder
+    assert "| LSTM-HBV1.1p |" in (out / "summary.md").read_text()
+    # benchmarks/hbv_figures.py draws the stores and parameters of a trained model (here the hybrid's adapter)
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("hbv_figures", Path(__file__).resolve().parents[1] / "benchmarks" / "hbv_figures.py")
+    figures = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(figures)
+    basins = list(results["folds"][0]["models"]["LSTM-HBV1.1p"]["per_basin"])[:2]  # held-out basins of fold 0
+    figures.main(["--model", str(out / "folds" / "fold_0" / "resconn_hbv" / "adapter"), "--dataset", "synthland", "--basins", *basins,
+                  "--period", "2006-01-01", "2006-12-31", "--out", str(tmp_path / "figures")])
+    written = sorted(path.name for path in (tmp_path / "figures").iterdir())
+    assert written == sorted(["parameter_map.png", "parameters.csv", *(f"{kind}_{b}.png" for b in basins for kind in ("states", "parameters"))])
+    rows = (tmp_path / "figures" / "parameters.csv").read_text().splitlines()
+    assert rows[0].startswith("site_id,BETA,FC,") and len(rows) == 3
+
+
 def test_pretraining_settings_are_refused_when_the_run_pretrains_nothing(tmp_path):
     """With a given base (on CAMELS the shipped release by default) --set pretrain.* changed nothing, silently."""
     from stefaland_hf.experiments.benchmark import run_cli

@@ -310,3 +310,32 @@ def test_interval_coverage_counts_observations_inside():
     assert interval_coverage([1, 2, 3, np.nan], [0, 2.5, 3, 0], [1.5, 3, 4, 1]) == pytest.approx(2 / 3)
     with pytest.raises(ValueError, match="lower bound exceeds"):
         interval_coverage([1], [2], [1])
+
+
+def test_fair_crps_counts_the_spread_over_the_other_members():
+    # members 1 and 3, observation 0: E|X - y| = 2; E|X - X'| over all ordered pairs = 1, over distinct pairs = 2
+    assert M.crps_ensemble([0.0], [[1.0, 3.0]]) == pytest.approx(2 - 0.5 * 1)
+    assert M.crps_ensemble([0.0], [[1.0, 3.0]], fair=True) == pytest.approx(2 - 0.5 * 2)
+    assert M.crps_ensemble([0.0], [[1.5]], fair=True) == pytest.approx(1.5)  # one member: the absolute error
+
+
+def test_interval_width_over_the_days_coverage_counts():
+    # day 2 has no observation, day 3 no lower bound: only day 1 counts
+    assert M.interval_width([1.0, np.nan, 3.0], [0.0, 1.0, np.nan], [2.0, 4.0, 5.0]) == pytest.approx(2.0)
+    assert np.isnan(M.interval_width([np.nan], [0.0], [1.0]))
+
+
+def test_probabilistic_site_metrics_by_hand():
+    obs = [[1.0, 2.0]]
+    point = M.probabilistic_site_metrics(obs, [[1.5, 2.5]])  # a point prediction: CRPS = mean absolute error
+    assert point["crps"].tolist() == pytest.approx([0.5]) and np.isnan(point["coverage_90"]).all() and np.isnan(point["width_50"]).all()
+    # the 90 % interval [0, 2] holds day 1's observation, [3, 4] misses day 2's: coverage 1/2, mean width 1.5
+    scored = M.probabilistic_site_metrics(obs, [[[1.0, 3.0], [2.0, 2.0]]], {90: ([[0.0, 3.0]], [[2.0, 4.0]])})
+    assert scored["coverage_90"].tolist() == [0.5] and scored["width_90"].tolist() == [1.5]
+    assert scored["crps"].tolist() == pytest.approx([(1.0 - 0.25 * 2 + 0.0) / 2])  # day 1: E|X-1| = 1, E|X-X'| = 1; day 2: 0
+    assert np.isnan(scored["coverage_50"]).all()
+
+
+def test_reliability_is_the_share_of_observations_at_or_below_each_quantile():
+    fraction, days = M.reliability([1.0, 2.0, 3.0, np.nan], [[0.0, 2.0], [1.0, 2.0], [5.0, 5.0], [0.0, 1.0]])
+    assert fraction.tolist() == pytest.approx([1 / 3, 1.0]) and days == 3

@@ -17,7 +17,7 @@ from stefaland_hf import (
     StefaLandForTimeSeriesRegression,
     StefaLandModel,
 )
-from stefaland_hf.configuration_stefaland import HEAD_MODES
+from stefaland_hf.configuration_stefaland import HBV_HEAD_MODES, HEAD_MODES
 from stefaland_hf import modeling_stefaland
 from stefaland_hf.modeling_stefaland import STATIC_HEADS, TASK_HEADS, StefaLandNormalizer, head_class, masked_mse
 
@@ -84,11 +84,18 @@ def test_static_regression_head(mode):
 
 
 def test_every_head_mode_has_a_head_class():
-    assert list(TASK_HEADS) == list(STATIC_HEADS) == list(HEAD_MODES)
+    """Every mode has a time-series head; every mode but the HBV ones (daily streamflow only) a static one."""
+    assert list(TASK_HEADS) == list(HEAD_MODES)
+    assert list(STATIC_HEADS) == [mode for mode in HEAD_MODES if mode not in HBV_HEAD_MODES]
+    hbv_forcings = dict(dynamic_variables=["precipitation", "temperature_mean", "potential_evapotranspiration"], dynamic_groups={},
+                        dynamic_mean=None, dynamic_std=None)
     for mode in HEAD_MODES:
-        assert type(StefaLandForTimeSeriesRegression(tiny_config(head_mode=mode)).head) is TASK_HEADS[mode]
+        forcings = hbv_forcings if mode in HBV_HEAD_MODES else {}
+        assert type(StefaLandForTimeSeriesRegression(tiny_config(head_mode=mode, **forcings)).head) is TASK_HEADS[mode]
+    for mode in STATIC_HEADS:
         assert type(StefaLandForStaticRegression(tiny_config(head_mode=mode, **STATIC_TARGETS)).head) is STATIC_HEADS[mode]
-    with pytest.raises(ValueError, match=r"head_mode must be one of \('resconn', 'no_adapter', 'linear_probe', 'scratch', 'direct'\), got 'lora'"):
+    with pytest.raises(ValueError, match=r"head_mode must be one of \('resconn', 'no_adapter', 'linear_probe', 'scratch', 'direct', "
+                                         r"'hbv', 'resconn_hbv'\), got 'lora'"):
         head_class(TASK_HEADS, "lora")
 
 

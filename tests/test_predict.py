@@ -179,3 +179,39 @@ def test_prediction_uses_the_recorded_forcing_product(trained, tmp_path, capsys)
             "--period", ",".join(TEST_PERIOD), "--cache-dir", str(tmp_path / "cache"), "--out", str(tmp_path / "out")]
     assert main(argv) != 0
     assert "maurer" in capsys.readouterr().err  # the synthetic layout has Daymet files only: no silent fallback to them
+
+
+def test_summary_scores_observed_days_and_sparse_observations_drawn_as_points(tmp_path, monkeypatch):
+    """summary.csv gave NSE alone; a hydrograph drew sparse observations as a line, which shows none of them."""
+    import matplotlib.figure
+
+    from stefaland_hf.experiments.prediction import write_predictions
+
+    days = 100
+    observed = np.full((3, days, 1), np.nan)
+    observed[0, :, 0] = 1.0 + np.sin(np.arange(days) / 7.0) ** 2 + np.arange(days) / 50.0  # every day observed
+    observed[1, ::5, 0] = observed[0, ::5, 0]  # a field campaign: every fifth day
+    predicted = np.nan_to_num(observed, nan=2.0) * 1.1
+    result = {"dates": np.arange("2001-01-01", days, dtype="datetime64[D]"), "target_variables": ["streamflow"], "site_ids": ["A", "B", "C"],
+              "predictions": predicted, "observations": observed, "gauged": np.array([[True], [True], [False]])}
+    drawn = {}
+
+    def record(figure, path, **options):
+        ax = figure.axes[0]
+        drawn[Path(path).stem] = (ax.get_title(loc="left"), [(line.get_linestyle(), line.get_marker()) for line in ax.lines])
+
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", record)
+    write_predictions(result, tmp_path, {"model": "m"})
+    summary = pd.read_csv(tmp_path / "summary.csv").set_index("site_id")
+    assert summary["observed_days"].to_dict() == {"A": 100, "B": 20, "C": 0}
+    o = observed[0, :, 0]  # predicted = 1.1 x observed: bias 0.1 mean(o), r = 1, alpha = beta = 1.1, FHV +10 %
+    nse = 1 - np.sum((0.1 * o) ** 2) / np.sum((o - o.mean()) ** 2)
+    np.testing.assert_allclose(summary.loc["A", ["nse", "kge", "bias", "fhv"]].astype(float),
+                               [nse, 1 - np.sqrt(0.1**2 + 0.1**2), 0.1 * o.mean(), 10.0], atol=1e-4)
+    assert np.isnan(summary.loc["B", "fhv"]) and np.isfinite(summary.loc["B", "nse"])  # 20 days: no top 2 % segment
+    assert summary.loc["C", ["nse", "kge", "bias", "fhv"]].isna().all() and not summary.loc["C", "gauged"]
+    assert drawn["A"][1][0] == ("-", "None") and "observed on 100 of 100 days" in drawn["A"][0]
+    assert drawn["B"][1][0] == ("None", "o") and "observed on 20 of 100 days" in drawn["B"][0]
+    assert "ungauged: no streamflow record" in drawn["C"][0] and len(drawn["C"][1]) == 1  # the prediction alone
+    header = _header(tmp_path / "timeseries" / "B.csv")
+    assert "# observations in the period: 20 of 100 days" in header

@@ -100,6 +100,16 @@ def _gapped():
     (forcings(days=8), ATTRIBUTES, r"8 days, fewer than warmup=10 \+ 1"),
     (forcings(), pd.DataFrame([ATTRIBUTES, ATTRIBUTES]), "2 rows and no 'basin_id' column"),
     (forcings(), {**ATTRIBUTES, "aridty": 1.0}, r"unknown column 'aridty'; did you mean 'aridity'"),
+    (forcings().rename(columns={"date": "Date"}), ATTRIBUTES, r"no 'date' column .* rename 'Date' with rename=\{'Date': 'date'\}"),
+    (forcings(days=100).assign(date=pd.date_range("2001-01-01", periods=100, freq="h")), ATTRIBUTES,
+     r"rows are 0 days 01:00:00 apart .* expected one row per day; aggregate sub-daily data"),
+    (forcings(days=24).assign(date=pd.date_range("2001-01-01", periods=24, freq="MS")), ATTRIBUTES, r"rows are 3\d days apart .* expected daily data"),
+    (forcings().assign(precipitation=lambda f: f.precipitation.astype(object).where(f.index != 3, "12,5")), ATTRIBUTES,
+     r"column 'precipitation' holds '12,5' at row 2001-01-04: expected a number"),
+    (forcings(days=400).assign(vapor_pressure=1.2), ATTRIBUTES, r"'vapor_pressure' never exceeds 1.2 over 400 days: expected Pa \(hPa or kPa"),
+    (forcings().assign(temperature_max=lambda f: f.temperature_max * 1.8 + 32), ATTRIBUTES, r"look like degrees Fahrenheit"),
+    (forcings(), {**ATTRIBUTES, "sand_fraction": 40.0}, r"'sand_fraction' = 40 .* outside 0..1 .*a percentage\? divide by 100"),
+    (forcings(), {**ATTRIBUTES, "elevation": -999.0}, r"'elevation' = -999 .* outside -450..8850 m"),
 ])
 def test_bad_tables_are_refused_naming_table_column_and_expectation(model, table, attributes, message):
     with pytest.raises(TableError, match=message):
@@ -137,3 +147,48 @@ def test_stefaland_predict_reads_table_files_and_writes_the_table_report_and_hyd
     assert "--forcings: predicts from tables; drop --data-dir" in capsys.readouterr().err
     assert main(["predict", "--model", "m", "--out", "o"]) == 2
     assert "give --forcings FILE (tables), or --data-dir, --basins and --period" in capsys.readouterr().err
+
+
+def test_errors_name_the_file_and_nan_days_are_masked_and_reported(model, tmp_path):
+    """A table given as a file is named in its errors; NaN days are masked (a finite prediction) and counted."""
+    _gapped().to_csv(tmp_path / "gapped.csv", index=False)
+    with pytest.raises(TableError, match=r"forcings .*gapped.csv: dates must be consecutive days"):
+        predict_streamflow(model, tmp_path / "gapped.csv", ATTRIBUTES, warmup=WARMUP, seq_len=SEQ_LEN)
+    pd.DataFrame([ATTRIBUTES, ATTRIBUTES]).to_csv(tmp_path / "two_rows.csv", index=False)
+    with pytest.raises(TableError, match=r"attributes .*two_rows.csv: 2 rows and no 'basin_id' column"):
+        predict_streamflow(model, forcings(), tmp_path / "two_rows.csv", warmup=WARMUP, seq_len=SEQ_LEN)
+    holes = forcings().assign(precipitation=lambda f: f.precipitation.where(~f.index.isin([20, 21, 22, 60, 61])))
+    holes.assign(basin_id="A").to_csv(tmp_path / "holes.csv", index=False)
+    table = predict_streamflow(model, tmp_path / "holes.csv", ATTRIBUTES, warmup=WARMUP, seq_len=SEQ_LEN)  # one basin by id, one row
+    assert table["streamflow"].notna().all() and set(table["basin_id"]) == {"A"}
+    assert table.attrs["report"]["missing_days"]["A"] == {"precipitation": 5}
+    assert "precipitation" not in table.attrs["report"]["masked"]["A"]
+
+
+def test_an_adapter_folder_loads_in_the_pipeline_with_the_windows_it_was_finetuned_with(tmp_path):
+    """transformers.pipeline built the adapter's base from the base's config (no targets) and failed; it now loads the
+    folder as predict_streamflow does: on the base finetuning.json names, refused on another encoder."""
+    import json
+
+    from peft import get_peft_model
+    from transformers import pipeline
+
+    from stefaland_hf import ResConnConfig, StefaLandForPretraining
+    from stefaland_hf.checkpoint_binding import backbone_fingerprint
+    from stefaland_hf.training.finetune import FINETUNING_FILE
+
+    torch.manual_seed(0)
+    StefaLandForPretraining(tiny_config(target_variables=None, target_mean=None, target_std=None)).save_pretrained(tmp_path / "base")
+    base = StefaLandForTimeSeriesRegression.from_pretrained(tmp_path / "base", target_variables=["streamflow"])
+    adapter = get_peft_model(base, ResConnConfig(target_mean=[1.0], target_std=[2.0], head_hidden_size=12)).eval()
+    adapter.save_pretrained(tmp_path / "adapter")
+    record = {"head_mode": "resconn", "target_variables": ["streamflow"], "seq_len": SEQ_LEN, "warmup": WARMUP,
+              "base_model": {"name": str(tmp_path / "base"), "backbone_sha256": backbone_fingerprint(base.stefaland)}}
+    (tmp_path / "adapter" / FINETUNING_FILE).write_text(json.dumps(record))
+    expected = predict_streamflow(adapter, forcings(), ATTRIBUTES, warmup=WARMUP, seq_len=SEQ_LEN)
+    pipe = pipeline("streamflow-prediction", model=str(tmp_path / "adapter"))
+    pd.testing.assert_frame_equal(pipe(forcings(), attributes=ATTRIBUTES), expected)  # warm-up and windows of the record
+    pd.testing.assert_frame_equal(predict_streamflow(str(tmp_path / "adapter"), forcings(), ATTRIBUTES), expected)
+    (tmp_path / "adapter" / FINETUNING_FILE).write_text(json.dumps({**record, "base_model": {**record["base_model"], "backbone_sha256": "0" * 64}}))
+    with pytest.raises(ValueError, match="is not the one the adapter"):
+        pipeline("streamflow-prediction", model=str(tmp_path / "adapter"))

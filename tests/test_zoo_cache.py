@@ -115,6 +115,18 @@ def test_install_is_idempotent_and_an_upgrade_moves_main(tmp_path):
     assert (repo / "snapshots" / second / "model.safetensors").read_bytes() == b"two"
 
 
+def test_a_users_own_entry_is_left_alone(tmp_path):
+    cache = tmp_path / "cache"
+    repo = cache_folder("stefaland-x", cache)
+    own = "0123456789abcdef0123456789abcdef01234567"
+    (repo / "snapshots" / own).mkdir(parents=True)
+    (repo / "snapshots" / own / "config.json").write_text("{}")
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(own)
+    assert install_model("stefaland-x", _zoo_folder(tmp_path, b"one"), cache) is None
+    assert (repo / "refs" / "main").read_text() == own and not (repo / "blobs").exists()
+
+
 def test_an_unwritable_cache_or_the_opt_out_skips_without_error(tmp_path, monkeypatch):
     not_a_folder = tmp_path / "file"
     not_a_folder.write_text("x")

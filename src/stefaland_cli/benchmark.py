@@ -2,17 +2,36 @@
 
 from __future__ import annotations
 
+import argparse
+
 from . import runs
 from .checks import assignment, distinct, needs_data_dir, paths
 
 PRESETS = ("cpu-quick", "paper", "smoke")  # the files of stefaland_hf/presets/benchmark/
 SECTIONS = ("benchmark", "pretrain", "finetune", "baseline")  # the keys of benchmark.SECTIONS
-MODEL_NAMES = ("direct", "scratch", "resconn", "no_adapter", "linear_probe", "random_encoder")  # the values of benchmark.MODELS
+MODEL_NAMES = ("direct", "scratch", "resconn", "no_adapter", "linear_probe", "random_encoder", "hbv", "resconn_hbv")  # benchmark.MODELS' values
+DEFAULT_MODELS = MODEL_NAMES[:6]  # the paper's Tables 1-2 and the control; the HBV pair (its Table 9) on request
+MODEL_VARIANTS = ("cmal", "quantile", "mc_dropout")  # benchmark.VARIANTS' keys: MODEL+VARIANT
+
+
+def benchmark_model(value: str) -> str:
+    """An ``argparse`` type: MODEL or MODEL+VARIANT (e.g. ``direct+cmal``), the closest name suggested otherwise."""
+    model, plus, variant = value.partition("+")
+    if model in MODEL_NAMES and (not plus or variant in MODEL_VARIANTS):
+        return value
+    import difflib
+
+    known = [*MODEL_NAMES, *(f"{name}+{kind}" for name in MODEL_NAMES for kind in MODEL_VARIANTS)]
+    close = difflib.get_close_matches(value, known, n=1)
+    raise argparse.ArgumentTypeError(
+        f"{value!r}: expected MODEL or MODEL+VARIANT with MODEL one of {list(MODEL_NAMES)} and VARIANT one of {list(MODEL_VARIANTS)}"
+        + (f"; did you mean {close[0]!r}?" if close else "")
+    )
 
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser("benchmark", help="PUB/PUR benchmark on CAMELS with baselines and ablations")
-    parser.add_argument("kind", choices=["pub", "pur"], help="pub: random basin folds (ungauged basins); pur: region groups")
+    parser.add_argument("kind", choices=["pub", "pur"], help="pub: basin folds held out as if ungauged; pur: region groups")
     parser.add_argument("--dataset", default="camels_us", choices=["camels_us", "synthland"], help="site dataset (default camels_us)")
     parser.add_argument("--data-dir", default=None, metavar="DIR", help="raw CAMELS-US release folder (camels_us)")
     parser.add_argument("--basins", default=None, metavar="FILE", help="basin list file, or camels_us_531")
@@ -27,8 +46,8 @@ def add_parser(subparsers) -> None:
     encoder = parser.add_mutually_exclusive_group()
     encoder.add_argument("--pretrain-on", choices=["all", "train"], default=None, help="pretrain on all basins, or per fold on its own")
     encoder.add_argument("--base", default=None, metavar="MODEL", help="pretrained encoder (folder, short name or Hub id); camels_us default: the shipped stefaland-conus")
-    parser.add_argument("--models", nargs="+", choices=MODEL_NAMES, default=list(MODEL_NAMES), metavar="MODEL",
-                        help=f"models (default: all): {', '.join(MODEL_NAMES)}")
+    parser.add_argument("--models", nargs="+", type=benchmark_model, default=list(DEFAULT_MODELS), metavar="MODEL",
+                        help=f"{', '.join(MODEL_NAMES)} (default: all but the HBV pair), each also as MODEL+cmal|quantile|mc_dropout")
     parser.add_argument(
         "--set", dest="overrides", action="append", default=[], metavar="SECTION.FIELD=VALUE", type=assignment(SECTIONS),
         help="change a preset field (sections benchmark, pretrain, finetune, baseline), e.g. finetune.max_steps=400 (repeatable)",

@@ -19,7 +19,7 @@ from typing import Callable
 
 #: site datasets read from a raw release folder (``--data-dir``); the others are generated (the values of
 #: ``stefaland_hf.data.BUILDERS``, checked by tests/test_cli.py)
-RAW_DATASETS = ("camels_us", "hydrodl_smap")
+RAW_DATASETS = ("camels_us", "hydrodl_smap", "caravan")
 DATASETS = ("synthland", *RAW_DATASETS)
 
 Check = Callable[[argparse.Namespace], None]
@@ -140,13 +140,15 @@ def hub_repo_id(value: str) -> str:
     return value
 
 
-def only_for(dataset: str, *dests: str) -> Check:
-    """A check that builder options ``dests`` come only with ``--dataset dataset`` (they mean nothing to another)."""
+def only_for(dataset: str | tuple[str, ...], *dests: str) -> Check:
+    """A check that builder options ``dests`` come only with ``--dataset dataset`` (one name or several; they mean
+    nothing to another)."""
+    datasets = (dataset,) if isinstance(dataset, str) else tuple(dataset)
 
     def check(args: argparse.Namespace) -> None:
         given = [flag(d) for d in dests if getattr(args, d, None)]
-        if given and getattr(args, "dataset", dataset) != dataset:
-            raise ValueError(f"{'/'.join(given)}: apply to --dataset {dataset}, not {args.dataset}")
+        if given and getattr(args, "dataset", datasets[0]) not in datasets:
+            raise ValueError(f"{'/'.join(given)}: apply to --dataset {' or '.join(datasets)}, not {args.dataset}")
 
     return check
 

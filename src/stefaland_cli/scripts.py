@@ -34,7 +34,8 @@ SPEC_FILE = "script_options.json"
 CHECKS = (
     paths(data_dir="folder", extra_data_dir="folder", basins="list", ungauged="list", recipe="path"),
     needs_data_dir(),
-    only_for("camels_us", "basins", "extra_data_dir", "ungauged"),
+    only_for(("camels_us", "caravan"), "basins"),
+    only_for("camels_us", "extra_data_dir", "ungauged"),
     only_for("hydrodl_smap", "missing_targets"),
 )
 _TYPES = {"int": int, "float": float}
@@ -92,10 +93,11 @@ def describe(parser: argparse.ArgumentParser, shown: Sequence[str]) -> list[dict
 
 
 def _plain(value):
-    """``value`` as JSON: as it is when a bool, number, string or list of strings, else its text; None stays None."""
+    """``value`` as JSON: as it is when a bool, number, string or list of them (a list option's default, e.g.
+    ``--quantiles``), else its text; None stays None."""
     if value is None or value is argparse.SUPPRESS or isinstance(value, (bool, int, float, str)):
         return None if value is argparse.SUPPRESS else value
-    return value if isinstance(value, list) and all(isinstance(v, str) for v in value) else str(value)
+    return value if isinstance(value, list) and all(isinstance(v, (bool, int, float, str)) for v in value) else str(value)
 
 
 def _transformers_version() -> str | None:

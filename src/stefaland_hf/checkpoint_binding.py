@@ -39,8 +39,9 @@ _SHAPELESS_BINDING = (
     "num_attention_heads", "activation", "embedding_activation", "pre_norm", "scale_embeddings", "layer_norm_eps"
 )
 _TARGET_BINDING = ("target_variables", "target_mean", "target_std")
-# A task head's settings that change its outputs but not its tensors (bound with its targets).
-_HEAD_BINDING = ("output_transform", "hidden_static_variables")
+# A task head's settings that change its outputs (bound with its targets): most leave its tensors as they are; the
+# distribution's change the output layer's width too, and a point model would read a distribution's parameters as values.
+_HEAD_BINDING = ("output_transform", "hidden_static_variables", "output_distribution", "mixture_components", "quantiles")
 _STATISTICS = ("dynamic_mean", "dynamic_std", "static_mean", "static_std", "target_mean", "target_std")
 # The config fields an encoder's output depends on beyond its tensors (whose shapes carry the sizes).
 BACKBONE_SETTINGS = ("model_type",) + _SHAPELESS_BINDING + _INPUT_BINDING
@@ -72,6 +73,11 @@ def _binding_hint(field: str) -> str:
         return (
             "this head predicts the saved targets; a head for other targets starts from a base encoder checkpoint "
             "(StefaLandModel or StefaLandForPretraining)."
+        )
+    if field in ("output_distribution", "mixture_components", "quantiles"):
+        return (
+            "the head's output layer returns this distribution's parameters; read as another distribution (or as a point "
+            "prediction) they would mean something else."
         )
     if field in _HEAD_BINDING:
         return "it changes what the head returns (or what it hides from the encoder) without changing any tensor."

@@ -1,12 +1,13 @@
 """StefaLand model configuration.
 
-Self-contained (standard library, huggingface_hub, transformers and same-folder relative imports
-only) so that ``save_pretrained`` exports working remote code.
+Self-contained (standard library, huggingface_hub, transformers, torch through ``differentiable_hbv``, and
+same-folder relative imports only) so that ``save_pretrained`` exports working remote code.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import math
 import numbers
 import os
@@ -14,6 +15,7 @@ import os
 from huggingface_hub.dataclasses import strict
 from transformers import PreTrainedConfig
 
+from .differentiable_hbv import COMPONENT_PARAMETERS, DEFAULT_DYNAMIC_PARAMETERS, check_parameter_ranges, forcing_sources
 from .variables import DYNAMIC, STATIC, TARGET, validate_names
 
 # The pretraining variables of the authors' 8,634-basin configuration (paper spec §2.1, first row),
@@ -60,9 +62,15 @@ PAPER_STATIC_GROUPS = {
 }
 PAPER_NEVER_MASK = ("area", "population_density", "gdp_density", "intact_forest_fraction")
 
-HEAD_MODES = ("resconn", "no_adapter", "linear_probe", "scratch", "direct")
+HEAD_MODES = ("resconn", "no_adapter", "linear_probe", "scratch", "direct", "hbv", "resconn_hbv")
 OUTPUT_TRANSFORMS = ("clamp", "softplus", "none")  # how task predictions respect the targets' physical range
-FROZEN_BACKBONE_MODES = ("resconn", "no_adapter", "linear_probe")
+OUTPUT_DISTRIBUTIONS = ("none", "cmal", "quantile")  # what a time-series head predicts per target and day
+DEFAULT_QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
+# the head modes whose last layer is a linear output layer that can return a distribution's parameters
+DISTRIBUTION_HEAD_MODES = ("resconn", "no_adapter", "linear_probe", "scratch", "direct")
+FROZEN_BACKBONE_MODES = ("resconn", "no_adapter", "linear_probe", "resconn_hbv")
+BACKBONE_FREE_MODES = ("direct", "hbv")  # head modes whose model has no StefaLand encoder
+HBV_HEAD_MODES = ("hbv", "resconn_hbv")  # heads whose streamflow comes from the differentiable HBV (docs/hbv.md)
 
 
 @strict
@@ -122,7 +130,10 @@ class StefaLandConfig(PreTrainedConfig):
             so a reloaded model hides them too.
         head_mode (`str`, "resconn"): "resconn" (frozen backbone + dual residual adapter + residual LSTM),
             "no_adapter" (frozen backbone -> LSTM), "linear_probe" (frozen backbone -> linear), "scratch"
-            (resconn architecture, everything trained), "direct" (no backbone: LSTM on raw inputs).
+            (resconn architecture, everything trained), "direct" (no backbone: LSTM on raw inputs), "hbv" (no backbone:
+            an LSTM on raw inputs predicts the parameters of a differentiable HBV that makes the streamflow: δHBV,
+            Feng et al. 2022) and "resconn_hbv" (frozen backbone + the resconn adapter predict them: the paper's
+            hybrid, Table 9). The HBV heads (docs/hbv.md) predict "streamflow" only, one value per day.
         head_hidden_size (`int`, 256): LSTM width of the task head.
         head_dropout (`float`, 0.2): dropout inside the task head.
         adapter_dropout (`float`, 0.1): dropout of the adapter's forcing/attribute projections.
@@ -132,6 +143,31 @@ class StefaLandConfig(PreTrainedConfig):
             (`stefaland_hf.variables`, e.g. streamflow >= 0): "clamp" clips them to it (the loss sees the unclipped
             output), "softplus" maps the output smoothly above the lower bound (the loss sees the mapped output),
             "none" returns the head's raw output. Chosen by measurement: README "Non-negative streamflow".
+        output_distribution (`str`, "none"): what a time-series head predicts per target and day (docs/probabilistic.md):
+            "none" one value (the masked MSE), "cmal" a countable mixture of asymmetric Laplace distributions
+            (Klotz et al. 2022; negative log-likelihood), "quantile" the levels of `quantiles` (pinball loss). The
+            distribution lives in the normalized target space; its quantiles map through the target's denormalization
+            and `output_transform` ("clamp" puts the mass below a bound at the bound; "softplus" is refused), and
+            `prediction` is its mean (CMAL: the exact mean of the clamped mixture) or, for "quantile", its median.
+            Heads with an output layer only (`DISTRIBUTION_HEAD_MODES`); time-series models only.
+        mixture_components (`int`, 3): components of a "cmal" mixture (>= 1).
+        quantiles (`list[float]`, optional): increasing levels in (0, 1) a "quantile" head predicts, bracketing 0.5 (its
+            median is `prediction`); None means `DEFAULT_QUANTILES` (5, 25, 50, 75, 95 %) for a "quantile" head.
+
+    Differentiable HBV heads (`head_mode` "hbv" and "resconn_hbv"; `stefaland_hf.differentiable_hbv`, docs/hbv.md):
+        hbv_nmul (`int`, 16): parallel HBV components per basin, each with its own parameters; their runoff is averaged.
+        hbv_dynamic_parameters (`list[str]`, optional): component parameters that vary by day (the network's value of
+            each day); the others are the network's value on the window's last day. None means the paper's hybrid's
+            ["BETA", "K0", "BETAET"] (its Tab. 17); [] makes every parameter static.
+        hbv_warmup_days (`int`, 365): days at the start of each window that spin up the HBV stores (their streamflow
+            is simulated without gradient); finetuning sets it to its `warmup`. Windows must be longer.
+        hbv_parameter_ranges (`dict[str, list[float]]`, optional): [low, high] replacing the range of a parameter in
+            `differentiable_hbv.HBV_PARAMETER_RANGES`; reversed bounds and bounds outside the parameter's physical
+            limits (`PHYSICAL_LIMITS`) are refused.
+        The HBV reads physical forcings: precipitation, temperature ("temperature_mean", or the mean of
+        "temperature_max" and "temperature_min") and "potential_evapotranspiration", or Hargreaves PET from
+        "temperature_max", "temperature_min", "daylength" and the static "latitude"; a config of an HBV head without
+        them is refused, naming what is missing.
     """
 
     model_type = "stefaland"
@@ -184,6 +220,13 @@ class StefaLandConfig(PreTrainedConfig):
     adapter_dropout: float = 0.1
     embedding_scale_init: float = 0.1
     output_transform: str = "clamp"
+    output_distribution: str = "none"
+    mixture_components: int = 3
+    quantiles: list[float] | None = None
+    hbv_nmul: int = 16
+    hbv_dynamic_parameters: list[str] | None = None
+    hbv_warmup_days: int = 365
+    hbv_parameter_ranges: dict[str, list[float]] | None = None
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, **kwargs):
@@ -229,6 +272,8 @@ class StefaLandConfig(PreTrainedConfig):
             self.dynamic_groups = {}
         if self.hidden_static_variables is None:
             self.hidden_static_variables = []
+        if self.quantiles is None and self.output_distribution == "quantile":
+            self.quantiles = list(DEFAULT_QUANTILES)
         self._validate()
         super().__post_init__(**kwargs)
 
@@ -295,11 +340,50 @@ class StefaLandConfig(PreTrainedConfig):
             missing = {"latitude", "longitude"} - set(sta)
             if missing:
                 raise ValueError(f"coordinate_encoding={self.coordinate_encoding!r} needs static variables {sorted(missing)}")
+        self._check_hbv(dyn, sta)
+        check_output_distribution(self.output_distribution, self.mixture_components, self.quantiles, self.head_mode, self.output_transform)
         self._check_stats("dynamic_mean", "dynamic_std", len(dyn))
         self._check_stats("static_mean", "static_std", len(sta))
         if self.target_variables is not None:
             validate_names(self.target_variables, "target_variables")
             self._check_stats("target_mean", "target_std", len(self.target_variables))
+
+    def _check_hbv(self, dynamic: list[str], static: list[str]) -> None:
+        """The HBV settings (checked whatever the head, so a bad value never waits in a config); for an HBV head also
+        the forcings it needs, its target and its point output."""
+        if self.hbv_nmul < 1:
+            raise ValueError(f"hbv_nmul must be at least 1 (parallel HBV components), got {self.hbv_nmul}")
+        if self.hbv_warmup_days < 0:
+            raise ValueError(f"hbv_warmup_days must be >= 0, got {self.hbv_warmup_days}")
+        if self.hbv_dynamic_parameters is not None:
+            unknown = [name for name in self.hbv_dynamic_parameters if name not in COMPONENT_PARAMETERS]
+            if unknown or len(set(self.hbv_dynamic_parameters)) != len(self.hbv_dynamic_parameters):
+                raise ValueError(
+                    f"hbv_dynamic_parameters: expected distinct names among the HBV component parameters {list(COMPONENT_PARAMETERS)}, "
+                    f"got {self.hbv_dynamic_parameters}" + (f" ({unknown} unknown)" if unknown else "")
+                )
+        if self.hbv_parameter_ranges is not None and not isinstance(self.hbv_parameter_ranges, dict):
+            raise ValueError(f"hbv_parameter_ranges must be a mapping of parameter name to [low, high], got {self.hbv_parameter_ranges!r}")
+        check_parameter_ranges(self.hbv_parameter_ranges)
+        if self.head_mode not in HBV_HEAD_MODES:
+            return
+        forcing_sources(dynamic, static, owner=f"head_mode={self.head_mode!r} (the differentiable HBV)")
+        if self.target_variables is not None and list(self.target_variables) != ["streamflow"]:
+            raise ValueError(
+                f"head_mode={self.head_mode!r}: the HBV physics predicts streamflow only; target_variables must be "
+                f"['streamflow'], got {self.target_variables}"
+            )
+        if self.output_distribution != "none":
+            raise ValueError(
+                f"head_mode={self.head_mode!r} predicts one streamflow per day from the HBV physics (a point prediction): "
+                f"output_distribution must be 'none', got {self.output_distribution!r}"
+            )
+
+    @property
+    def hbv_dynamic(self) -> tuple[str, ...]:
+        """The HBV parameters that vary by day, in the physics' order (``hbv_dynamic_parameters`` or their default)."""
+        chosen = DEFAULT_DYNAMIC_PARAMETERS if self.hbv_dynamic_parameters is None else self.hbv_dynamic_parameters
+        return tuple(name for name in COMPONENT_PARAMETERS if name in chosen)
 
     def _check_scalar_types(self) -> None:
         """Name the field of a wrongly typed value (e.g. ``"pre_norm": "yes"`` in a hand-edited config.json).
@@ -358,6 +442,44 @@ class StefaLandConfig(PreTrainedConfig):
         units = [u for u in units if u]
         units += [[n] for n in self.static_variables if n not in grouped and n not in self.never_mask_variables]
         return units
+
+
+def check_output_distribution(
+    output_distribution: str, mixture_components: int, quantiles, head_mode: str | None = None, output_transform: str | None = None,
+    owner: str = "",
+) -> None:
+    """Refuse a distributional head that cannot be built, naming the field (prefixed with ``owner``, e.g.
+    ``"FinetuneArguments."``): an unknown distribution (with the closest name), a mixture without components, a
+    quantile list outside (0, 1), unsorted or not bracketing the median, a head without an output layer, softplus."""
+    if output_distribution not in OUTPUT_DISTRIBUTIONS:
+        close = difflib.get_close_matches(str(output_distribution).lower(), OUTPUT_DISTRIBUTIONS, n=1, cutoff=0.5)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        unsupported = " (GMM and UMAL heads are not implemented)" if str(output_distribution).lower() in ("gmm", "umal") else ""
+        raise ValueError(f"{owner}output_distribution must be one of {OUTPUT_DISTRIBUTIONS}, got {output_distribution!r}{hint}{unsupported}")
+    if isinstance(mixture_components, bool) or not isinstance(mixture_components, numbers.Integral) or mixture_components < 1:
+        raise ValueError(f"{owner}mixture_components must be an integer >= 1 (the components of a CMAL mixture), got {mixture_components!r}")
+    if quantiles is not None:
+        if isinstance(quantiles, (str, bytes)) or not all(_is_number(q) for q in quantiles) or not len(quantiles):
+            raise ValueError(f"{owner}quantiles must be a non-empty list of numbers in (0, 1), got {quantiles!r}")
+        outside = [q for q in quantiles if not 0.0 < q < 1.0]
+        if outside:
+            raise ValueError(f"{owner}quantiles must lie strictly between 0 and 1, got {outside[0]!r} in {list(quantiles)}")
+        if any(b <= a for a, b in zip(quantiles, quantiles[1:])):
+            raise ValueError(f"{owner}quantiles must be strictly increasing (sorted, no repeats), got {list(quantiles)}; e.g. {sorted(set(quantiles))}")
+        if output_distribution == "quantile" and not quantiles[0] <= 0.5 <= quantiles[-1]:
+            raise ValueError(f"{owner}quantiles {list(quantiles)} must bracket 0.5: a quantile head's prediction is its median")
+    if output_distribution == "none":
+        return
+    if head_mode is not None and head_mode not in DISTRIBUTION_HEAD_MODES:
+        raise ValueError(
+            f"{owner}output_distribution={output_distribution!r} needs a head with an output layer {DISTRIBUTION_HEAD_MODES}, "
+            f"not head_mode={head_mode!r}"
+        )
+    if output_transform == "softplus":
+        raise ValueError(
+            f"{owner}output_distribution={output_distribution!r} with output_transform='softplus': a distribution's mass below "
+            "the lower bound is put at the bound ('clamp', whose quantiles and mean are exact) or left ('none'); use one of them"
+        )
 
 
 def _is_number(value) -> bool:

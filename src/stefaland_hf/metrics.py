@@ -48,6 +48,9 @@ __all__ = [
     "crps_ensemble",
     "crps_laplace",
     "interval_coverage",
+    "interval_width",
+    "probabilistic_site_metrics",
+    "reliability",
     "site_metrics",
     "summarize",
     "standard_error",
@@ -94,13 +97,18 @@ def _constant(values: np.ndarray) -> bool:
 
 # ---------------------------------------------------------------------------
 # scalar metrics
-def crps_ensemble(obs, samples) -> float:
+def crps_ensemble(obs, samples, fair: bool = False) -> float:
     """Mean continuous ranked probability score of an ensemble over the observed days, in the observations' units.
 
     ``obs`` [T], ``samples`` [T, N] (N members per day; N = 1 gives the absolute error of a point forecast, so point
     and probabilistic models sit in one table). Per day the empirical distribution's exact CRPS,
     ``E|X - y| - E|X - X'| / 2``, computed from the sorted members in O(N log N). NaN members and days without an
     observation are left out; NaN when no day remains.
+
+    ``fair``: members drawn at random from a forecast distribution (MC dropout passes) estimate that distribution's
+    CRPS without the small-ensemble penalty when the spread term uses the N - 1 other members (``E|X - X'|`` times
+    N / (N - 1); Ferro 2014). Quantiles at the levels (2i - 1) / 2N are no random draw: their plain CRPS equals the
+    mean pinball loss ``2 / N sum_i rho_(2i-1)/2N(y - x_(i))``, the CRPS of the distribution quantized on them.
     """
     o = np.asarray(obs, dtype=np.float64)
     x = np.asarray(samples, dtype=np.float64)
@@ -117,6 +125,8 @@ def crps_ensemble(obs, samples) -> float:
     # E|X - X'| over ordered pairs = 2 / n^2 * sum_i (2i - n - 1) x_(i), i = 1..n
     weights = 2.0 * np.arange(1, n + 1) - n - 1
     spread = 2.0 * (x * weights).sum(axis=1) / n**2
+    if fair and n > 1:
+        spread = spread * n / (n - 1)
     return float(np.mean(spread_to_obs - 0.5 * spread))
 
 
@@ -144,6 +154,57 @@ def interval_coverage(obs, lower, upper) -> float:
     if not keep.any():
         return float("nan")
     return float(np.mean((o[keep] >= lo[keep]) & (o[keep] <= hi[keep])))
+
+
+def interval_width(obs, lower, upper) -> float:
+    """Mean width ``upper - lower`` of an interval over the observed days (those :func:`interval_coverage` counts),
+    in the observations' units: of two intervals that cover as often, the narrower is sharper."""
+    o, lo, hi = (np.asarray(a, dtype=np.float64) for a in (obs, lower, upper))
+    keep = np.isfinite(o) & np.isfinite(lo) & np.isfinite(hi)
+    if np.any(lo[keep] > hi[keep]):
+        raise ValueError("interval_width: a lower bound exceeds its upper bound")
+    return float(np.mean(hi[keep] - lo[keep])) if keep.any() else float("nan")
+
+
+#: the central intervals the probabilistic metrics score: nominal coverage in percent -> (lower, upper) quantile level
+CENTRAL_INTERVALS = {50: (0.25, 0.75), 90: (0.05, 0.95)}
+
+
+def probabilistic_site_metrics(obs, members, intervals=None, fair: bool = False) -> dict[str, np.ndarray]:
+    """Per site of ``[S, T]`` observations: ``crps`` of ``members`` [S, T, N] (:func:`crps_ensemble`; N = 1, a point
+    prediction: the mean absolute error), and for each central interval of :data:`CENTRAL_INTERVALS` its
+    ``coverage_<p>`` (:func:`interval_coverage`) and ``width_<p>`` (:func:`interval_width`) from ``intervals``
+    ``{p: (lower [S, T], upper [S, T])}``; NaN where ``intervals`` lacks one (a point prediction has none)."""
+    o = np.asarray(obs, dtype=np.float64)
+    x = np.asarray(members, dtype=np.float64)
+    if x.ndim == o.ndim:
+        x = x[..., None]
+    if o.ndim != 2 or x.shape[:2] != o.shape:
+        raise ValueError(f"probabilistic_site_metrics: expected obs [S, T] and members [S, T, N], got {o.shape} and {x.shape}")
+    intervals = intervals or {}
+    out = {"crps": np.array([crps_ensemble(o[i], x[i], fair=fair) for i in range(o.shape[0])])}
+    for percent in CENTRAL_INTERVALS:
+        if percent in intervals:
+            lower, upper = (np.asarray(b, dtype=np.float64) for b in intervals[percent])
+            out[f"coverage_{percent}"] = np.array([interval_coverage(o[i], lower[i], upper[i]) for i in range(o.shape[0])])
+            out[f"width_{percent}"] = np.array([interval_width(o[i], lower[i], upper[i]) for i in range(o.shape[0])])
+        else:
+            out[f"coverage_{percent}"] = out[f"width_{percent}"] = np.full(o.shape[0], np.nan)
+    return out
+
+
+def reliability(obs, quantiles) -> tuple[np.ndarray, int]:
+    """Per quantile level: the fraction of observed days at or below the predicted quantile, pooled over sites and days
+    (a calibrated forecast's fraction equals the level; the reliability diagram plots one against the other), and the
+    number of days counted. ``obs`` [...], ``quantiles`` [..., L]; days with a NaN anywhere are left out."""
+    o = np.asarray(obs, dtype=np.float64)
+    q = np.asarray(quantiles, dtype=np.float64)
+    if q.shape[:-1] != o.shape:
+        raise ValueError(f"reliability: expected quantiles [..., L] over obs {o.shape}, got {q.shape}")
+    keep = np.isfinite(o) & np.isfinite(q).all(axis=-1)
+    if not keep.any():
+        return np.full(q.shape[-1], np.nan), 0
+    return (o[keep][:, None] <= q[keep]).mean(axis=0), int(keep.sum())
 
 
 # ---------------------------------------------------------------------------

@@ -23,7 +23,20 @@ from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 from transformers.utils import ModelOutput, can_return_tuple
 
 from .checkpoint_binding import StefaLandCheckpointMixin
-from .configuration_stefaland import OUTPUT_TRANSFORMS, StefaLandConfig
+from .differentiable_hbv import (
+    ROUTING_PARAMETERS as HBV_ROUTING_PARAMETERS,
+    STATE_NAMES as HBV_STATE_NAMES,
+    check_parameter_ranges,
+    extraterrestrial_radiation,
+    forcing_sources,
+    gamma_unit_hydrograph,
+    hargreaves_pet,
+    network_outputs,
+    parameters_from_network,
+    simulate as hbv_simulate,
+)
+from .configuration_stefaland import BACKBONE_FREE_MODES, DEFAULT_QUANTILES, FROZEN_BACKBONE_MODES, OUTPUT_TRANSFORMS, StefaLandConfig
+from .output_distributions import AsymmetricLaplaceMixture, interpolate_quantiles, pinball_loss
 from .variables import VARIABLES
 
 _ACTIVATIONS = {"relu": F.relu, "gelu": F.gelu}
@@ -65,10 +78,68 @@ class StefaLandForPretrainingOutput(ModelOutput):
 
 @dataclass
 class StefaLandRegressionOutput(ModelOutput):
-    """Task-head output; ``prediction`` is in the physical units of the target variables."""
+    """Task-head output; ``prediction`` is in the physical units of the target variables.
+
+    A distributional head (``config.output_distribution``, docs/probabilistic.md) returns in ``prediction`` its mean
+    ("cmal") or its median ("quantile"), and:
+    distribution_parameters: [..., K, P] the distribution in the normalized target space z = (y - target_mean) /
+        target_std, before the output range: "cmal" P = 4 * mixture_components, the components' locations, scales
+        (> 0), asymmetries (in (0, 1), the mass below the location) and weights (sum 1), each block one component per
+        column; "quantile" P = len(quantiles), the sorted quantile values.
+    quantiles: [..., K, Q] the quantiles at the levels passed as ``quantiles=`` to ``forward``, in physical units
+        (through the denormalization and the output range, which keep quantiles exact).
+    The loss is the mean over observed labels of the negative log-likelihood ("cmal") or of the pinball loss averaged
+    over the levels ("quantile"), on normalized targets.
+    hbv: an HBV head's parameters, stores and forcings (``StefaLandHBVOutput``), with ``return_hbv_states=True``.
+    """
 
     loss: torch.FloatTensor | None = None
     prediction: torch.FloatTensor | None = None
+    distribution_parameters: torch.FloatTensor | None = None
+    quantiles: torch.FloatTensor | None = None
+    hbv: "StefaLandHBVOutput | None" = None
+
+
+@dataclass
+class StefaLandHBVOutput(ModelOutput):
+    """Inside an HBV head (``head_mode`` "hbv"/"resconn_hbv"), from ``forward(..., return_hbv_states=True)``.
+
+    parameters: [B, T, P, nmul] every component parameter of every day in physical units, P in the order of
+        ``differentiable_hbv.COMPONENT_PARAMETERS`` (static parameters repeat their last-day value).
+    routing_parameters: [B, 2] the gamma unit hydrograph's shape and scale (days), ``ROUTING_PARAMETERS``.
+    snowpack, meltwater, soil_moisture, upper_zone, lower_zone: [B, T] stores at the end of each day, mean over the
+        components (mm); the lower zone is the groundwater store.
+    evapotranspiration, runoff (before routing): [B, T] component means (mm/day).
+    precipitation, temperature, pet: [B, T] the forcings the physics ran on (mm/day, degC, mm/day).
+    """
+
+    parameters: torch.FloatTensor | None = None
+    routing_parameters: torch.FloatTensor | None = None
+    snowpack: torch.FloatTensor | None = None
+    meltwater: torch.FloatTensor | None = None
+    soil_moisture: torch.FloatTensor | None = None
+    upper_zone: torch.FloatTensor | None = None
+    lower_zone: torch.FloatTensor | None = None
+    evapotranspiration: torch.FloatTensor | None = None
+    runoff: torch.FloatTensor | None = None
+    precipitation: torch.FloatTensor | None = None
+    temperature: torch.FloatTensor | None = None
+    pet: torch.FloatTensor | None = None
+
+
+@dataclass
+class StefaLandDistributionOutput(ModelOutput):
+    """What ``StefaLandForTimeSeriesRegression.predict_distribution`` returns, in the targets' physical units.
+
+    mean: [B, T, K] the distribution's mean (None for a "quantile" head: a few quantiles do not determine it).
+    median: [B, T, K] its median.
+    quantiles: [B, T, K, Q] its quantiles at ``quantile_levels`` [Q].
+    """
+
+    mean: torch.FloatTensor | None = None
+    median: torch.FloatTensor | None = None
+    quantiles: torch.FloatTensor | None = None
+    quantile_levels: torch.FloatTensor | None = None
 
 
 # ================================================================================================
@@ -606,6 +677,12 @@ def masked_mse(
     return (diff**2).sum() / count.clamp(min=1)
 
 
+def _masked_mean(values: torch.Tensor, observed: torch.Tensor, denominator: torch.Tensor | int | None = None) -> torch.Tensor:
+    """Sum of ``values`` over ``observed`` entries divided by their count or ``denominator`` (as ``masked_mse``)."""
+    count = observed.sum() if denominator is None else torch.as_tensor(denominator, device=values.device)
+    return torch.where(observed, values, torch.zeros_like(values)).sum() / count.clamp(min=1)
+
+
 class StefaLandForPretraining(StefaLandPreTrainedModel):
     """Backbone + LSTM decoder + per-variable reconstruction heads; loss = masked MSE on z-scores (paper §2.4)."""
 
@@ -682,6 +759,10 @@ class StefaLandTargets(nn.Module):
     Heads compute normalized targets; this maps them to physical units within each target's range and computes the
     masked MSE on normalized values over observed (non-NaN) labels. With ``output_transform="softplus"`` the loss
     sees the transformed output, with ``clamp`` the raw one (a clipped output has no gradient).
+
+    A distributional head (``output_distribution`` "cmal" or "quantile") returns ``outputs_per_target`` values per
+    target: the distribution in the normalized space, whose loss (negative log-likelihood, pinball) is computed there
+    on the unclipped distribution, and whose quantiles and mean map to physical units within the output range.
     """
 
     def __init__(self, config: StefaLandConfig):
@@ -689,6 +770,15 @@ class StefaLandTargets(nn.Module):
         self.variables = list(config.target_variables)
         self.normalizer = StefaLandNormalizer(config.target_mean, config.target_std, len(self.variables))
         self.output_range = StefaLandOutputRange(self.variables, config.output_transform)
+        self.distribution = config.output_distribution
+        self.quantile_levels = tuple(float(q) for q in (config.quantiles or DEFAULT_QUANTILES))
+        per_target = {"none": 1, "cmal": 4 * config.mixture_components, "quantile": len(self.quantile_levels)}
+        self.outputs_per_target = per_target[self.distribution]
+
+    @property
+    def num_outputs(self) -> int:
+        """Width of the head's output layer: one value per target, or the distribution's parameters per target."""
+        return len(self.variables) * self.outputs_per_target
 
     def check_labels(self, labels: torch.Tensor | None, leading_shape: tuple[int, ...]) -> None:
         """A clear error for labels not shaped [*leading_shape, num_targets]."""
@@ -701,10 +791,20 @@ class StefaLandTargets(nn.Module):
         normalized: torch.Tensor,
         labels: torch.Tensor | None = None,
         num_items_in_batch: torch.Tensor | int | None = None,
-    ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """normalized [..., K] from a head -> (prediction in physical units, loss or None), float32 whatever the
-        head's dtype. num_items_in_batch: the loss denominator instead of the count of observed labels (``masked_mse``)."""
+        quantiles: torch.Tensor | list[float] | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor | None, dict[str, torch.Tensor]]:
+        """normalized [..., K * outputs_per_target] from a head -> (prediction in physical units, loss or None, the
+        distribution's fields of ``StefaLandRegressionOutput``), float32 whatever the head's dtype. num_items_in_batch:
+        the loss denominator instead of the count of observed labels (``masked_mse``); quantiles: levels [Q] in (0, 1)
+        whose physical quantiles a distributional head returns."""
         normalized = normalized.float()
+        if self.distribution != "none":
+            return self._distribution(normalized, labels, num_items_in_batch, quantiles)
+        if quantiles is not None:
+            raise ValueError(
+                "quantiles: this head predicts one value per day (output_distribution='none'); train it with "
+                "output_distribution='cmal' or 'quantile', or score its MC dropout ensemble (stefaland_hf.evaluation)"
+            )
         physical = self.output_range(self.normalizer.denormalize(normalized))
         if self.output_range.in_loss:
             normalized = self.normalizer(physical)
@@ -713,7 +813,61 @@ class StefaLandTargets(nn.Module):
             target = self.normalizer(labels.float())
             refuse_implausible_values("labels", labels, target, self.variables)  # inf was dropped as if missing
             loss = masked_mse(normalized, target, torch.ones_like(normalized, dtype=torch.bool), num_items_in_batch)
-        return physical, loss
+        return physical, loss, {}
+
+    def _distribution(self, raw, labels, num_items_in_batch, quantiles):
+        """``forward`` of a distributional head: raw [..., K * P] -> (physical mean or median, loss, parameters and
+        requested quantiles)."""
+        raw = raw.unflatten(-1, (len(self.variables), self.outputs_per_target))
+        target = None
+        if labels is not None:
+            target = self.normalizer(labels.float())
+            refuse_implausible_values("labels", labels, target, self.variables)
+        levels = None if quantiles is None else self.checked_levels(quantiles, raw.device)
+        if self.distribution == "cmal":
+            mixture = AsymmetricLaplaceMixture.from_head_output(raw)
+            parameters = mixture.parameters()
+            low, high = self._normalized_bounds()
+            prediction = self.output_range(self.normalizer.denormalize(mixture.clipped_mean(low, high)))
+            per_label = None if target is None else -mixture.log_prob(_nan_to_zero(target))
+            wanted = None if levels is None else mixture.quantile(levels)
+        else:
+            parameters = raw.sort(-1).values  # rearranged: a quantile function never decreases
+            prediction = self.to_physical(interpolate_quantiles(parameters, self.quantile_levels, [0.5])).squeeze(-1)
+            per_label = None if target is None else pinball_loss(parameters, _nan_to_zero(target), self.quantile_levels)
+            wanted = None if levels is None else interpolate_quantiles(parameters, self.quantile_levels, levels)
+        loss = None if target is None else _masked_mean(per_label, torch.isfinite(target), num_items_in_batch)
+        fields = {"distribution_parameters": parameters}
+        if wanted is not None:
+            fields["quantiles"] = self.to_physical(wanted)
+        return prediction, loss, fields
+
+    def checked_levels(self, quantiles, device: torch.device) -> torch.Tensor:
+        """``quantiles`` as a 1-D float32 tensor of levels in (0, 1), refusing others; a quantile head knows only the
+        levels between its lowest and highest trained one (between two of them its quantile function is linear)."""
+        levels = torch.as_tensor(quantiles, dtype=torch.float32, device=device).reshape(-1)
+        shown = [round(q, 6) for q in levels.tolist()]
+        if levels.numel() == 0 or not bool(((levels > 0) & (levels < 1)).all()):
+            raise ValueError(f"quantiles: expected levels strictly between 0 and 1, got {shown}")
+        low, high = self.quantile_levels[0], self.quantile_levels[-1]
+        if self.distribution == "quantile" and not bool(((levels >= low - 1e-7) & (levels <= high + 1e-7)).all()):
+            raise ValueError(
+                f"quantiles: {shown} reach beyond the levels this quantile head was trained on "
+                f"({list(self.quantile_levels)}); ask for levels within {low}..{high}"
+            )
+        return levels
+
+    def _normalized_bounds(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The output range [K] in the normalized space (-inf/+inf where unbounded or where nothing is clipped)."""
+        if self.output_range.transform == "none":
+            infinite = torch.full_like(self.normalizer.mean, math.inf)
+            return -infinite, infinite
+        return self.normalizer(self.output_range.low), self.normalizer(self.output_range.high)
+
+    def to_physical(self, normalized: torch.Tensor) -> torch.Tensor:
+        """Normalized values [..., K, Q] (Q values per target, e.g. quantiles) -> physical units within the output
+        range: both maps are monotone, so quantiles stay quantiles."""
+        return self.output_range(self.normalizer.denormalize(normalized.transpose(-1, -2))).transpose(-1, -2)
 
 
 class StefaLandDualResidualAdapter(nn.Module):
@@ -758,6 +912,18 @@ class StefaLandTaskHead(nn.Module):
         """embedding [B, T, D] (None without a backbone), x [B, T, F], c [B, C] -> normalized targets [B, T, K]."""
         raise NotImplementedError
 
+    def output_size(self, config: StefaLandConfig) -> int:
+        """Width of the output layer: the targets' outputs (an HBV head outputs its parameters instead)."""
+        return self.targets.num_outputs
+
+    def _cast_inputs(self, embedding, x, c):
+        """The inputs in the head's dtype (an adapter head may differ from the backbone: float32 head on a bf16 base)."""
+        dtype = self.output.weight.dtype
+        x, c = x.to(dtype), c.to(dtype)
+        if embedding is not None and not torch.is_autocast_enabled(embedding.device.type):
+            embedding = embedding.to(dtype)  # (autocast casts per op; casting first would change its numerics)
+        return embedding, x, c
+
     def forward(
         self,
         embedding: torch.Tensor | None,
@@ -765,15 +931,14 @@ class StefaLandTaskHead(nn.Module):
         c: torch.Tensor,
         labels: torch.Tensor | None = None,
         num_items_in_batch: torch.Tensor | int | None = None,
-    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        quantiles: torch.Tensor | list[float] | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor | None, dict[str, torch.Tensor]]:
         """embedding [B, T, D] (None for direct), x [B, T, F] and c [B, C] normalized without NaN -> (prediction in
-        physical units, loss or None); num_items_in_batch: the loss denominator (see ``masked_mse``)."""
+        physical units, loss or None, the distribution's output fields); num_items_in_batch: the loss denominator (see
+        ``masked_mse``); quantiles: levels whose physical quantiles a distributional head returns."""
         self.targets.check_labels(labels, x.shape[:2])
-        dtype = self.output.weight.dtype  # an adapter head may differ from the backbone (float32 head on a bf16 base)
-        x, c = x.to(dtype), c.to(dtype)
-        if embedding is not None and not torch.is_autocast_enabled(embedding.device.type):
-            embedding = embedding.to(dtype)  # (autocast casts per op; casting first would change its numerics)
-        return self.targets(self.predict(embedding, x, c), labels, num_items_in_batch)
+        embedding, x, c = self._cast_inputs(embedding, x, c)
+        return self.targets(self.predict(embedding, x, c), labels, num_items_in_batch, quantiles)
 
 
 def _over_time(c: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -795,14 +960,18 @@ class StefaLandResConnHead(StefaLandTaskHead):
         self.lstm = nn.LSTM(config.d_model, hidden, batch_first=True)
         self.residual = nn.Linear(hidden + raw, hidden)
         self.dropout = StefaLandDropout(config.head_dropout)
-        self.output = nn.Linear(hidden, len(config.target_variables))
+        self.output = nn.Linear(hidden, self.output_size(config))
 
     def predict(self, embedding, x, c):
+        return self.output(self.features(embedding, x, c))
+
+    def features(self, embedding, x, c):
+        """The residual LSTM's daily features [B, T, head_hidden_size] (what the output layer reads)."""
         static = _over_time(c, x)
         fused = self.adapter(self.embedding_norm(embedding) * self.embedding_scale, x, c)
         hidden, _ = self.lstm(self.lstm_in(torch.cat([fused, x, static], -1)))
         hidden = self.dropout(hidden)
-        return self.output(self.residual(torch.cat([hidden, x, static], -1)) + hidden)
+        return self.residual(torch.cat([hidden, x, static], -1)) + hidden
 
 
 class StefaLandScratchHead(StefaLandResConnHead):
@@ -818,7 +987,7 @@ class StefaLandNoAdapterHead(StefaLandTaskHead):
         self.embedding_scale = nn.Parameter(torch.tensor(float(config.embedding_scale_init)))
         self.lstm = nn.LSTM(config.d_model, config.head_hidden_size, batch_first=True)
         self.dropout = StefaLandDropout(config.head_dropout)
-        self.output = nn.Linear(config.head_hidden_size, len(config.target_variables))
+        self.output = nn.Linear(config.head_hidden_size, self.targets.num_outputs)
 
     def predict(self, embedding, x, c):
         hidden, _ = self.lstm(self.embedding_norm(embedding) * self.embedding_scale)
@@ -833,7 +1002,7 @@ class StefaLandLinearProbeHead(StefaLandTaskHead):
     def __init__(self, config: StefaLandConfig):
         super().__init__(config)
         self.embedding_norm = nn.LayerNorm(config.d_model)
-        self.output = nn.Linear(config.d_model, len(config.target_variables))
+        self.output = nn.Linear(config.d_model, self.targets.num_outputs)
 
     def predict(self, embedding, x, c):
         return self.output(self.embedding_norm(embedding))
@@ -850,11 +1019,133 @@ class StefaLandDirectHead(StefaLandTaskHead):
         self.lstm_in = nn.Linear(raw, hidden)
         self.lstm = nn.LSTM(hidden, hidden, batch_first=True)
         self.dropout = StefaLandDropout(config.head_dropout)
-        self.output = nn.Linear(hidden, len(config.target_variables))
+        self.output = nn.Linear(hidden, self.output_size(config))
 
     def predict(self, embedding, x, c):
+        return self.output(self.features(embedding, x, c))
+
+    def features(self, embedding, x, c):
+        """The LSTM's daily features [B, T, head_hidden_size] (what the output layer reads)."""
         hidden, _ = self.lstm(self.lstm_in(torch.cat([x, _over_time(c, x)], -1)))
-        return self.output(self.dropout(hidden))
+        return self.dropout(hidden)
+
+
+class StefaLandHBVPhysics:
+    """What the HBV heads add to their network (``differentiable_hbv``, docs/hbv.md): its output layer gives the
+    parameters of the last day (``output``) and of every day (``dynamic_output``, for ``hbv_dynamic_parameters``),
+    and the streamflow is HBV's, driven by the physical forcings recovered from the head's z-scored inputs with the
+    config's statistics. A missing or masked forcing reaches the head at its training mean, and so it drives the
+    physics. The first ``hbv_warmup_days`` of a window spin up the stores (no gradient). The loss is the masked MSE
+    on normalized streamflow, as for the other heads; the output range (``output_transform``) is not applied: HBV's
+    streamflow is never negative.
+    """
+
+    def _build_physics(self, config: StefaLandConfig) -> None:
+        """Called by the head's ``__init__`` after its network: layers in a fixed order (seeded runs repeat)."""
+        self.nmul, self.dynamic_parameters, self.warmup_days = config.hbv_nmul, config.hbv_dynamic, config.hbv_warmup_days
+        self.parameter_ranges = check_parameter_ranges(config.hbv_parameter_ranges)
+        self.sources = forcing_sources(config.dynamic_variables, config.static_variables, owner=f"head_mode={config.head_mode!r}")
+        dynamic_size = network_outputs(self.nmul, self.dynamic_parameters)[1]
+        self.dynamic_output = nn.Linear(self.output.in_features, dynamic_size) if dynamic_size else None
+        self.dynamic_normalizer, self.static_normalizer = _input_normalizers(config)  # to undo the inputs' z-scores
+
+    def output_size(self, config: StefaLandConfig) -> int:
+        """The last-day parameters: static component parameters x nmul and the routing parameters."""
+        return network_outputs(config.hbv_nmul, config.hbv_dynamic)[0]
+
+    def forcings(self, x: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(precipitation, daily mean temperature, PET) [B, T] in mm/day and degC from the z-scored inputs."""
+        source = self.sources
+        dynamic = self.dynamic_normalizer.denormalize(x)
+        column = lambda index: dynamic[..., index]  # noqa: E731
+        if source.temperature_mean is not None:
+            temperature = column(source.temperature_mean)
+        else:
+            temperature = 0.5 * (column(source.temperature_max) + column(source.temperature_min))
+        if source.pet is not None:
+            pet = column(source.pet)
+        else:
+            latitude = self.static_normalizer.denormalize(c)[:, source.latitude : source.latitude + 1]
+            radiation = extraterrestrial_radiation(latitude, column(source.daylength))
+            pet = hargreaves_pet(column(source.temperature_max), column(source.temperature_min), radiation)
+        return column(source.precipitation), temperature, pet
+
+    def forward(
+        self,
+        embedding: torch.Tensor | None,
+        x: torch.Tensor,
+        c: torch.Tensor,
+        labels: torch.Tensor | None = None,
+        num_items_in_batch: torch.Tensor | int | None = None,
+        quantiles: torch.Tensor | list[float] | None = None,
+        return_states: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor | None, dict]:
+        """As ``StefaLandTaskHead.forward``; ``return_states`` adds ``{"hbv": StefaLandHBVOutput}`` to the fields."""
+        self.targets.check_labels(labels, x.shape[:2])
+        if quantiles is not None:
+            raise ValueError("quantiles: an HBV head predicts one streamflow per day (a point prediction), not a distribution")
+        if x.shape[1] <= self.warmup_days:
+            raise ValueError(
+                f"x_dynamic: a window of {x.shape[1]} days; this HBV head spins up its stores on the first "
+                f"hbv_warmup_days={self.warmup_days} days of each window and needs longer windows"
+            )
+        forcings = self.forcings(x.float(), c.float())  # before the cast to the head's dtype (e.g. bf16)
+        embedding, x, c = self._cast_inputs(embedding, x, c)
+        features = self.features(embedding, x, c)
+        component, routing = parameters_from_network(
+            self.output(features[:, -1]).float(),
+            None if self.dynamic_output is None else self.dynamic_output(features).float(),
+            self.parameter_ranges, self.nmul, self.dynamic_parameters,
+        )
+        unit_hydrograph = gamma_unit_hydrograph(routing["ROUTE_SHAPE"], routing["ROUTE_SCALE"])
+        simulation = hbv_simulate(*forcings, component, unit_hydrograph, warmup_days=self.warmup_days)
+        streamflow = simulation.streamflow.unsqueeze(-1)
+        loss = None
+        if labels is not None:
+            target = self.targets.normalizer(labels.float())
+            refuse_implausible_values("labels", labels, target, self.targets.variables)  # inf was dropped as if missing
+            normalized = self.targets.normalizer(streamflow)
+            loss = masked_mse(normalized, target, torch.ones_like(normalized, dtype=torch.bool), num_items_in_batch)
+        fields = {"hbv": _hbv_output(simulation, component, routing, forcings)} if return_states else {}
+        return streamflow, loss, fields
+
+
+class StefaLandHBVHead(StefaLandHBVPhysics, StefaLandDirectHead):
+    """δHBV (Feng et al. 2022), the ``hbv`` baseline: an LSTM on the raw [x, c] predicts the parameters of the
+    differentiable HBV, whose routed runoff is the streamflow. No StefaLand encoder."""
+
+    unread_settings = ("embedding_scale_init", "output_transform")
+
+    def __init__(self, config: StefaLandConfig):
+        super().__init__(config)
+        self._build_physics(config)
+
+
+class StefaLandResConnHBVHead(StefaLandHBVPhysics, StefaLandResConnHead):
+    """The paper's hybrid (Table 9), ``resconn_hbv``: the frozen encoder's embedding through the resConn adapter and
+    residual LSTM predicts the parameters of the differentiable HBV, whose routed runoff is the streamflow."""
+
+    unread_settings = ("output_transform",)
+
+    def __init__(self, config: StefaLandConfig):
+        super().__init__(config)
+        self._build_physics(config)
+
+
+def _hbv_output(simulation, component: dict, routing: dict, forcings) -> "StefaLandHBVOutput":
+    """An HBV head's simulation as ``StefaLandHBVOutput``: component means of the stores, every parameter per day."""
+    n_days = simulation.streamflow.shape[1]
+    per_day = [value if value.dim() == 3 else value.unsqueeze(1).expand(-1, n_days, -1) for value in component.values()]
+    return StefaLandHBVOutput(
+        parameters=torch.stack(per_day, dim=2),
+        routing_parameters=torch.stack([routing[name] for name in HBV_ROUTING_PARAMETERS], dim=-1),
+        precipitation=forcings[0],
+        temperature=forcings[1],
+        pet=forcings[2],
+        evapotranspiration=simulation.evapotranspiration.mean(-1),
+        runoff=simulation.runoff,
+        **{name: getattr(simulation, name).mean(-1) for name in HBV_STATE_NAMES},
+    )
 
 
 class StefaLandStaticMLPHead(nn.Sequential):
@@ -883,7 +1174,10 @@ TASK_HEADS: dict[str, type[StefaLandTaskHead]] = {
     "linear_probe": StefaLandLinearProbeHead,
     "scratch": StefaLandScratchHead,
     "direct": StefaLandDirectHead,
+    "hbv": StefaLandHBVHead,
+    "resconn_hbv": StefaLandResConnHBVHead,
 }
+# The static-regression heads: every mode but the HBV ones (HBV predicts daily streamflow, not a per-site value).
 STATIC_HEADS: dict[str, type[nn.Module]] = {
     "resconn": StefaLandStaticMLPHead,
     "no_adapter": StefaLandStaticMLPHead,
@@ -907,10 +1201,10 @@ class StefaLandTaskModel(StefaLandPreTrainedModel):
     _is_task_model = True
 
     def _build_inputs(self, config: StefaLandConfig) -> None:
-        """The backbone, or in direct mode (no backbone) the input normalizers; a model has one set of them."""
+        """The backbone, or in the modes without one (direct, hbv) the input normalizers; a model has one set of them."""
         if not config.target_variables:
             raise ValueError(f"target_variables: a {type(self).__name__} needs at least one target variable")
-        if config.head_mode == "direct":
+        if config.head_mode in BACKBONE_FREE_MODES:
             self.stefaland = None
             self.dynamic_normalizer, self.static_normalizer = _input_normalizers(config)
         else:
@@ -969,7 +1263,7 @@ class StefaLandForTimeSeriesRegression(StefaLandTaskModel):
         if not self.config.backbone_frozen:
             raise ValueError(
                 f"backbone_embedding: head_mode={self.config.head_mode!r} has no frozen backbone to stand in for; "
-                "precomputed embeddings serve the frozen modes (resconn, no_adapter, linear_probe) only"
+                f"precomputed embeddings serve the frozen modes ({', '.join(FROZEN_BACKBONE_MODES)}) only"
             )
         if dynamic_mask is not None or static_mask is not None:
             raise ValueError("backbone_embedding: was computed without masks; pass no dynamic_mask/static_mask with it")
@@ -995,16 +1289,28 @@ class StefaLandForTimeSeriesRegression(StefaLandTaskModel):
         static_mask: torch.Tensor | None = None,
         backbone_embedding: torch.Tensor | None = None,
         num_items_in_batch: torch.Tensor | int | None = None,
+        quantiles: torch.Tensor | list[float] | None = None,
+        return_hbv_states: bool = False,
     ) -> StefaLandRegressionOutput | tuple:
         r"""
         x_dynamic [B, T, F], x_static [B, C] in physical units; labels [B, T, K] in the target units, NaN where
-        unobserved. Returns ``prediction`` [B, T, K] in physical units and the masked MSE on normalized targets.
+        unobserved. Returns ``prediction`` [B, T, K] in physical units and the masked MSE on normalized targets (a
+        distributional head: see ``StefaLandRegressionOutput``).
         backbone_embedding [B, T, D]: ``embed(x_dynamic, x_static)`` computed earlier (an embedding cache), used
         instead of running the frozen backbone; only for the frozen-backbone head modes.
         num_items_in_batch: count of observed labels the squared-error sum is divided by instead of this batch's
         (``transformers.Trainer`` passes the count over the optimizer step and all processes).
+        quantiles: levels [Q] in (0, 1) whose physical quantiles [B, T, K, Q] a distributional head returns in
+        ``quantiles`` (``predict_distribution`` adds the mean and median).
+        return_hbv_states: an HBV head (head_mode "hbv", "resconn_hbv") also returns its parameters, stores and
+        forcings in ``hbv`` (``StefaLandHBVOutput``).
         numpy arrays are accepted for every input; ``prediction`` is float32 whatever the model's dtype.
         """
+        if return_hbv_states and not isinstance(self.running_head(), StefaLandHBVPhysics):
+            raise ValueError(
+                f"return_hbv_states: this model's head ({type(self.running_head()).__name__}) has no HBV physics; "
+                "it needs head_mode 'hbv' or 'resconn_hbv'"
+            )
         x_dynamic, x_static, labels, dynamic_mask, static_mask, backbone_embedding = _as_tensors(
             self.device, x_dynamic=x_dynamic, x_static=x_static, labels=labels, dynamic_mask=dynamic_mask,
             static_mask=static_mask, backbone_embedding=backbone_embedding,
@@ -1015,8 +1321,53 @@ class StefaLandForTimeSeriesRegression(StefaLandTaskModel):
         else:
             embedding = self._checked_backbone_embedding(backbone_embedding, x_dynamic, dynamic_mask, static_mask)
         inputs = self.normalized_inputs(x_dynamic, x_static, dynamic_mask, static_mask)
-        prediction, loss = self.head(embedding, *inputs, labels, num_items_in_batch)
-        return StefaLandRegressionOutput(loss=loss, prediction=prediction)
+        distribution = {} if quantiles is None else {"quantiles": quantiles}
+        if return_hbv_states:
+            distribution["return_states"] = True
+        prediction, loss, *fields = self.head(embedding, *inputs, labels, num_items_in_batch, **distribution)
+        return StefaLandRegressionOutput(loss=loss, prediction=prediction, **(fields[0] if fields else {}))
+
+    def running_head(self) -> StefaLandTaskHead:
+        """The head that runs: ``self.head``, or the active adapter's when a PEFT tuner wraps it (its
+        ``active_task_head``)."""
+        return getattr(self.head, "active_task_head", self.head)
+
+    def head_distribution(self) -> tuple[str, tuple[float, ...] | None]:
+        """(output_distribution, trained quantile levels of a "quantile" head or None) of the head that runs."""
+        targets = self.running_head().targets
+        return targets.distribution, targets.quantile_levels if targets.distribution == "quantile" else None
+
+    def predict_distribution(
+        self,
+        x_dynamic: torch.Tensor,
+        x_static: torch.Tensor,
+        quantiles=DEFAULT_QUANTILES,
+        dynamic_mask: torch.Tensor | None = None,
+        static_mask: torch.Tensor | None = None,
+        backbone_embedding: torch.Tensor | None = None,
+    ) -> StefaLandDistributionOutput:
+        """The predictive distribution of a distributional head in physical units: its mean, median and the
+        ``quantiles`` (levels in (0, 1), default 5, 25, 50, 75 and 95 %) per day and target
+        (``StefaLandDistributionOutput``). Inputs as for ``forward``; a point model (output_distribution "none") is
+        refused: score its MC dropout ensemble instead (``stefaland_hf.evaluation.mc_dropout_forward``)."""
+        kind, _ = self.head_distribution()
+        if kind == "none":
+            raise ValueError(
+                "predict_distribution: this model's head predicts one value per day (output_distribution='none'); "
+                "finetune with output_distribution='cmal' or 'quantile' for a distribution"
+            )
+        self.running_head().targets.checked_levels(quantiles, self.device)  # the levels asked for, before the median is added
+        levels = [float(q) for q in torch.as_tensor(quantiles, dtype=torch.float64).reshape(-1).tolist()]
+        out = self(
+            x_dynamic, x_static, dynamic_mask=dynamic_mask, static_mask=static_mask, backbone_embedding=backbone_embedding,
+            quantiles=levels + [0.5], return_dict=True,
+        )
+        return StefaLandDistributionOutput(
+            mean=out.prediction if kind == "cmal" else None,
+            median=out.quantiles[..., -1],
+            quantiles=out.quantiles[..., :-1],
+            quantile_levels=torch.tensor(levels, dtype=torch.float32),
+        )
 
 
 class StefaLandForStaticRegression(StefaLandTaskModel):
@@ -1034,6 +1385,11 @@ class StefaLandForStaticRegression(StefaLandTaskModel):
     """
 
     def __init__(self, config: StefaLandConfig):
+        if config.output_distribution != "none":
+            raise ValueError(
+                f"output_distribution={config.output_distribution!r}: distributional heads predict daily targets "
+                "(StefaLandForTimeSeriesRegression); a static-regression head predicts one value per site"
+            )
         super().__init__(config)
         self._build_inputs(config)
         self.targets = StefaLandTargets(config)
@@ -1077,7 +1433,7 @@ class StefaLandForStaticRegression(StefaLandTaskModel):
             with torch.set_grad_enabled(_backbone_needs_grad(self.stefaland)):
                 out = self.stefaland(x_dynamic, x_static, dynamic_mask, static_mask, return_dict=True)
             features = torch.cat([out.dynamic_hidden_state.mean(1), out.static_hidden_state], -1)
-        prediction, loss = self.targets(self.head(features.to(next(self.head.parameters()).dtype)), labels, num_items_in_batch)
+        prediction, loss, _ = self.targets(self.head(features.to(next(self.head.parameters()).dtype)), labels, num_items_in_batch)
         return StefaLandRegressionOutput(loss=loss, prediction=prediction)
 
 
@@ -1109,6 +1465,7 @@ __all__ = [
     "StefaLandModelOutput",
     "StefaLandForPretrainingOutput",
     "StefaLandRegressionOutput",
+    "StefaLandDistributionOutput",
     "StefaLandTargets",
     "StefaLandTaskHead",
     "StefaLandResConnHead",
@@ -1116,6 +1473,10 @@ __all__ = [
     "StefaLandNoAdapterHead",
     "StefaLandLinearProbeHead",
     "StefaLandDirectHead",
+    "StefaLandHBVPhysics",
+    "StefaLandHBVHead",
+    "StefaLandResConnHBVHead",
+    "StefaLandHBVOutput",
     "StefaLandStaticMLPHead",
     "StefaLandStaticLinearProbeHead",
     "TASK_HEADS",

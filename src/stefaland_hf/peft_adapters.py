@@ -26,19 +26,21 @@ from peft.tuners.tuners_utils import BaseTuner, BaseTunerLayer
 from torch import nn
 
 from .checkpoint_binding import backbone_fingerprint, read_binding
-from .configuration_stefaland import OUTPUT_TRANSFORMS, StefaLandConfig
+from .configuration_stefaland import DEFAULT_QUANTILES, OUTPUT_TRANSFORMS, StefaLandConfig, check_output_distribution
 from .modeling_stefaland import TASK_HEADS, StefaLandTaskHead, head_class
 from .variables import validate_names
 
 logger = logging.getLogger(__name__)
 
 PEFT_TYPE = "RESCONN"
-ADAPTER_HEAD_MODES = ("resconn", "no_adapter", "linear_probe")
+ADAPTER_HEAD_MODES = ("resconn", "no_adapter", "linear_probe", "resconn_hbv")
 # The ResConnConfig fields that change an adapter's predictions (or which base it reads): bound to its weights as the
 # ``adapter_binding`` tensor of its head, saved in adapter_model.safetensors and checked on load.
 ADAPTER_BINDING = (
     "target_variables", "target_mean", "target_std", "head_mode", "head_hidden_size", "output_transform",
     "base_dynamic_variables", "base_static_variables", "base_fingerprint",
+    "output_distribution", "mixture_components", "quantiles",
+    "hbv_nmul", "hbv_dynamic_parameters", "hbv_warmup_days", "hbv_parameter_ranges",
 )
 BINDING_BUFFER = "adapter_binding"
 
@@ -49,7 +51,12 @@ class ResConnConfig(PeftConfig):
 
     target_variables / target_mean / target_std: what this adapter predicts and its normalization
     (fitted on the training split); predictions come back in physical units.
-    head_mode: "resconn" (default), "no_adapter" or "linear_probe" (the paper's ablations).
+    head_mode: "resconn" (default), "no_adapter" or "linear_probe" (the paper's ablations), or "resconn_hbv" (the
+    adapter predicts the parameters of a differentiable HBV: the paper's hybrid, docs/hbv.md).
+    hbv_nmul / hbv_dynamic_parameters / hbv_warmup_days / hbv_parameter_ranges: a "resconn_hbv" head's HBV, as the
+    StefaLandConfig fields of the same names.
+    output_distribution / mixture_components / quantiles: a distributional head, as the StefaLandConfig fields of the
+    same names (docs/probabilistic.md); "none" (default) predicts one value per day.
     base_dynamic_variables / base_static_variables / base_fingerprint: the base the adapter was created on (its
     variable order, which the adapter's raw-input layers read, and ``backbone_fingerprint`` of its encoder), filled
     when the adapter is created; loading it onto another base is refused. None (adapters saved before) skips the check.
@@ -64,6 +71,13 @@ class ResConnConfig(PeftConfig):
     adapter_dropout: float = 0.1
     embedding_scale_init: float = 0.1
     output_transform: str = "clamp"  # as StefaLandConfig.output_transform: predictions within the targets' physical range
+    output_distribution: str = "none"
+    mixture_components: int = 3
+    quantiles: list[float] | None = None
+    hbv_nmul: int = 16
+    hbv_dynamic_parameters: list[str] | None = None
+    hbv_warmup_days: int = 365
+    hbv_parameter_ranges: dict[str, list[float]] | None = None
     base_dynamic_variables: list[str] | None = None
     base_static_variables: list[str] | None = None
     base_fingerprint: str | None = None
@@ -83,6 +97,11 @@ class ResConnConfig(PeftConfig):
             raise ValueError(f"ResConnConfig.head_mode must be one of {ADAPTER_HEAD_MODES}, got {self.head_mode!r}")
         if self.output_transform not in OUTPUT_TRANSFORMS:
             raise ValueError(f"ResConnConfig.output_transform must be one of {OUTPUT_TRANSFORMS}, got {self.output_transform!r}")
+        if self.quantiles is None and self.output_distribution == "quantile":
+            self.quantiles = list(DEFAULT_QUANTILES)
+        check_output_distribution(
+            self.output_distribution, self.mixture_components, self.quantiles, self.head_mode, self.output_transform, "ResConnConfig."
+        )
         for name in ("target_mean", "target_std"):
             values = getattr(self, name)
             if values is not None and len(values) != len(self.target_variables):
@@ -146,8 +165,12 @@ def _bound_value(name: str, value):
         return None
     if name.endswith("_variables"):
         return list(value)
-    if name in ("target_mean", "target_std"):
+    if name in ("target_mean", "target_std", "quantiles"):
         return [float(v) for v in value]
+    if name == "hbv_dynamic_parameters":
+        return list(value)
+    if name == "hbv_parameter_ranges":
+        return {key: [float(bound) for bound in bounds] for key, bounds in sorted(value.items())}
     return value
 
 
@@ -162,7 +185,8 @@ def _decode_binding(tensor: torch.Tensor) -> dict:
 # The ResConnConfig fields that are StefaLandConfig head settings under the same names.
 _HEAD_FIELDS = (
     "target_variables", "target_mean", "target_std", "head_mode", "head_hidden_size", "head_dropout",
-    "adapter_dropout", "embedding_scale_init", "output_transform",
+    "adapter_dropout", "embedding_scale_init", "output_transform", "output_distribution", "mixture_components", "quantiles",
+    "hbv_nmul", "hbv_dynamic_parameters", "hbv_warmup_days", "hbv_parameter_ranges",
 )
 
 
@@ -189,6 +213,14 @@ class ResConnLayer(nn.Module, BaseTunerLayer):
         head.register_buffer(BINDING_BUFFER, _encode_binding(config.binding()))
         self.resconn_heads[adapter_name] = head.to(next(self.base_layer.parameters()).device)
         self.set_adapter(adapter_name, inference_mode=config.inference_mode)
+
+    @property
+    def active_task_head(self) -> StefaLandTaskHead:
+        """The head that runs now: the active adapter's, or the base model's own while adapters are disabled (what
+        ``StefaLandForTimeSeriesRegression.running_head`` asks for)."""
+        if self.disable_adapters or not self.active_adapters:
+            return self.base_layer
+        return self.resconn_heads[self.active_adapters[0]]
 
     def merge(self, adapter_names=None, safe_merge: bool = False) -> None:
         raise NotImplementedError("resConn adapters are whole task heads; there is nothing to merge into the base")

@@ -12,13 +12,14 @@ BUILDERS = {
     "synthland": ("stefaland_hf.data.synthland", "SynthLand"),
     "camels_us": ("stefaland_hf.data.camels_us", "CamelsUS"),
     "hydrodl_smap": ("stefaland_hf.data.hydrodl_smap", "HydroDLSmap"),
+    "caravan": ("stefaland_hf.data.caravan", "Caravan"),
 }
 #: how tables and cards name each builder's data
-DATASET_TITLES = {"synthland": "SynthLand", "camels_us": "CAMELS-US", "hydrodl_smap": "hydroDL SMAP"}
+DATASET_TITLES = {"synthland": "SynthLand", "camels_us": "CAMELS-US", "hydrodl_smap": "hydroDL SMAP", "caravan": "Caravan"}
 
 
 def get_builder_class(name: str):
-    """The builder class registered under ``name`` (``synthland``, ``camels_us``, ``hydrodl_smap``)."""
+    """The builder class registered under ``name`` (``synthland``, ``camels_us``, ``hydrodl_smap``, ``caravan``)."""
     if name not in BUILDERS:
         raise ValueError(f"dataset: unknown dataset {name!r}; expected one of {sorted(BUILDERS)}")
     module, cls = BUILDERS[name]

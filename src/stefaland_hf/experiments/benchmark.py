@@ -7,7 +7,16 @@ pretrained ``no_adapter`` and pretrained ``linear_probe`` (paper Tables 1, 2 and
 ``random_encoder``: resConn on a frozen, randomly initialized encoder of exactly the base's configuration
 (its variables and normalization statistics), drawn from the training seed. What a frozen-encoder model gains
 over that control is what the pretraining put into the encoder; ``summary.md`` and ``results.json`` pair every
-model against the LSTM and against the control.
+model against the LSTM and against the control. On request (``--models hbv resconn_hbv``), the paper's Table 9 pair:
+``hbv`` (δHBV: an LSTM predicts the parameters of a differentiable HBV) and ``resconn_hbv`` (the frozen encoder and
+the resConn adapter predict them), both trained under the ``finetune`` section (docs/hbv.md).
+
+Probabilistic variants (docs/probabilistic.md): ``MODEL+cmal`` and ``MODEL+quantile`` train that model with a
+distributional head, ``MODEL+mc_dropout`` scores the point model's MC dropout ensemble (``benchmark.mc_dropout_passes``
+passes; trained once when ``MODEL`` runs too); ``--set finetune.output_distribution=cmal`` makes every model
+distributional. Every model gets per-basin ``crps`` (point models: the absolute error), a probabilistic one also
+``coverage_50``/``coverage_90`` and ``width_50``/``width_90``; a variant is paired against its point model and its MC
+dropout ensemble.
 
 Pretraining reads forcings and static attributes only, never streamflow. With
 ``--pretrain-on all`` (default) one pretraining on every listed basin's forcings and attributes
@@ -34,10 +43,12 @@ from typing import Sequence
 
 import numpy as np
 
-from ..configuration_stefaland import FROZEN_BACKBONE_MODES, StefaLandConfig
+from ..configuration_stefaland import FROZEN_BACKBONE_MODES, HBV_HEAD_MODES, StefaLandConfig
 from ..data import DATASET_TITLES, load_site_dataset
+from ..data.camels_us import PAPER_ATTRIBUTES
 from .. import zoo
 from ..data.splits import gauged_sites, pub_folds, pur_splits
+from ..evaluation import MC_DROPOUT_PASSES
 from ..hub.names import resolve_model_name
 from ..metrics import standard_error
 from ..presets import apply_overrides, load_preset, preset_names
@@ -55,9 +66,17 @@ MODELS = {
     "StefaLand no adapter": "no_adapter",
     "StefaLand linear probe": "linear_probe",
     "StefaLand resConn, random encoder": "random_encoder",
+    "LSTM-HBV1.1p": "hbv",  # the paper's Table 9: δHBV, an LSTM predicting the parameters of a differentiable HBV
+    "StefaLand-resConn HBV1.1p": "resconn_hbv",  # the paper's hybrid: the frozen encoder + adapter predict them
 }
 # benchmark models that are not head modes: the head mode they train
 MODEL_HEAD_MODES = {"random_encoder": "resconn"}
+# MODEL+VARIANT: a distributional head ("cmal", "quantile") or the point head's MC dropout ensemble; the label suffix
+VARIANTS = {"cmal": "CMAL", "quantile": "quantiles", "mc_dropout": "MC dropout"}
+DISTRIBUTION_LABELS = {"cmal": "CMAL", "quantile": "quantiles"}  # a model made distributional by --set finetune.output_distribution
+# per-basin probabilistic metrics in summary.md (lower CRPS is better; a calibrated interval covers its nominal share)
+PROBABILISTIC_TABLE = (("crps", "CRPS"), ("coverage_50", "coverage 50 %"), ("coverage_90", "coverage 90 %"),
+                       ("width_50", "width 50 %"), ("width_90", "width 90 %"))
 REFERENCES = {"LSTM SL": "direct", "random encoder": "random_encoder"}  # what every model is paired against
 TABLE_METRICS = (("rmse", "RMSE"), ("ubrmse", "ubRMSE"), ("pearson_r", "Corr"), ("nse", "NSE"), ("kge", "KGE"))
 
@@ -81,10 +100,14 @@ class BenchmarkSettings:
         metadata={"help": "train on only this many of each fold's training basins (nested: the first N of a fixed draw per fold), "
                           "the held-out and validation basins unchanged: one point of the data-scarcity curve"},
     )
+    mc_dropout_passes: int = field(
+        default=MC_DROPOUT_PASSES, metadata={"help": "forward passes of the MODEL+mc_dropout models' MC dropout ensembles"}
+    )
 
     def __post_init__(self):
         require_period(self, "train_period", "val_period", "test_period", "pretrain_period")
         require_at_least(self, 1, "train_basins", optional=True)
+        require_at_least(self, 2, "mc_dropout_passes")
 
 
 SECTIONS = {"benchmark": BenchmarkSettings, "pretrain": PretrainArguments, "finetune": FinetuneArguments, "baseline": FinetuneArguments}
@@ -103,21 +126,64 @@ def benchmark_preset(name: str, dataset_name: str = "camels_us", overrides: Sequ
     return preset
 
 
+def split_model(model: str) -> tuple[str, str | None]:
+    """``MODEL+VARIANT`` -> (MODEL, VARIANT); a plain model has no variant. An unknown variant is an error naming them."""
+    name, plus, variant = model.partition("+")
+    if plus and variant not in VARIANTS:
+        raise ValueError(f"benchmark model {model!r}: the variant {variant!r} does not exist; known: {list(VARIANTS)}")
+    return name, variant or None
+
+
 def head_mode_of(model: str) -> str:
     """The head mode that benchmark model ``model`` trains (``random_encoder``: resConn on a random encoder)."""
-    return MODEL_HEAD_MODES.get(model, model)
+    name = split_model(model)[0]
+    return MODEL_HEAD_MODES.get(name, name)
+
+
+def model_label(model: str, preset: dict[str, dict] | None = None) -> str:
+    """The table label of benchmark model ``model`` (``MODELS``' label, ``, CMAL`` etc. for a variant or for a model the
+    preset's ``finetune.output_distribution`` makes distributional)."""
+    name, variant = split_model(model)
+    label = next((label for label, known in MODELS.items() if known == name), name)
+    distribution = ((preset or {}).get("finetune") or {}).get("output_distribution", "none")
+    suffix = VARIANTS[variant] if variant else DISTRIBUTION_LABELS.get(distribution)
+    return f"{label}, {suffix}" if suffix else label
+
+
+def benchmark_models(names: Sequence[str], preset: dict[str, dict] | None = None) -> dict[str, str]:
+    """{label: model} of the ``--models`` names in the order given; two names that train the same model are refused."""
+    models = {}
+    for name in dict.fromkeys(names):
+        label = model_label(name, preset)
+        if label in models:
+            raise ValueError(f"--models {models[label]} and {name}: the same model here ({label}); drop one")
+        models[label] = name
+    return models
 
 
 def uses_frozen_encoder(model: str) -> bool:
     return head_mode_of(model) in FROZEN_BACKBONE_MODES
 
 
-def finetune_arguments(preset: dict[str, dict], folder: Path, model: str, seed: int, cache_dir: Path) -> FinetuneArguments:
-    """A benchmark model's finetuning: the preset's ``finetune`` section (and ``baseline`` for the LSTM); an unfinished
-    fold is trained again from the start."""
+def finetune_arguments(
+    preset: dict[str, dict], folder: Path, model: str, seed: int, cache_dir: Path, with_mc_dropout: bool = False
+) -> FinetuneArguments:
+    """A benchmark model's finetuning: the preset's ``finetune`` section (and ``baseline`` for the LSTM), a variant's
+    distribution or MC dropout passes (``with_mc_dropout``: a point model whose ``+mc_dropout`` variant shares its
+    training); an unfinished fold is trained again from the start."""
     head_mode = head_mode_of(model)
+    variant = split_model(model)[1]
     section = {**preset["finetune"], **(preset["baseline"] if head_mode == "direct" else {})}
     run = {"output_dir": str(folder), "head_mode": head_mode, "disable_tqdm": True, "embedding_cache_dir": str(cache_dir), "overwrite": True}
+    if variant in DISTRIBUTION_LABELS:
+        run["output_distribution"] = variant
+    if variant == "mc_dropout" or with_mc_dropout:
+        if section.get("output_distribution", "none") != "none":
+            raise ValueError(
+                f"benchmark model {model}: MC dropout scores a point model's dropout ensemble, but --set "
+                f"finetune.output_distribution={section['output_distribution']} makes every model distributional; drop one"
+            )
+        run["mc_dropout_passes"] = preset["benchmark"].get("mc_dropout_passes", MC_DROPOUT_PASSES)
     return FinetuneArguments(**{"seed": seed, **section, **run})
 
 
@@ -203,11 +269,11 @@ def run_benchmark(
     run of the same benchmark in ``out`` (finished folds are kept); ``overwrite`` replaces whatever benchmark ``out`` holds.
     """
     training_seed = seed if training_seed is None else training_seed
-    unknown = sorted(set(models.values()) - set(MODELS.values()))
+    unknown = sorted({model for model in models.values() if split_model(model)[0] not in MODELS.values()})
     if unknown:
-        raise ValueError(f"benchmark models {unknown} do not exist; known: {list(MODELS.values())}")
+        raise ValueError(f"benchmark models {unknown} do not exist; known: {list(MODELS.values())} (and MODEL+VARIANT, VARIANT one of {list(VARIANTS)})")
     for model in models.values():  # every model's arguments are checked before anything trains
-        finetune_arguments(preset, out / model, model, training_seed, out / "embedding_cache")
+        finetune_arguments(preset, out / model, model, training_seed, out / "embedding_cache", _shares_mc_dropout(model, models))
     settings = preset["benchmark"]
     arguments = {
         "kind": kind, "folds": folds, "seed": seed, "training_seed": training_seed, "preset": preset, "pretrain_on": pretrain_on,
@@ -245,30 +311,28 @@ def run_benchmark(
         pretrained = shared_base
         if pretrain_on == "train":
             pretrained = _pretrain(dataset, split.sites("train"), preset, training_seed, fold_dir / "pretraining", model_config)
-        fold = {"fold": index, "split": split.to_dict(), "models": {}}
-        for label, model in models.items():
+        entries, reports = {}, {}
+        # a point model trains before its +mc_dropout variant, which then scores the same trained model
+        for label, model in sorted(models.items(), key=lambda item: split_model(item[1])[1] == "mc_dropout"):
             started = time.time()
-            args = finetune_arguments(preset, fold_dir / model, model, training_seed, out / "embedding_cache")
-            if model == "random_encoder":
+            name, variant = split_model(model)
+            if variant == "mc_dropout" and name in reports:
+                report = reports[name]
+                entries[label] = _model_entry(model, report, report["mc_dropout_evaluation"], report["mc_dropout"]["seconds"], trained_with=name)
+                continue
+            args = finetune_arguments(preset, fold_dir / model, model, training_seed, out / "embedding_cache", _shares_mc_dropout(model, models))
+            if name == "random_encoder":
                 base_of_model = random_encoder(pretrained, training_seed, out / "random_encoders")
             else:
                 base_of_model = pretrained if uses_frozen_encoder(model) else model_config
-            report = finetune(base_of_model, dataset, split, args)
-            evaluation = report["evaluation"]
-            fold["models"][label] = {
-                "model": model,
-                "head_mode": head_mode_of(model),
-                "seconds": round(time.time() - started, 1),
-                "steps": report["steps"],  # optimizer steps until early stopping (or the cap)
-                "trainable_parameters": report["trainable_parameters"],
-                "n_test_sites_observed": report["n_test_sites_observed"],  # the basins the medians cover
-                "per_basin": {
-                    site: {metric: _float(values[i]) for metric, values in evaluation["per_site"].items()}
-                    for i, site in enumerate(evaluation["site_ids"])
-                },
-                "summary": {k: _float(v) for k, v in report["summary"].items()},
-            }
-            print(f"fold {index} {label}: median NSE {report['summary']['nse']:.3f} ({time.time() - started:.0f} s)")
+            report = reports[model] = finetune(base_of_model, dataset, split, args)
+            scored_mc = variant == "mc_dropout"
+            evaluation = report["mc_dropout_evaluation" if scored_mc else "evaluation"]
+            seconds = time.time() - started - (0 if scored_mc else report.get("mc_dropout", {}).get("seconds", 0))
+            entries[label] = _model_entry(model, report, evaluation, seconds)
+            summary = evaluation["summary"]
+            print(f"fold {index} {label}: median NSE {summary['nse']:.3f}, CRPS {summary['crps']:.3f} ({time.time() - started:.0f} s)")
+        fold = {"fold": index, "split": split.to_dict(), "models": {label: entries[label] for label in models}}
         fold_file.parent.mkdir(parents=True, exist_ok=True)
         fold_file.write_text(json.dumps(fold, indent=1))
         shutil.rmtree(out / "embedding_cache", ignore_errors=True)  # the fold's frozen-mode models shared it
@@ -283,7 +347,7 @@ def run_benchmark(
         "preset": preset,
         "pretrain_on": pretrain_on,
         "base": None if base is None else str(base),
-        "protocol": protocol_text(kind, pretrain_on, preset, base, dataset_name),
+        "protocol": protocol_text(kind, pretrain_on, preset, base, dataset_name) + probabilistic_protocol(models, preset),
         "empty_groups": splits[0].info.get("empty_groups", []) if kind == "pur" else [],
         "folds": fold_results,
     }
@@ -294,6 +358,33 @@ def run_benchmark(
     plot_metric_cdf(per_model, out / "nse_cdf.png")
     print(summary_markdown(results))
     return results
+
+
+def _shares_mc_dropout(model: str, models: dict[str, str]) -> bool:
+    """Whether point model ``model`` also scores its MC dropout ensemble, for its ``+mc_dropout`` variant in ``models``."""
+    return split_model(model)[1] is None and f"{model}+mc_dropout" in models.values()
+
+
+def _model_entry(model: str, report: dict, evaluation: dict, seconds: float, trained_with: str | None = None) -> dict:
+    """A model's entry in a fold's results: its training and the per-basin metrics and medians of ``evaluation``."""
+    entry = {
+        "model": model,
+        "head_mode": head_mode_of(model),
+        "seconds": round(seconds, 1),
+        "steps": report["steps"],  # optimizer steps until early stopping (or the cap)
+        "trainable_parameters": report["trainable_parameters"],
+        "n_test_sites_observed": evaluation["n_sites_observed"],  # the basins the medians cover
+        "per_basin": {
+            site: {metric: _float(values[i]) for metric, values in evaluation["per_site"].items()}
+            for i, site in enumerate(evaluation["site_ids"])
+        },
+        "summary": {k: _float(v) for k, v in evaluation["summary"].items()},
+    }
+    if "reliability" in evaluation:  # pooled over the held-out basins: the reliability diagram's points
+        entry["reliability"] = evaluation["reliability"]
+    if trained_with is not None:  # scored the model trained for another entry (seconds: this scoring only)
+        entry["trained_with"] = trained_with
+    return entry
 
 
 def _float(value) -> float | None:
@@ -320,6 +411,23 @@ def protocol_text(kind: str, pretrain_on: str, preset: dict[str, dict], base: st
         f"{test[0]}..{test[1]}, median over basins, ± standard error across folds. "
         f"Pretraining: {pre}" + ("." if pretrain_on == "none" else "; it never reads streamflow.")
     )
+
+
+def probabilistic_protocol(models: dict[str, str], preset: dict[str, dict]) -> str:
+    """What the run's distributional heads and MC dropout ensembles are (appended to the protocol); "" without any."""
+    variants = {split_model(model)[1] for model in models.values()}
+    distribution = preset["finetune"].get("output_distribution", "none")
+    parts = []
+    if distribution != "none" or variants & set(DISTRIBUTION_LABELS):
+        parts.append("Distributional heads (CMAL, quantiles) are scored on their quantiles at the levels 0.01, 0.03, ..., 0.99 "
+                     "(CRPS of that quantile grid) and NSE etc. on their mean (a quantile head: its median)")
+    if distribution != "none":
+        parts.append(f"every model here has a {distribution} head (finetune.output_distribution)")
+    if "mc_dropout" in variants:
+        passes = preset["benchmark"].get("mc_dropout_passes", MC_DROPOUT_PASSES)
+        parts.append(f"MC dropout: {passes} passes of the trained point model with its dropout active (a frozen encoder "
+                     "stays without), scored by the members' fair CRPS, their empirical quantiles and NSE etc. of their mean")
+    return "".join(f" {part[0].upper()}{part[1:]}." for part in parts)
 
 
 def mean_se_cell(values) -> str:
@@ -357,12 +465,14 @@ def paired_deltas(results: dict, metric: str = "nse") -> dict[str, dict[str, dic
     return paired
 
 
-def delta_statistics(values, reference) -> dict:
-    """Mean and standard error of ``values - reference`` over the pairs where both are finite, and how many are ahead."""
+def delta_statistics(values, reference, lower_is_better: bool = False) -> dict:
+    """Mean and standard error of ``values - reference`` over the pairs where both are finite, and how many are ahead
+    (higher, or lower for an error such as CRPS)."""
     delta = np.asarray(values, dtype=float) - np.asarray(reference, dtype=float)
     delta = delta[np.isfinite(delta)]
     se = standard_error(delta) if delta.size > 1 else float("nan")
-    return {"mean": _float(delta.mean()) if delta.size else None, "se": _float(se), "better": int((delta > 0).sum()), "n": int(delta.size)}
+    ahead = (delta < 0) if lower_is_better else (delta > 0)
+    return {"mean": _float(delta.mean()) if delta.size else None, "se": _float(se), "better": int(ahead.sum()), "n": int(delta.size)}
 
 
 def delta_cell(stats: dict | None) -> str:
@@ -405,9 +515,49 @@ def summary_markdown(results: dict) -> str:
                   "|---" * (len(references) + 1) + "|"]
         lines += [f"| {label} | " + " | ".join(delta_cell(paired.get(label, {}).get(r)) for r in references) + " |" for label in labels]
         lines.append("\n'tie': the difference is within one standard error of zero.")
+    lines += probabilistic_lines(folds, labels, "fold")
     lines += _fewer_basins_notes(folds, labels)
     lines += _unscored_notes(folds)
     return "\n".join(lines) + "\n"
+
+
+def _fold_medians(folds: list[dict], label: str, metric: str) -> np.ndarray:
+    """The median of ``metric`` over held-out basins per fold (NaN where undefined)."""
+    values = [f["models"][label]["summary"].get(metric) for f in folds]
+    return np.array([np.nan if v is None else v for v in values], dtype=float)
+
+
+def probabilistic_lines(folds: list[dict], labels: list[str], unit: str) -> list[str]:
+    """summary.md's probabilistic table: median CRPS, coverage and width of the central 50 and 90 % intervals per
+    model (mean ± s.e. over ``folds``: folds, or folds x seeds); a variant (``MODEL+cmal`` etc.) paired by ``unit``
+    against its point model (NSE of its mean, CRPS) and against that model's MC dropout ensemble (CRPS)."""
+    if not folds:
+        return []
+    by_model = {_model_name(folds[0]["models"][label]): label for label in labels}
+    lines = ["", "| model | " + " | ".join(name for _, name in PROBABILISTIC_TABLE) + " |", "|---" * (len(PROBABILISTIC_TABLE) + 1) + "|"]
+    for label in labels:
+        lines.append(f"| {label} | " + " | ".join(mean_se_cell(_fold_medians(folds, label, key)) for key, _ in PROBABILISTIC_TABLE) + " |")
+    lines.append(f"\nMedians over held-out basins, mean ± s.e. over {unit}s. CRPS in the target's unit (a point model's: its "
+                 "mean absolute error); coverage: the observed share of days inside the central interval (calibrated: 0.50, "
+                 "0.90); width: its mean width.")
+    rows = []
+    for label in labels:
+        name, variant = split_model(_model_name(folds[0]["models"][label]) or "")  # results of older runs may name no model
+        point, ensemble = by_model.get(name), by_model.get(f"{name}+mc_dropout")
+        if variant is None:
+            continue
+        cells = [
+            delta_cell(delta_statistics(_fold_medians(folds, label, "nse"), _fold_medians(folds, point, "nse"))) if point else "n/a",
+            delta_cell(delta_statistics(_fold_medians(folds, label, "crps"), _fold_medians(folds, point, "crps"), True)) if point else "n/a",
+            delta_cell(delta_statistics(_fold_medians(folds, label, "crps"), _fold_medians(folds, ensemble, "crps"), True))
+            if ensemble and ensemble != label else "n/a",
+        ]
+        rows.append(f"| {label} | " + " | ".join(cells) + " |")
+    if rows:
+        lines += ["", "| model | Δ NSE vs its point model | Δ CRPS vs its point model | Δ CRPS vs its MC dropout |",
+                  "|---|---|---|---|", *rows,
+                  f"\nPaired by {unit} ({unit}s ahead in brackets: a higher NSE, a lower CRPS); 'tie': within one standard error of zero."]
+    return lines
 
 
 def _unscored_notes(folds: list[dict]) -> list[str]:
@@ -441,9 +591,17 @@ def run_cli(args) -> int:
     if args.base and args.pretrain_on:
         raise ValueError(f"--base {args.base} and --pretrain-on {args.pretrain_on}: a given pretrained model replaces the pretraining; use one")
     preset = benchmark_preset(args.preset, args.dataset, args.overrides)
+    order = {name: i for i, name in enumerate(MODELS.values())}
+    variant_order = {None: -1, **{variant: i for i, variant in enumerate(VARIANTS)}}
+    names = sorted(args.models, key=lambda m: (order.get(split_model(m)[0], len(order)), variant_order[split_model(m)[1]]))
+    models = benchmark_models(names, preset)  # in the paper's order, each model's variants after it
     kwargs = {k: v for k, v in (("basins", args.basins), ("extra_data_dirs", args.extra_data_dir)) if v}
+    if args.dataset == "camels_us" and any(head_mode_of(name) in HBV_HEAD_MODES for name in models):
+        # Hargreaves PET of the HBV heads needs the latitude, which the paper's attribute set lacks; every model of
+        # the run gets it, so they still read the same inputs
+        kwargs["attributes"] = [*PAPER_ATTRIBUTES, "latitude"]
+        print("attributes: the paper's 25 CAMELS attributes and latitude (the HBV heads' PET needs it), for every model")
     dataset = load_site_dataset(args.dataset, data_dir=args.data_dir, cache_dir=args.cache_dir, **kwargs)
-    models = {label: mode for label, mode in MODELS.items() if mode in args.models}
     base = args.base
     shipped = zoo.shipped_weights(zoo.RELEASE_MODEL)
     if base is None and args.pretrain_on is None and args.dataset == "camels_us" and shipped:
@@ -505,4 +663,5 @@ def multi_seed_summary(runs: dict[int, dict], metric: str = "nse") -> str:
                      + f"{min(steps(label))}-{max(steps(label))} | {at_cap(label)}/{len(values)} |")
     lines += ["", "'tie': the difference is within one standard error of zero. The s.e. treats the folds x seeds values as independent; "
               "the seeds of one fold share its basins, so it is optimistic."]
+    lines += probabilistic_lines([f for r in runs.values() for f in r["folds"]], labels, "(fold, seed) pair")
     return "\n".join(lines) + "\n"

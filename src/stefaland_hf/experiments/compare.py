@@ -28,9 +28,13 @@ def fold_medians(results: dict, model: str, metric: str) -> np.ndarray:
 
 
 def _is_better(values: np.ndarray, reference: np.ndarray, metric: str) -> np.ndarray:
-    """Per fold: is ``values`` better than ``reference``? Errors lower, volume biases nearer 0, skill higher."""
-    if metric in ("rmse", "ubrmse"):
+    """Per fold: is ``values`` better than ``reference``? Errors (and CRPS) lower, volume biases nearer 0, an interval's
+    coverage nearer its nominal share, its width lower (sharper), skill higher."""
+    if metric in ("rmse", "ubrmse", "crps", "width_50", "width_90"):
         return values < reference
+    if metric in ("coverage_50", "coverage_90"):
+        nominal = int(metric.rsplit("_", 1)[1]) / 100
+        return np.abs(values - nominal) < np.abs(reference - nominal)
     if metric in ("fhv", "flv", "bias"):
         return np.abs(values) < np.abs(reference)
     return values > reference

@@ -16,6 +16,30 @@ def _pyplot():
     return plt
 
 
+#: below this fraction of observed days, observations are drawn as points: a line joins only consecutive observed days
+SPARSE_OBSERVATIONS = 0.5
+
+
+def plot_observed(ax, dates, observed, label: str = "observed") -> int:
+    """Draw ``observed`` (NaN = no observation) on ``ax`` and return on how many days there is one.
+
+    A line hides every observation whose neighbours are both missing, so sparse series (fewer than
+    :data:`SPARSE_OBSERVATIONS` of the days observed, e.g. a gauge with a few field measurements or SMAP's revisits) are
+    drawn as points, and isolated days of a line as points on it.
+    """
+    observed = np.asarray(observed, dtype=float)
+    finite = np.isfinite(observed)
+    if finite.sum() < SPARSE_OBSERVATIONS * observed.size:
+        ax.plot(dates, observed, linestyle="none", marker="o", markersize=2.5, color="black", label=label)
+    else:
+        ax.plot(dates, observed, color="black", lw=1.0, label=label)
+        before, after = np.r_[False, finite[:-1]], np.r_[finite[1:], False]
+        isolated = finite & ~before & ~after
+        if isolated.any():
+            ax.plot(np.asarray(dates)[isolated], observed[isolated], linestyle="none", marker="o", markersize=2.5, color="black")
+    return int(finite.sum())
+
+
 def plot_metric_cdf(per_model: dict[str, np.ndarray], path: Path, metric: str = "NSE", lower: float = -1.0) -> None:
     """Empirical CDF of a per-site metric for each model (the paper's Fig. style)."""
     plt = _pyplot()
@@ -72,11 +96,11 @@ def plot_hydrographs(
     fig, axes = plt.subplots(n, 1, figsize=(11, 2.3 * n + 0.9), sharex=True, squeeze=False)
     for row, site in enumerate(chosen):
         ax = axes[row, 0]
-        ax.plot(dates[shown], observed[site, shown], color="black", lw=1.1, label="observed")
+        days = plot_observed(ax, dates[shown], observed[site, shown])
         for label, values in simulated.items():
             ax.plot(dates[shown], values[site, shown], lw=0.9, alpha=0.85, label=label)
         scores = " · ".join(f"{label} {nse[label][site]:.2f}" for label in simulated)
-        ax.set_title(f"site {site_ids[site]}: NSE {scores}", fontsize=8.5, loc="left")
+        ax.set_title(f"site {site_ids[site]}: NSE {scores}; observed on {days} of {int(shown.sum())} days shown", fontsize=8.5, loc="left")
         ax.set_ylabel(f"{variable}\n({units})", fontsize=8.5)
         ax.grid(alpha=0.3)
     axes[-1, 0].set_xlabel("date")

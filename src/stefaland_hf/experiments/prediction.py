@@ -84,6 +84,7 @@ def load_trained_model(adapter: str | os.PathLike, base: str | os.PathLike | Non
         model = from_pretrained(
             base_name, StefaLandForTimeSeriesRegression, head_mode=config.head_mode, head_hidden_size=config.head_hidden_size,
             target_variables=list(config.target_variables), target_mean=config.target_mean, target_std=config.target_std,
+            output_distribution=config.output_distribution, mixture_components=config.mixture_components, quantiles=config.quantiles,
         )
         expected, actual = recorded.get("backbone_sha256"), backbone_fingerprint(model.stefaland)
         if expected is None:
@@ -113,24 +114,51 @@ def load_trained_model(adapter: str | os.PathLike, base: str | os.PathLike | Non
     return model, record
 
 
-def predict_basins(model, dataset, sites, period: tuple[str, str], seq_len: int, warmup: int, batch_size: int = 64) -> dict:
+def predict_basins(
+    model, dataset, sites, period: tuple[str, str], seq_len: int, warmup: int, batch_size: int = 64, quantiles=None
+) -> dict:
     """:func:`~stefaland_hf.evaluation.predict_sites` with the model's own variables; days before the
-    period serve as warm-up where the record has them."""
-    from ..evaluation import predict_sites
+    period serve as warm-up where the record has them. A distributional model's mean is the prediction and its
+    ``quantiles`` (default 5, 25, 50, 75 and 95 %; :func:`quantile_levels`) come as
+    ``quantiles`` [S, P, K, Q] at ``quantile_levels``."""
+    from ..evaluation import distribution_forward, predict_sites
 
     from ..data.site_arrays import SiteArrays
 
     config = model.config
     targets = list(model.peft_config[model.active_adapter].target_variables) if hasattr(model, "peft_config") else list(config.target_variables)
+    levels = quantile_levels(model, quantiles)
     result = predict_sites(
         model, dataset, sites, period, seq_len=seq_len, warmup=warmup, batch_size=batch_size,
         dynamic_variables=config.dynamic_variables, static_variables=config.static_variables, target_variables=targets,
+        **({"forward": distribution_forward(levels)} if levels else {}),
     )
-    # gauged: observations anywhere in the record (a gauged basin may have none in the period asked for)
+    if levels:  # [S, P, K, 1 + Q]: the mean, then the quantiles
+        result.update(predictions=result["predictions"][..., 0], quantiles=result["predictions"][..., 1:], quantile_levels=levels)
+    # gauged: the basin has a streamflow record (the build read one: the dataset's ``gauged``), or observations anywhere
+    # in the dataset's period; a gauged basin may have none in the period asked for, and is never called ungauged
     arrays = SiteArrays.wrap(dataset)
     record = arrays.gather_targets(result["sites"], np.zeros(len(result["sites"]), dtype=np.int64), arrays.n_time, arrays.column_map("target", targets))
-    result["gauged"] = np.isfinite(record).any(axis=1)  # [S, K]
+    has_record = np.asarray(dataset["gauged"], dtype=bool)[np.asarray(result["sites"])]
+    result["gauged"] = has_record[:, None] | np.isfinite(record).any(axis=1)  # [S, K]
     return result
+
+
+def quantile_levels(model, quantiles: Sequence[float] | None) -> list[float]:
+    """The levels whose quantiles a prediction writes: ``quantiles`` (default ``DEFAULT_QUANTILES``: 5, 25, 50, 75 and
+    95 %) for a distributional model, none for a point model (refused when asked for)."""
+    from ..configuration_stefaland import DEFAULT_QUANTILES
+
+    kind = model.head_distribution()[0] if hasattr(model, "head_distribution") else "none"
+    if kind == "none":
+        if quantiles:
+            raise ValueError(f"quantiles={list(quantiles)}: this model predicts one value per day (output_distribution none); "
+                             "a model finetuned with output_distribution cmal or quantile predicts quantiles")
+        return []
+    levels = [float(q) for q in (DEFAULT_QUANTILES if quantiles is None else quantiles)]
+    if not levels or not all(0 < q < 1 for q in levels):
+        raise ValueError(f"quantiles={levels}: expected levels strictly between 0 and 1")
+    return levels
 
 
 def in_sample_days(result: dict, record: dict | None) -> list[int | None]:
@@ -156,9 +184,16 @@ def _column(name: str, kind: str, unit: str) -> str:
     return f"{name}_{kind}_{unit.replace('/', '_per_').replace(' ', '_')}"
 
 
+#: the scores of each basin in ``summary.csv``, over the days of the period with an observation and a prediction: NSE,
+#: KGE (2009), bias = mean(predicted - observed) in the variable's unit, and FHV, the percent bias of the highest 2 % of
+#: the flow-duration curve (Yilmaz et al. 2008), the peak-flow bias
+SUMMARY_METRICS = ("nse", "kge", "bias", "fhv")
+
+
 def write_predictions(result: dict, out: Path, provenance: dict, plots: bool = True) -> list[dict]:
     """One CSV per basin (``#`` header lines: basin, variable, units, provenance) and a hydrograph PNG;
-    returns one summary row per basin (also written to ``OUT/summary.csv``)."""
+    returns one summary row per basin (also written to ``OUT/summary.csv``): gauged (a streamflow record exists),
+    observed days in the period and, where there are any, :data:`SUMMARY_METRICS`."""
     import pandas as pd
 
     from ..metrics import site_metrics
@@ -171,18 +206,21 @@ def write_predictions(result: dict, out: Path, provenance: dict, plots: bool = T
     for k, variable in enumerate(result["target_variables"]):
         unit = get_variable(variable).unit
         predicted, observed = result["predictions"][..., k], result["observations"][..., k]
-        nse = np.asarray(site_metrics(observed, predicted, metrics=("nse",))["nse"], dtype=float)
+        scores = {name: np.asarray(values, dtype=float) for name, values in site_metrics(observed, predicted, metrics=SUMMARY_METRICS).items()}
+        observed_days = np.isfinite(observed).sum(axis=1)
         in_sample = result.get("in_sample_days") or [None] * len(result["site_ids"])
         for i, site in enumerate(result["site_ids"]):
-            observed_in_period = bool(np.isfinite(observed[i]).any())
+            observed_in_period = bool(observed_days[i])
             gauged = bool(result["gauged"][i, k]) if "gauged" in result else observed_in_period
             frame = pd.DataFrame({"date": dates.strftime("%Y-%m-%d"), _column(variable, "predicted", unit): predicted[i]})
+            for q, level in enumerate(result.get("quantile_levels", [])):  # a distributional model: predicted is its mean
+                frame[_column(variable, f"q{level:g}", unit)] = result["quantiles"][i, :, k, q]
             if observed_in_period:
                 frame[_column(variable, "observed", unit)] = observed[i]
             header = [
                 f"# basin: {site}", f"# variable: {variable} ({unit}), daily",
-                f"# gauged: {'yes' if gauged else 'no (no observation in the record)'}",
-                f"# observations in the period: {'yes' if observed_in_period else 'none'}",
+                f"# gauged: {'yes' if gauged else 'no (ungauged: no streamflow record)'}",
+                f"# observations in the period: {f'{observed_days[i]} of {len(dates)} days' if observed_in_period else 'none'}",
                 "# in-sample days (training or validation basin and period: not an independent test): "
                 + ("unknown (not recorded in finetuning.json)" if in_sample[i] is None else str(in_sample[i])),
             ]
@@ -193,33 +231,40 @@ def write_predictions(result: dict, out: Path, provenance: dict, plots: bool = T
                 handle.write("\n".join(header) + "\n")
                 frame.to_csv(handle, index=False, float_format="%.4f")
             if plots:
+                bands = {level: result["quantiles"][i, :, k, q] for q, level in enumerate(result.get("quantile_levels", []))}
                 _plot_prediction(
-                    dates, predicted[i], observed[i] if observed_in_period else None, site, variable, unit, nse[i],
-                    out / "hydrographs" / f"{site}{suffix}.png", gauged=gauged, in_sample=in_sample[i],
+                    dates, predicted[i], observed[i] if observed_in_period else None, site, variable, unit, scores["nse"][i],
+                    out / "hydrographs" / f"{site}{suffix}.png", gauged=gauged, in_sample=in_sample[i], bands=bands,
                 )
             finite = predicted[i][np.isfinite(predicted[i])]
             rows.append({
                 "site_id": site, "variable": variable, "unit": unit, "gauged": gauged, "observed_in_period": observed_in_period,
-                "in_sample_days": in_sample[i],
+                "observed_days": int(observed_days[i]), "in_sample_days": in_sample[i],
                 "days_predicted": int(finite.size), "mean_predicted": float(finite.mean()) if finite.size else float("nan"),
-                "nse": float(nse[i]) if observed_in_period else float("nan"),
+                **{name: float(scores[name][i]) for name in SUMMARY_METRICS},
             })
     pd.DataFrame(rows).to_csv(out / "summary.csv", index=False, float_format="%.4f")
     return rows
 
 
-def _plot_prediction(dates, predicted, observed, site, variable, unit, nse, path: Path, gauged: bool = False, in_sample: int | None = None) -> None:
-    from .plots import _pyplot
+def _plot_prediction(
+    dates, predicted, observed, site, variable, unit, nse, path: Path, gauged: bool = False, in_sample: int | None = None, bands=None
+) -> None:
+    """``bands``: {level: quantile series} of a distributional model; its central 50 and 90 % intervals are shaded."""
+    from .plots import _pyplot, plot_observed
 
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(11, 3))
-    if observed is not None:
-        ax.plot(dates, observed, color="black", lw=1.0, label="observed")
+    for (low, high), alpha in (((0.05, 0.95), 0.2), ((0.25, 0.75), 0.4)):
+        if low in (bands or {}) and high in bands:
+            ax.fill_between(dates, bands[low], bands[high], color="tab:blue", alpha=alpha, lw=0, label=f"{round(100 * (high - low))} % interval")
+    observed_days = plot_observed(ax, dates, observed) if observed is not None else 0
     ax.plot(dates, predicted, color="tab:blue", lw=0.9, label="predicted")
     if observed is not None:
-        score = f"NSE {nse:.2f}" + (f" (in-sample: {in_sample} training days)" if in_sample else "")
+        score = (f"observed on {observed_days} of {len(dates)} days, NSE {nse:.2f}"
+                 + (f" (in-sample: {in_sample} training days)" if in_sample else ""))
     else:
-        score = "no observations in the period (gauged basin)" if gauged else "no observations (ungauged)"
+        score = "no observations in the period (gauged basin)" if gauged else "ungauged: no streamflow record"
     ax.set_title(f"basin {site}: {variable}, {dates[0]:%Y-%m-%d} to {dates[-1]:%Y-%m-%d}; {score}", fontsize=9, loc="left")
     ax.set_ylabel(f"{variable} ({unit})", fontsize=9)
     ax.grid(alpha=0.3)
@@ -229,20 +274,31 @@ def _plot_prediction(dates, predicted, observed, site, variable, unit, nse, path
     plt.close(fig)
 
 
-def _recorded_forcing(record: dict | None, adapter) -> str | None:
-    """The CAMELS-US forcing product the model was finetuned on (its ``finetuning.json``): predictions use the same;
-    None (with a warning) where the record does not say."""
-    from ..data.camels_us import FORCING_PRODUCTS
+#: the basin layouts ``stefaland predict --dataset`` reads, and the forcing configuration each reads without a record
+PREDICTION_DATASETS = {"camels_us": "daymet", "caravan": "era5_land"}
 
+
+def _recorded_forcing(record: dict | None, adapter, dataset: str = "camels_us") -> str | None:
+    """The forcing product (the builder's config) the model was finetuned on (its ``finetuning.json``), when it was
+    finetuned on ``dataset``: predictions use the same. None, with a warning, where the record does not say or names
+    the other streamflow layout (CAMELS-US Daymet vs Caravan's ERA5-Land: another forcing product, which the model can
+    read, since both map to the canonical variables, but did not learn from)."""
     data = (record or {}).get("data") or {}
-    if data.get("builder") == "camels_us" and data.get("config") in FORCING_PRODUCTS:
-        return data["config"]
-    if data.get("builder") not in (None, "camels_us"):
+    builder, config = data.get("builder"), data.get("config")
+    if builder not in (None, *PREDICTION_DATASETS):
         raise ValueError(
-            f"--adapter {adapter}: finetuned on {data.get('builder')} ({data.get('config')}), but stefaland predict reads "
-            "CAMELS-US: its inputs would not be those it learned from"
+            f"--adapter {adapter}: finetuned on {builder} ({config}), but stefaland predict reads streamflow basins "
+            f"({' or '.join(PREDICTION_DATASETS)}): its inputs would not be those it learned from"
         )
-    print(f"warning: {adapter} does not record the forcing product it was finetuned on; predicting with Daymet forcings")
+    if builder == dataset and config is not None:
+        return config
+    if builder is None:
+        print(f"warning: {adapter} does not record the forcing product it was finetuned on; predicting with "
+              f"{dataset}'s {PREDICTION_DATASETS[dataset]} forcings")
+    else:
+        print(f"warning: {adapter} was finetuned on {builder} ({config}) forcings, and predicts from {dataset}'s "
+              f"{PREDICTION_DATASETS[dataset]} forcings: another forcing product than it learned from (a shift its scores "
+              "on its own data do not measure)")
     return None
 
 
@@ -260,11 +316,12 @@ def run_cli(args) -> int:
     basins = Path(args.basins)
     if not basins.is_file():
         raise FileNotFoundError(f"--basins {basins}: no such file (a basin list, one gauge id per line)")
-    forcing = _recorded_forcing(record, args.adapter)
+    name = getattr(args, "dataset", "camels_us")
+    forcing = _recorded_forcing(record, args.adapter, name)
+    layout = {"extra_data_dirs": args.extra_data_dir or None, "ungauged": args.ungauged} if name == "camels_us" else {}
     dataset = load_site_dataset(
-        "camels_us", data_dir=args.data_dir, cache_dir=args.cache_dir, basins=str(basins),
-        extra_data_dirs=args.extra_data_dir or None, ungauged=args.ungauged, end_date=period[1],  # from the record's start: warm-up context
-        **({"forcing": forcing} if forcing else {}),
+        name, config_name=forcing, data_dir=args.data_dir, cache_dir=args.cache_dir, basins=str(basins),
+        end_date=period[1], **layout,  # from the record's start: warm-up context
     )
     manifest = build_manifest(
         "prediction", {"adapter": str(args.adapter), "base": args.base, "period": list(period), "seq_len": seq_len, "warmup": warmup},

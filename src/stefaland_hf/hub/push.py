@@ -50,7 +50,10 @@ from .names import hub_base
 logger = logging.getLogger(__name__)
 
 # copied next to the weights so that a pushed model loads with trust_remote_code=True where stefaland_hf is not installed
-REMOTE_CODE_FILES = ("configuration_stefaland.py", "modeling_stefaland.py", "checkpoint_binding.py", "variables.py")
+REMOTE_CODE_FILES = (
+    "configuration_stefaland.py", "modeling_stefaland.py", "checkpoint_binding.py", "variables.py", "output_distributions.py",
+    "differentiable_hbv.py",
+)
 _PACKAGE_DIR = Path(__file__).resolve().parents[1]
 
 

@@ -14,7 +14,8 @@ The revision is a content hash of the folder, so an upgraded package writes a ne
 an unchanged one only reads the files to hash them. Offline, transformers serves the snapshot; online, the Hub has no
 repo of that short name (the package publishes ``stefaland/<name>``), and huggingface_hub falls back to the cached
 snapshot. Writes go to temporary names and are renamed into place, so concurrent imports (``accelerate launch``) and
-an interrupted import leave no half-written entry. A cache that cannot be written (read-only, full) is skipped with a
+an interrupted import leave no half-written entry. An entry of that name that the package did not write (the user's
+own, say) is never replaced. A cache that cannot be written (read-only, full) is skipped with a
 log message: the short name then works through ``stefaland_hf.from_pretrained`` only.
 """
 
@@ -85,15 +86,25 @@ def _link_or_copy(blob: Path, target: Path) -> None:
     _write_atomically(target, link)
 
 
-def install_model(name: str, folder: Path, cache_dir: str | os.PathLike | None = None) -> str:
-    """Write the model folder ``folder`` into the HF cache as repo ``name``; returns its revision. Idempotent."""
+def _written_here(snapshot: Path, revision: str) -> bool:
+    """Whether ``snapshot`` is one this module wrote (its name is the hash of its content), not the user's own."""
+    return snapshot.is_dir() and revision_of(_file_digests(snapshot)) == revision
+
+
+def install_model(name: str, folder: Path, cache_dir: str | os.PathLike | None = None) -> str | None:
+    """Write the model folder ``folder`` into the HF cache as repo ``name``; returns its revision. Idempotent. An
+    entry whose ``refs/main`` points to a snapshot this module did not write is left as it is (returns None)."""
     digests = _file_digests(folder)
     revision = revision_of(digests)
     repo = cache_folder(name, cache_dir)
     snapshot = repo / "snapshots" / revision
     ref = repo / "refs" / "main"
-    if ref.is_file() and ref.read_text() == revision and all((snapshot / relative).is_file() for relative in digests):
-        return revision
+    if ref.is_file():
+        current = ref.read_text()
+        if current == revision and all((snapshot / relative).is_file() for relative in digests):
+            return revision
+        if current != revision and not _written_here(repo / "snapshots" / current, current):
+            return None  # an entry the user made or downloaded: theirs, never replaced
     for relative, digest in digests.items():
         blob = repo / "blobs" / digest
         if not blob.is_file():
@@ -121,9 +132,14 @@ def install_shipped_models(cache_dir: str | os.PathLike | None = None) -> dict[s
         if folder is None:
             continue
         try:
-            installed[name] = install_model(name, folder, cache_dir)
+            revision = install_model(name, folder, cache_dir)
         except OSError as error:
             logger.info("stefaland_hf: %r not written to the HF cache (%s); load it with stefaland_hf.from_pretrained(%r)", name, error, name)
+            continue
+        if revision is None:
+            logger.info("stefaland_hf: the HF cache's %r is not the package's copy; left as it is", name)
+        else:
+            installed[name] = revision
     return installed
 
 

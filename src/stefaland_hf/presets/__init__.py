@@ -17,10 +17,11 @@ import yaml
 
 PRESET_DIR = Path(__file__).parent
 #: the training sections' fields the run sets itself (a ``--set`` of one would be replaced or would disagree with
-#: what the run records): seeds come from ``--seed``/``--training-seed``, heads from ``--models``, folders from ``--out``
+#: what the run records): seeds come from ``--seed``/``--training-seed``, heads from ``--models``, folders from ``--out``,
+#: MC dropout from a ``MODEL+mc_dropout`` model (its passes: ``benchmark.mc_dropout_passes``)
 RUN_FIELDS = frozenset({
     "seed", "data_seed", "head_mode", "output_dir", "overwrite", "resume", "disable_tqdm", "embedding_cache_dir",
-    "push_to_hub", "hub_model_id", "hub_private_repo",
+    "push_to_hub", "hub_model_id", "hub_private_repo", "mc_dropout_passes",
 })
 TRAINING_SECTIONS = ("pretrain", "finetune", "baseline")
 
@@ -60,6 +61,7 @@ def apply_overrides(preset: dict[str, dict], assignments: Sequence[str], section
         if unknown or name not in vars(parsed):
             raise ValueError(f"--set {assignment!r}: {name!r} is not a field of {sections[section].__name__} (section {section!r})")
         if section in TRAINING_SECTIONS and name in RUN_FIELDS:
-            raise ValueError(f"--set {assignment!r}: the run sets {name} itself (seeds: --seed/--training-seed; heads: --models; folders: --out)")
+            raise ValueError(f"--set {assignment!r}: the run sets {name} itself (seeds: --seed/--training-seed; heads: --models; "
+                             "folders: --out; MC dropout: --models MODEL+mc_dropout with benchmark.mc_dropout_passes)")
         changed.setdefault(section, {})[name] = getattr(parsed, name)
     return changed

@@ -20,8 +20,9 @@ import torch
 from transformers import HfArgumentParser, TrainingArguments
 from transformers.trainer_utils import HubStrategy, IntervalStrategy, SaveStrategy, SchedulerType
 
-from ..configuration_stefaland import HEAD_MODES, OUTPUT_TRANSFORMS
+from ..configuration_stefaland import DEFAULT_QUANTILES, HBV_HEAD_MODES, HEAD_MODES, OUTPUT_DISTRIBUTIONS, OUTPUT_TRANSFORMS, check_output_distribution
 from ..data import BUILDERS, load_site_dataset
+from ..differentiable_hbv import COMPONENT_PARAMETERS, DEFAULT_DYNAMIC_PARAMETERS
 from ..data.splits import CAMELS_PUR_GROUPS, gauged_sites, pub_folds, pur_splits, temporal_split
 from .acceleration import bf16_supported
 from .argument_checks import require_at_least, require_period, require_positive
@@ -42,7 +43,8 @@ class StefaLandTrainingArguments(TrainingArguments):
     """
 
     head_mode: str = field(
-        default="resconn", metadata={"choices": HEAD_MODES, "help": "resconn (the paper's adapter), no_adapter, linear_probe, scratch or direct (no encoder)"}
+        default="resconn", metadata={"choices": HEAD_MODES, "help": "resconn (the paper's adapter), no_adapter, linear_probe, scratch, direct (no encoder), "
+                                                  "hbv (δHBV: LSTM -> HBV parameters, no encoder) or resconn_hbv (the paper's hybrid)"}
     )
     head_hidden_size: int = field(default=128, metadata={"help": "width of the head (LSTM or MLP)"})
     head_dropout: float = field(default=0.2, metadata={"help": "dropout in the head"})
@@ -144,6 +146,26 @@ class FinetuneArguments(StefaLandTrainingArguments):
     output_transform: str = field(
         default="clamp", metadata={"choices": OUTPUT_TRANSFORMS, "help": "how predictions respect the targets' physical range (StefaLandConfig.output_transform)"}
     )
+    output_distribution: str = field(
+        default="none",
+        metadata={"help": f"what the head predicts per day: {' | '.join(OUTPUT_DISTRIBUTIONS)} (one value, a CMAL mixture, "
+                          "quantiles; StefaLandConfig.output_distribution, docs/probabilistic.md)"},
+    )
+    mixture_components: int = field(default=3, metadata={"help": "components of a cmal mixture"})
+    quantiles: list[float] = field(
+        default_factory=lambda: list(DEFAULT_QUANTILES), metadata={"help": "increasing levels in (0, 1) a quantile head predicts"}
+    )
+    mc_dropout_passes: int = field(
+        default=0,
+        metadata={"help": "also score the test basins' MC dropout ensemble of this many passes (point heads; 0: no; "
+                          "stefaland_hf.evaluation.MC_DROPOUT_PASSES is the benchmark's)"},
+    )
+    hbv_nmul: int = field(default=16, metadata={"help": "hbv/resconn_hbv heads: parallel HBV components per basin (StefaLandConfig.hbv_nmul)"})
+    hbv_dynamic_parameters: list[str] = field(
+        default_factory=lambda: list(DEFAULT_DYNAMIC_PARAMETERS),
+        metadata={"help": "hbv/resconn_hbv heads: HBV parameters that vary by day (the paper's hybrid: BETA K0 BETAET); "
+                          "the spin-up of the HBV stores is --warmup"},
+    )
     embedding_cache: bool = field(
         default=True, metadata={"help": "frozen-backbone modes: train the head on embeddings computed once (training/embedding_cache.py)"}
     )
@@ -164,13 +186,59 @@ class FinetuneArguments(StefaLandTrainingArguments):
         require_at_least(self, 0, "warmup", "min_observed")
         if self.warmup >= self.seq_len:
             raise ValueError(f"FinetuneArguments.warmup={self.warmup}: expected fewer days than seq_len={self.seq_len}")
+        self._check_hbv()
+        check_output_distribution(
+            self.output_distribution, self.mixture_components, self.quantiles, self.head_mode, self.output_transform, "FinetuneArguments."
+        )
+        if self.mc_dropout_passes and (self.mc_dropout_passes < 2 or isinstance(self.mc_dropout_passes, bool)):
+            raise ValueError(f"FinetuneArguments.mc_dropout_passes={self.mc_dropout_passes!r}: expected 0 (none) or at least 2 passes")
+        without_dropout = self.head_mode == "linear_probe" or (self.head_mode in ("direct", "no_adapter") and self.head_dropout == 0)
+        if self.mc_dropout_passes and without_dropout:
+            head = "head_mode='linear_probe'" if self.head_mode == "linear_probe" else f"head_mode={self.head_mode!r} with head_dropout=0"
+            raise ValueError(
+                f"FinetuneArguments.mc_dropout_passes={self.mc_dropout_passes}: {head} has no dropout in what finetuning "
+                "trains, so every pass would be the same"
+            )
+        if self.mc_dropout_passes and self.output_distribution != "none":
+            raise ValueError(
+                f"FinetuneArguments.mc_dropout_passes={self.mc_dropout_passes}: MC dropout scores a point head's dropout ensemble; "
+                f"this head predicts a {self.output_distribution} distribution itself (output_distribution)"
+            )
         super().__post_init__()
 
 
-# CAMELS periods of the paper's code (spec §4): train 1999-10-01..2008-09-30, test 1989-10-01..1999-09-30.
+    def _check_hbv(self) -> None:
+        """The HBV settings, and what an HBV head cannot do (another target, a distribution), before any training."""
+        require_at_least(self, 1, "hbv_nmul")
+        unknown = [name for name in self.hbv_dynamic_parameters if name not in COMPONENT_PARAMETERS]
+        if unknown or len(set(self.hbv_dynamic_parameters)) != len(self.hbv_dynamic_parameters):
+            raise ValueError(
+                f"FinetuneArguments.hbv_dynamic_parameters={list(self.hbv_dynamic_parameters)}: expected distinct names among the HBV "
+                f"component parameters {list(COMPONENT_PARAMETERS)}" + (f" ({unknown} unknown)" if unknown else "")
+            )
+        if self.head_mode not in HBV_HEAD_MODES:
+            return
+        if list(self.target_variables) != ["streamflow"]:
+            raise ValueError(f"FinetuneArguments.target_variables={list(self.target_variables)}: head_mode={self.head_mode!r} "
+                             "(the differentiable HBV) predicts streamflow only")
+        if self.output_distribution != "none":
+            raise ValueError(f"FinetuneArguments.output_distribution={self.output_distribution!r}: head_mode={self.head_mode!r} "
+                             "predicts one streamflow per day from the HBV physics (a point prediction); use 'none'")
+
+    def hbv_settings(self) -> dict[str, Any]:
+        """The StefaLandConfig / ResConnConfig fields of an HBV head (none for another head): the spin-up of its stores
+        is the windows' warm-up, whose days carry no loss."""
+        if self.head_mode not in HBV_HEAD_MODES:
+            return {}
+        return {"hbv_nmul": self.hbv_nmul, "hbv_dynamic_parameters": list(self.hbv_dynamic_parameters), "hbv_warmup_days": self.warmup}
+
+
+# CAMELS periods of the paper's code (spec §4): train 1999-10-01..2008-09-30, test 1989-10-01..1999-09-30; Caravan's
+# ERA5-Land record (from 1981) covers the same periods, which are used there too.
 DEFAULT_PERIODS = {
     "synthland": {"train": ["1995-01-01", "2005-12-31"], "test": ["2006-01-01", "2009-12-31"]},
     "camels_us": {"train": ["1999-10-01", "2008-09-30"], "test": ["1989-10-01", "1999-09-30"]},
+    "caravan": {"train": ["1999-10-01", "2008-09-30"], "test": ["1989-10-01", "1999-09-30"]},
     "hydrodl_smap": {"train": ["2015-04-01", "2016-03-31"], "test": ["2016-04-01", "2017-03-31"]},
 }
 
@@ -182,9 +250,11 @@ class DataArguments:
     _argument_group_name = "data"
 
     dataset: str = field(default="synthland", metadata={"choices": sorted(BUILDERS), "help": "site dataset (synthland: the embedded one)"})
-    data_dir: str | None = field(default=None, metadata={"help": "raw release folder (camels_us, hydrodl_smap)"})
+    data_dir: str | None = field(default=None, metadata={"help": "raw release folder (camels_us, hydrodl_smap, caravan)"})
     config_name: str | None = field(default=None, metadata={"help": "builder config (synthland: tiny|default|large; camels_us: daymet|maurer|nldas)"})
-    basins: str | None = field(default=None, metadata={"help": "camels_us: basin list file (default: basin_list.txt in --data_dir)"})
+    basins: str | None = field(
+        default=None, metadata={"help": "camels_us: basin list file (default: basin_list.txt in --data_dir); caravan: a list of gauge ids (default: every basin)"}
+    )
     cache_dir: str | None = field(default=None, metadata={"help": "datasets cache folder"})
     extra_data_dir: list[str] = field(
         default_factory=list,
@@ -199,17 +269,17 @@ class DataArguments:
 
     def load(self):
         """Build (cached) and open the dataset."""
-        options = {  # field: (builder keyword, the builder that takes it)
-            "basins": ("basins", "camels_us"),
-            "extra_data_dir": ("extra_data_dirs", "camels_us"),
-            "ungauged": ("ungauged", "camels_us"),
-            "missing_targets": ("missing_targets", "hydrodl_smap"),
+        options = {  # field: (builder keyword, the builders that take it)
+            "basins": ("basins", ("camels_us", "caravan")),
+            "extra_data_dir": ("extra_data_dirs", ("camels_us",)),
+            "ungauged": ("ungauged", ("camels_us",)),
+            "missing_targets": ("missing_targets", ("hydrodl_smap",)),
         }
         kwargs = {}
-        for name, (keyword, builder) in options.items():
+        for name, (keyword, builders) in options.items():
             if value := getattr(self, name):
-                if self.dataset != builder:
-                    raise ValueError(f"--{name}: applies to --dataset {builder}, not {self.dataset}")
+                if self.dataset not in builders:
+                    raise ValueError(f"--{name}: applies to --dataset {' or '.join(builders)}, not {self.dataset}")
                 kwargs[keyword] = value
         return load_site_dataset(self.dataset, config_name=self.config_name, data_dir=self.data_dir, cache_dir=self.cache_dir, **kwargs)
 

@@ -1,8 +1,8 @@
 """Finetuning task heads with ``transformers.Trainer`` (``ObservedLabelTrainer``: loss over observed labels).
 
-Frozen-backbone modes (``resconn``, ``no_adapter``, ``linear_probe``) train a PEFT resConn adapter
-on a pretrained StefaLand; ``scratch`` trains the whole architecture from random weights and
-``direct`` is the LSTM baseline on raw forcings and attributes. Windows are drawn from the
+Frozen-backbone modes (``resconn``, ``no_adapter``, ``linear_probe``, ``resconn_hbv``) train a PEFT resConn
+adapter on a pretrained StefaLand; ``scratch`` trains the whole architecture from random weights, ``direct`` is
+the LSTM baseline on raw forcings and attributes and ``hbv`` its δHBV counterpart (docs/hbv.md). Windows are drawn from the
 memory-mapped site dataset; validation (for early stopping) uses held-out sites, and the final
 evaluation stitches whole-period predictions per held-out site.
 """
@@ -23,11 +23,12 @@ from peft import PeftModel, get_peft_model
 from transformers import EarlyStoppingCallback, EvalPrediction, set_seed
 
 from ..checkpoint_binding import backbone_fingerprint
-from ..configuration_stefaland import FROZEN_BACKBONE_MODES, StefaLandConfig
+from ..configuration_stefaland import DEFAULT_QUANTILES, FROZEN_BACKBONE_MODES, StefaLandConfig
 from ..data.normalization import Normalization, fit_normalization
+from ..differentiable_hbv import DEFAULT_DYNAMIC_PARAMETERS
 from ..data.splits import require_gauged
 from ..data.samplers import WindowDataset, collate_model_batch
-from ..evaluation import evaluate_sites, write_site_metrics
+from ..evaluation import evaluate_sites, write_site_metrics, write_test_quantiles
 from ..metrics import site_metrics, summarize
 from ..modeling_stefaland import TASK_HEADS, StefaLandForTimeSeriesRegression, head_class
 from ..peft_adapters import ResConnConfig
@@ -59,11 +60,12 @@ def build_finetune_model(
         raise ValueError(
             f"target_normalization is for {targets['target_variables']}, but args.target_variables is {list(args.target_variables)}"
         )
+    distribution = {**distribution_settings(args), **args.hbv_settings()}
     if args.head_mode in FROZEN_BACKBONE_MODES:
         if isinstance(base, StefaLandConfig):
             raise ValueError(f"head_mode={args.head_mode!r} needs a pretrained model folder or Hub id as base, got a config")
         model = StefaLandForTimeSeriesRegression.from_pretrained(
-            base, head_mode=args.head_mode, head_hidden_size=args.head_hidden_size, **targets
+            base, head_mode=args.head_mode, head_hidden_size=args.head_hidden_size, **targets, **distribution
         )
         adapter = ResConnConfig(
             target_variables=targets["target_variables"],
@@ -74,6 +76,7 @@ def build_finetune_model(
             head_dropout=args.head_dropout,
             embedding_scale_init=args.embedding_scale_init,
             output_transform=args.output_transform,
+            **distribution,
         )
         return get_peft_model(model, adapter)
     config = base if isinstance(base, StefaLandConfig) else StefaLandConfig.from_pretrained(base)
@@ -82,8 +85,16 @@ def build_finetune_model(
     config = config.replace(
         **input_normalization.input_statistics(), **targets, head_mode=args.head_mode, head_hidden_size=args.head_hidden_size,
         head_dropout=args.head_dropout, embedding_scale_init=args.embedding_scale_init, output_transform=args.output_transform,
+        **distribution,
     )
     return StefaLandForTimeSeriesRegression(config)
+
+
+def distribution_settings(args: FinetuneArguments) -> dict:
+    """The head's distribution fields (StefaLandConfig / ResConnConfig) of a finetuning: the quantile list only for a
+    quantile head, so a point or CMAL model's config holds none."""
+    quantiles = list(args.quantiles) if args.output_distribution == "quantile" else None
+    return {"output_distribution": args.output_distribution, "mixture_components": args.mixture_components, "quantiles": quantiles}
 
 
 def _window_metrics(eval_windows: WindowDataset, target_index: int = 0):
@@ -141,8 +152,17 @@ def finetune(
     cached = args.embedding_cache and args.head_mode in FROZEN_BACKBONE_MODES
     unused = [f"--{name} {getattr(args, name)}" for name in head_class(TASK_HEADS, args.head_mode).unread_settings
               if getattr(args, name) != FinetuneArguments.__dataclass_fields__[name].default]
+    if args.output_distribution != "cmal" and args.mixture_components != FinetuneArguments.mixture_components:
+        unused.append(f"--mixture_components {args.mixture_components}")
+    if args.output_distribution != "quantile" and tuple(args.quantiles) != DEFAULT_QUANTILES:
+        unused.append(f"--quantiles {' '.join(map(str, args.quantiles))}")
+    if not args.hbv_settings():
+        if args.hbv_nmul != FinetuneArguments.hbv_nmul:
+            unused.append(f"--hbv_nmul {args.hbv_nmul}")
+        if tuple(args.hbv_dynamic_parameters) != DEFAULT_DYNAMIC_PARAMETERS:
+            unused.append(f"--hbv_dynamic_parameters {' '.join(args.hbv_dynamic_parameters)}")
     if unused:
-        print(f"[{args.head_mode}] {', '.join(unused)} do not apply to this head")
+        print(f"[{args.head_mode}] {', '.join(unused)} do not apply to this head (output_distribution={args.output_distribution})")
     if cached and args.stride != 1:
         print(f"[{args.head_mode}] --stride {args.stride} does not apply: frozen-encoder windows come from the embedding cache's grid (--embedding_cache_stride)")
     if not cached and args.embedding_cache_stride is not None:
@@ -193,7 +213,13 @@ def finetune(
         record = finetuning_record(args, manifest["base_model"] if is_adapter else None, dataset, split)
         (artifact / FINETUNING_FILE).write_text(json.dumps(record, indent=1, default=str))
 
-    evaluation = evaluate_sites(trainer.model, dataset, split.sites("test"), split.period("test"), args.seq_len, args.warmup, args.per_device_eval_batch_size, **variables)
+    test = (dataset, split.sites("test"), split.period("test"), args.seq_len, args.warmup, args.per_device_eval_batch_size)
+    evaluation = evaluate_sites(trainer.model, *test, **variables)
+    mc_dropout, mc_seconds = None, 0.0
+    if args.mc_dropout_passes:  # the same trained model, scored again on its dropout ensemble
+        mc_started = time.time()
+        mc_dropout = evaluate_sites(trainer.model, *test, **variables, mc_dropout_passes=args.mc_dropout_passes, seed=args.seed)
+        mc_seconds = time.time() - mc_started
     report = {
         "head_mode": args.head_mode,
         "split": split.to_dict(),
@@ -209,11 +235,28 @@ def finetune(
         "arguments": args.to_dict(),
         "artifact": str(artifact),
     }
+    if "reliability" in evaluation:
+        report["reliability"] = evaluation["reliability"]
+    if mc_dropout is not None:
+        report["mc_dropout"] = {
+            "passes": args.mc_dropout_passes, "seconds": round(mc_seconds, 1), "summary": mc_dropout["summary"],
+            "n_test_sites_observed": mc_dropout["n_sites_observed"], "reliability": mc_dropout["reliability"],
+        }
     if trainer.is_world_process_zero():
         write_site_metrics(evaluation, output_dir / "metrics_per_site.csv")
+        write_test_quantiles(evaluation, output_dir / TEST_QUANTILES_FILE)
+        if mc_dropout is not None:
+            write_site_metrics(mc_dropout, output_dir / "metrics_per_site_mc_dropout.csv")
+            write_test_quantiles(mc_dropout, output_dir / MC_DROPOUT_QUANTILES_FILE)
         (output_dir / "report.json").write_text(json.dumps(report, indent=1, default=str))
     report["evaluation"] = evaluation
+    if mc_dropout is not None:
+        report["mc_dropout_evaluation"] = mc_dropout
     return report
+
+
+# the test basins' observations, prediction and central-interval bounds of a probabilistic evaluation (for figures)
+TEST_QUANTILES_FILE, MC_DROPOUT_QUANTILES_FILE = "test_quantiles.npz", "test_quantiles_mc_dropout.npz"
 
 
 FINETUNING_FILE = "finetuning.json"  # beside the weights: what prediction needs to run them as they were trained

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from transformers import EarlyStoppingCallback
 
-from ..configuration_stefaland import FROZEN_BACKBONE_MODES, StefaLandConfig
+from ..configuration_stefaland import FROZEN_BACKBONE_MODES, HBV_HEAD_MODES, HEAD_MODES, StefaLandConfig
 from ..data.normalization import STD_FLOOR_ABSOLUTE, STD_FLOOR_RELATIVE, fit_normalization
 from ..data.samplers import StaticRegressionDataset, collate_model_batch, target_matrix
 from ..data.site_arrays import SiteArrays
@@ -79,6 +79,9 @@ class StaticRegressionArguments(StefaLandTrainingArguments):
         require_at_least(self, 1, "samples_per_site", "eval_windows")
         require_positive(self, "val_fraction")
         require_period(self, "period")
+        if self.head_mode in HBV_HEAD_MODES:
+            raise ValueError(f"StaticRegressionArguments.head_mode={self.head_mode!r}: the differentiable-HBV heads predict daily "
+                             f"streamflow; a static regression takes {[m for m in HEAD_MODES if m not in HBV_HEAD_MODES]}")
         super().__post_init__()
 
 

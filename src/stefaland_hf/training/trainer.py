@@ -9,8 +9,9 @@ count our NaN (unobserved) labels as items; :class:`ObservedLabelTrainer` counts
 
 Evaluation has the same problem the other way round: Trainer averages per-batch mean losses weighted by batch
 size, so a batch with few observed labels (sparse soil moisture, the short last batch) weighs as much as a full
-one. ``eval_loss``, which picks the best checkpoint and stops training early, is recomputed here as the squared
-error over every observed label of the evaluation set divided by their count.
+one. ``eval_loss``, which picks the best checkpoint and stops training early, is recomputed here as the loss summed
+over every observed label of the evaluation set (squared error; a distributional head's negative log-likelihood or
+pinball loss) divided by their count.
 """
 
 from __future__ import annotations
@@ -45,7 +46,9 @@ class ObservedLabelTrainer(Trainer):
         return super()._get_num_items_in_batch(batch_samples, device)
 
     def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
-        """Trainer's step, also adding the batch's squared error and observed-label count to the evaluation's sums."""
+        """Trainer's step, also adding the batch's loss sum and observed-label count to the evaluation's sums; only the
+        ``prediction`` is gathered (a distributional head's parameters would multiply what evaluation keeps)."""
+        ignore_keys = [*(ignore_keys or ()), "distribution_parameters", "quantiles"]
         loss, logits, labels = super().prediction_step(model, inputs, prediction_loss_only, ignore_keys)
         if loss is not None and "labels" in inputs:
             observed = torch.isfinite(inputs["labels"]).sum()
