@@ -277,3 +277,15 @@ def test_fewer_training_basins_are_nested_and_keep_the_held_out_and_validation_b
     assert preset["benchmark"]["train_basins"] == 4 and preset["benchmark"]["val_period"] == ["2001-01-01", "2001-12-31"]
     with pytest.raises(ValueError, match="train_basins"):
         benchmark_preset("smoke", "synthland", overrides=["benchmark.train_basins=0"])
+
+
+def test_hbv_heads_add_latitude_to_every_models_camels_attributes():
+    """Hargreaves PET needs the latitude, which the paper's CAMELS attribute set lacks: with an HBV head in the run,
+    every model reads the paper's attributes plus latitude; without one, the builder's default set."""
+    from stefaland_hf.data.camels_us import PAPER_ATTRIBUTES
+    from stefaland_hf.experiments.benchmark import dataset_options
+
+    with_hbv = dataset_options("camels_us", ["direct", "resconn_hbv"], basins="camels_us_531", extra_data_dirs=None)
+    assert with_hbv == {"basins": "camels_us_531", "attributes": [*PAPER_ATTRIBUTES, "latitude"]}
+    assert dataset_options("camels_us", ["direct", "resconn"], basins=None) == {}
+    assert dataset_options("synthland", ["hbv"]) == {}

@@ -39,7 +39,7 @@ import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -586,6 +586,16 @@ def _fewer_basins_notes(folds: list[dict], labels: list[str]) -> list[str]:
     return ["", *notes] if notes else []
 
 
+def dataset_options(dataset_name: str, models: Iterable[str], **options) -> dict:
+    """The builder options of the benchmark's dataset: ``options`` that are set, and on CAMELS-US with an HBV head in
+    the run the paper's attributes plus latitude (Hargreaves PET needs it) for every model, so all read the same inputs."""
+    kwargs = {key: value for key, value in options.items() if value}
+    if dataset_name == "camels_us" and any(head_mode_of(name) in HBV_HEAD_MODES for name in models):
+        kwargs["attributes"] = [*PAPER_ATTRIBUTES, "latitude"]
+        print("attributes: the paper's 25 CAMELS attributes and latitude (the HBV heads' PET needs it), for every model")
+    return kwargs
+
+
 def run_cli(args) -> int:
     """``stefaland benchmark`` (its arguments: ``stefaland_cli.benchmark``)."""
     if args.base and args.pretrain_on:
@@ -595,12 +605,7 @@ def run_cli(args) -> int:
     variant_order = {None: -1, **{variant: i for i, variant in enumerate(VARIANTS)}}
     names = sorted(args.models, key=lambda m: (order.get(split_model(m)[0], len(order)), variant_order[split_model(m)[1]]))
     models = benchmark_models(names, preset)  # in the paper's order, each model's variants after it
-    kwargs = {k: v for k, v in (("basins", args.basins), ("extra_data_dirs", args.extra_data_dir)) if v}
-    if args.dataset == "camels_us" and any(head_mode_of(name) in HBV_HEAD_MODES for name in models):
-        # Hargreaves PET of the HBV heads needs the latitude, which the paper's attribute set lacks; every model of
-        # the run gets it, so they still read the same inputs
-        kwargs["attributes"] = [*PAPER_ATTRIBUTES, "latitude"]
-        print("attributes: the paper's 25 CAMELS attributes and latitude (the HBV heads' PET needs it), for every model")
+    kwargs = dataset_options(args.dataset, models.values(), basins=args.basins, extra_data_dirs=args.extra_data_dir)
     dataset = load_site_dataset(args.dataset, data_dir=args.data_dir, cache_dir=args.cache_dir, **kwargs)
     base = args.base
     shipped = zoo.shipped_weights(zoo.RELEASE_MODEL)
