@@ -34,6 +34,15 @@ needs_camels = pytest.mark.skipif(
     not CAMELS_US.exists(), reason=f"real CAMELS-US data not found at {CAMELS_US} (set STEFALAND_SHARED_DATA to the shared data folder)"
 )
 
+# Prepended to a subprocess's code: importing stefaland_hf fails there, so a saved folder must load by its remote code.
+WITHOUT_PACKAGE = """import importlib.abc, sys
+class Block(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name.split(".")[0] == "stefaland_hf":
+            raise ImportError("stefaland_hf is blocked in this process")
+sys.meta_path.insert(0, Block())
+"""
+
 TINY_DYNAMIC = ["precipitation", "temperature_max", "temperature_min", "shortwave_radiation"]
 TINY_STATIC = ["latitude", "longitude", "elevation", "slope", "sand_fraction", "silt_fraction", "clay_fraction", "area"]
 

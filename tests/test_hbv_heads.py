@@ -10,7 +10,7 @@ import textwrap
 import numpy as np
 import pytest
 import torch
-from conftest import tiny_config, tiny_inputs
+from conftest import WITHOUT_PACKAGE, tiny_config, tiny_inputs
 from peft import PeftModel, get_peft_model
 
 from stefaland_hf import ResConnConfig, StefaLandConfig, StefaLandForStaticRegression, StefaLandForTimeSeriesRegression, StefaLandModel
@@ -107,14 +107,8 @@ def test_saved_hbv_models_load_back_and_as_remote_code_without_the_package(tmp_p
         assert loaded.config.hbv_dynamic == ("K1",) and torch.equal(loaded(x, c).prediction, predictions[mode])
     assert (tmp_path / "hbv" / "differentiable_hbv.py").is_file()
     torch.save({"x": x, "c": c, **predictions}, tmp_path / "io.pt")
-    code = textwrap.dedent(
+    code = WITHOUT_PACKAGE + textwrap.dedent(
         f"""
-        import importlib.abc, sys
-        class Block(importlib.abc.MetaPathFinder):
-            def find_spec(self, name, path, target=None):
-                if name.split(".")[0] == "stefaland_hf":
-                    raise ImportError("stefaland_hf is blocked in this process")
-        sys.meta_path.insert(0, Block())
         import torch
         from transformers import AutoModelForTimeSeriesPrediction
         io = torch.load({str(tmp_path / "io.pt")!r})

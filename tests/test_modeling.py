@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import tiny_config, tiny_inputs
+from conftest import WITHOUT_PACKAGE, tiny_config, tiny_inputs
 from transformers import AutoConfig, AutoModel, AutoModelForPreTraining, AutoModelForTimeSeriesPrediction
 from transformers.utils import ModelOutput
 
@@ -328,14 +328,8 @@ def test_remote_code_loads_without_package(tmp_path, config):
     model.save_pretrained(tmp_path / "model")
     static.save_pretrained(tmp_path / "static")
     torch.save({"x": x, "c": c, "y": model(x, c).prediction, "s": static(x, c).prediction}, tmp_path / "io.pt")
-    code = textwrap.dedent(
+    code = WITHOUT_PACKAGE + textwrap.dedent(
         f"""
-        import importlib.abc, sys
-        class Block(importlib.abc.MetaPathFinder):
-            def find_spec(self, name, path, target=None):
-                if name.split(".")[0] == "stefaland_hf":
-                    raise ImportError("stefaland_hf is blocked in this process")
-        sys.meta_path.insert(0, Block())
         import torch
         from transformers import AutoModel, AutoModelForTimeSeriesPrediction
         io = torch.load({str(tmp_path / "io.pt")!r})

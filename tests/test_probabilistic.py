@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import tiny_config, tiny_inputs
+from conftest import WITHOUT_PACKAGE, tiny_config, tiny_inputs
 from peft import PeftModel, get_peft_model
 
 from stefaland_cli import build_parser
@@ -175,14 +175,8 @@ def test_a_saved_distributional_model_reloads_and_refuses_to_load_as_a_point_mod
     # remote code: the folder carries output_distributions.py and loads without the package
     assert (tmp_path / "cmal" / "output_distributions.py").is_file()
     torch.save({"x": x, "c": c, "q": model(x, c, quantiles=[0.05, 0.95]).quantiles}, tmp_path / "io.pt")
-    code = textwrap.dedent(
+    code = WITHOUT_PACKAGE + textwrap.dedent(
         f"""
-        import importlib.abc, sys
-        class Block(importlib.abc.MetaPathFinder):
-            def find_spec(self, name, path, target=None):
-                if name.split(".")[0] == "stefaland_hf":
-                    raise ImportError("stefaland_hf is blocked in this process")
-        sys.meta_path.insert(0, Block())
         import torch
         from transformers import AutoModelForTimeSeriesPrediction
         io = torch.load({str(tmp_path / "io.pt")!r})
