@@ -288,6 +288,24 @@ def test_splits_are_drawn_over_gauged_sites_only(synthland):
     assert sorted(np.concatenate([s.sites("test") for s in splits[:4]]).tolist()) == [i for i in range(len(marked)) if i not in (0, 5)]
 
 
+def test_a_validation_period_sets_early_stopping_apart_in_time(synthland):
+    """--val-period: a temporal split validates every site over it (not the training period's last fifth); PUB/PUR
+    validate their validation sites over it (not over the training period)."""
+    from stefaland_hf.training.arguments import SplitArguments
+
+    periods = {"train_period": ["2001-01-01", "2002-12-31"], "test_period": ["2003-01-01", "2003-12-31"]}
+    carved = SplitArguments(split="temporal", **periods).build(synthland, "synthland", seed=0)
+    apart = SplitArguments(split="temporal", val_period=["2000-01-01", "2000-12-31"], **periods).build(synthland, "synthland", seed=0)
+    assert carved.period("val")[0] > carved.period("train")[0]  # the last fifth of the training period
+    assert apart.period("train") == tuple(np.datetime64(d) for d in periods["train_period"])
+    assert apart.period("val") == (np.datetime64("2000-01-01"), np.datetime64("2000-12-31"))
+    assert len(apart.sites("val")) == len(apart.sites("train")) == len(synthland)
+    pub = SplitArguments(split="pub", val_period=["2000-01-01", "2000-12-31"], **periods).build(synthland, "synthland", seed=0)
+    assert pub.period("val") == apart.period("val") and not set(pub.sites("val")) & set(pub.sites("train"))
+    with pytest.raises(ValueError, match="val_period"):
+        SplitArguments(split="temporal", val_period=["2000-01-01"])
+
+
 def test_a_model_trained_from_random_weights_has_a_card_without_a_base(tmp_path, synthland, split, pretrained):
     from stefaland_hf.hub.push import finish_artifact
 

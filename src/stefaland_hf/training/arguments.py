@@ -298,13 +298,21 @@ class SplitArguments:
         default=None, metadata={"metavar": "DATE", "help": "training (and validation) period: START END, inclusive (default per dataset)"}
     )
     test_period: list[str] | None = field(default=None, metadata={"metavar": "DATE", "help": "evaluation period: START END, inclusive (default per dataset)"})
+    val_period: list[str] | None = field(
+        default=None,
+        metadata={"metavar": "DATE", "help": "early-stopping period: START END, inclusive (pub/pur: of the validation sites, default the "
+                                             "training period; temporal: of every site, default the training period's last fifth)"},
+    )
 
     def __post_init__(self):
-        require_period(self, "train_period", "test_period")
-        if self.split == "temporal":  # every site trains and is tested; validation is the training period's last fifth
+        require_period(self, "train_period", "test_period", "val_period")
+        if self.split == "temporal":  # every site trains and is tested; validation is by period
             for name, default in (("folds", 5), ("fold", 0), ("val_fraction", 0.1)):
                 if getattr(self, name) != default:
-                    raise ValueError(f"--{name}: applies to --split pub/pur, not temporal (its validation is the last fifth of the training period)")
+                    raise ValueError(
+                        f"--{name}: applies to --split pub/pur, not temporal (its validation is every site over --val-period, "
+                        "by default the last fifth of the training period)"
+                    )
 
     def periods(self, dataset_name: str) -> dict[str, list[str]]:
         defaults = DEFAULT_PERIODS[dataset_name]
@@ -316,9 +324,9 @@ class SplitArguments:
         all_ids = list(dataset["site_id"])
         gauged = gauged_sites(dataset)
         site_ids = [all_ids[i] for i in gauged]
-        kwargs = {"train_period": periods["train"], "val_period": periods["train"], "test_period": periods["test"]}
+        kwargs = {"train_period": periods["train"], "val_period": list(self.val_period or periods["train"]), "test_period": periods["test"]}
         if self.split == "temporal":
-            train, val = _carve_validation(periods["train"])
+            train, val = (periods["train"], self.val_period) if self.val_period else _carve_validation(periods["train"])
             return temporal_split(len(site_ids), train, val, periods["test"], site_ids=site_ids).remap(all_ids)
         if self.split == "pub":
             splits = pub_folds(site_ids, k=self.folds, seed=seed, val_fraction=self.val_fraction, **kwargs)
