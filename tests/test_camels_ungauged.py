@@ -181,13 +181,14 @@ def test_basin_with_files_in_two_folders_is_an_error(tmp_path):
         _build(root, tmp_path / "cache", extra_data_dirs=[str(extra)], ungauged=[NEW])
 
 
-def test_basin_in_two_basin_lists_is_an_error(tmp_path):
+def test_basin_in_two_basin_lists_is_built_once(tmp_path):
+    """As the shared archives come: one folder's list names basins whose streamflow another folder holds."""
     root = make_camels(tmp_path / "raw")
     extra = _extra_folder(root, tmp_path / "camels_us_ungauged")
     (extra / "basin_list.txt").write_text(f"{NEW}\n03000002\n")
-    with pytest.raises(DataFormatError, match=f"gauge id 03000002 is also listed in {root / 'basin_list.txt'}") as info:
-        CamelsUS(data_dir=str(root), cache_dir=str(tmp_path), extra_data_dirs=[str(extra)], ungauged=[NEW])
-    assert info.value.path == str(extra / "basin_list.txt")
+    builder = CamelsUS(data_dir=str(root), cache_dir=str(tmp_path), extra_data_dirs=[str(extra)], ungauged=[NEW])
+    ids = builder.basin_ids()
+    assert ids.count("03000002") == 1 and ids[-1] == NEW and ids[:-1] == read_basin_list(root / "basin_list.txt")
 
 
 def test_bad_extra_data_dirs(tmp_path):

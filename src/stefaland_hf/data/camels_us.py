@@ -79,7 +79,8 @@ when it is loaded from the cache).
   ``usgs_streamflow/`` (either may be absent) are searched together with ``data_dir``'s; a basin
   with files in two folders is an error. Attributes are read from ``data_dir`` only (the CAMELS
   tables cover all 671 basins). With ``basins=None`` the basins are those of ``basin_list.txt`` in
-  ``data_dir`` and in every extra folder, in that order (one listed twice is an error).
+  ``data_dir`` and in every extra folder, in that order, each once (the forcings-only and the streamflow archive
+  of the shared data list the same 603 basins).
 
 The 670 basins of the shared data (67 gauged, 603 forcings-only; see its README)::
 
@@ -818,13 +819,9 @@ class CamelsUS(datasets.GeneratorBasedBuilder):
             if dup:
                 raise ValueError(f"basins: {sorted(dup)} listed more than once")
             return ids
-        listed_in: dict[str, Path] = {}
-        for path in files:
-            for basin in read_basin_list(path):
-                if basin in listed_in:
-                    raise DataFormatError(path, f"gauge id {basin} is also listed in {listed_in[basin]}: each basin is built once")
-                listed_in[basin] = path
-        return list(listed_in)
+        # a basin in the lists of two folders (forcings in one, streamflow in the other, as the shared archives come) is
+        # built once from both: the folders' files are searched together, and a file found twice is an error there
+        return list(dict.fromkeys(basin for path in files for basin in read_basin_list(path)))
 
     def _ungauged_list_file(self) -> Path | None:
         u = self.config.ungauged
