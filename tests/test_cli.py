@@ -121,6 +121,8 @@ WRONG_ARGUMENTS = [
     (["push", "model", ".", "no-namespace"], "expected a Hub repo id NAMESPACE/NAME"),
     (["push", "dataset", "camels", "org/name"], "invalid choice: 'camels'"),
     (["convert-original", "no/such/checkpoint.pt", "--out", "o"], "checkpoint no/such/checkpoint.pt: no such file"),
+    (["export", "no/such/adapter", "o"], "adapter no/such/adapter: no such folder"),
+    (["export", ".", "o", "--benchmark", "no/such/results.json"], "--benchmark no/such/results.json: no such file"),
 ]
 
 

@@ -55,6 +55,35 @@ def test_save_writes_only_the_adapter_and_reload_is_exact(tmp_path):
     assert torch.equal(reloaded(x_dynamic=x, x_static=c).prediction, expected)
 
 
+def test_merge_and_unload_makes_a_complete_model_that_loads_without_peft(tmp_path):
+    from transformers import AutoModelForTimeSeriesPrediction
+
+    config = ResConnConfig(target_mean=[1.0], target_std=[2.0], head_hidden_size=12, output_distribution="cmal", mixture_components=2)
+    model = _train_a_little(get_peft_model(_base(), config))
+    x, c = tiny_inputs(seed=5)
+    expected = model(x_dynamic=x, x_static=c).prediction
+    complete = model.merge_and_unload()
+    assert type(complete) is StefaLandForTimeSeriesRegression and not isinstance(complete.head, ResConnLayer)
+    assert complete.config.target_mean == [1.0] and complete.config.output_distribution == "cmal"
+    assert complete.config.head_hidden_size == 12 and complete.config.mixture_components == 2
+    assert torch.equal(complete(x_dynamic=x, x_static=c).prediction, expected)
+    complete.save_pretrained(tmp_path)
+    for loader in (StefaLandForTimeSeriesRegression, AutoModelForTimeSeriesPrediction):
+        reloaded = loader.from_pretrained(tmp_path).eval()
+        assert torch.equal(reloaded(x_dynamic=x, x_static=c).prediction, expected)
+    with pytest.raises(ValueError, match="output_distribution"):  # a distributional model is not a point model
+        StefaLandForTimeSeriesRegression.from_pretrained(tmp_path, output_distribution="none")
+
+
+def test_merge_and_unload_needs_the_active_adapter():
+    model = get_peft_model(_base(), ResConnConfig(target_mean=[1.0], target_std=[2.0], head_hidden_size=12), adapter_name="a")
+    model.add_adapter("b", ResConnConfig(target_mean=[3.0], target_std=[1.0], head_hidden_size=12))
+    with pytest.raises(ValueError, match="the active one \\('a'\\), not \\['b'\\]"):
+        model.merge_and_unload(adapter_names=["b"])
+    with model.disable_adapter(), pytest.raises(ValueError, match="no active resConn adapter"):
+        model.merge_and_unload()
+
+
 def test_two_task_adapters_switch_and_disable(tmp_path):
     base = _base().eval()
     x, c = tiny_inputs()

@@ -192,3 +192,64 @@ def test_an_adapter_folder_loads_in_the_pipeline_with_the_windows_it_was_finetun
     (tmp_path / "adapter" / FINETUNING_FILE).write_text(json.dumps({**record, "base_model": {**record["base_model"], "backbone_sha256": "0" * 64}}))
     with pytest.raises(ValueError, match="is not the one the adapter"):
         pipeline("streamflow-prediction", model=str(tmp_path / "adapter"))
+
+
+def _adapter_run(tmp_path):
+    """A resConn adapter in a run folder (adapter/ with finetuning.json) on a saved tiny base, as finetuning writes it."""
+    import json
+
+    from peft import get_peft_model
+
+    from stefaland_hf import ResConnConfig, StefaLandForPretraining
+    from stefaland_hf.checkpoint_binding import backbone_fingerprint
+    from stefaland_hf.training.finetune import FINETUNING_FILE
+
+    torch.manual_seed(0)
+    StefaLandForPretraining(tiny_config(target_variables=None, target_mean=None, target_std=None)).save_pretrained(tmp_path / "base")
+    base = StefaLandForTimeSeriesRegression.from_pretrained(tmp_path / "base", target_variables=["streamflow"])
+    adapter = get_peft_model(base, ResConnConfig(target_mean=[1.0], target_std=[2.0], head_hidden_size=12)).eval()
+    adapter.save_pretrained(tmp_path / "run" / "adapter")
+    record = {"head_mode": "resconn", "target_variables": ["streamflow"], "seq_len": SEQ_LEN, "warmup": WARMUP,
+              "base_model": {"name": str(tmp_path / "base"), "backbone_sha256": backbone_fingerprint(base.stefaland)},
+              "data": {"builder": "camels_us", "config": "daymet",
+                       "trained_on": {"site_ids": ["basin"], "periods": [["2001-01-01", "2001-02-28"], ["2001-03-01", "2001-03-31"]]}}}
+    (tmp_path / "run" / "adapter" / FINETUNING_FILE).write_text(json.dumps(record))
+    return tmp_path / "run" / "adapter"
+
+
+def test_an_exported_adapter_predicts_the_same_by_folder_and_by_short_name(tmp_path, monkeypatch):
+    """`stefaland export`: one complete folder, no PEFT or base needed; its card states the benchmark's held-out skill,
+    its finetuning.json still flags in-sample days, and a short name reaches it (pipeline included)."""
+    import json
+
+    from transformers import pipeline
+
+    from stefaland_hf.experiments.export import export_complete_model
+    from stefaland_hf.hub.zoo_cache import install_model
+
+    adapter = _adapter_run(tmp_path)
+    folds = [{"models": {"StefaLand resConn": {"summary": {"nse": nse}, "n_test_sites_observed": 20}}} for nse in (0.5, 0.6)]
+    (tmp_path / "results.json").write_text(json.dumps({"kind": "pub", "n_basins": 40, "folds": folds}))
+    out = export_complete_model(adapter, tmp_path / "stefaland-mine", benchmark=tmp_path / "results.json",
+                                benchmark_command="stefaland benchmark pub ...")
+    assert sorted(p.name for p in out.iterdir() if p.suffix != ".py") == [
+        "README.md", "benchmark_skill.json", "config.json", "finetuning.json", "model.safetensors"]
+    card = (out / "README.md").read_text()
+    assert "median NSE 0.550 ± 0.050 (s.e. over 2 folds; per fold 0.500 / 0.600) over 40 held-out basins of 40, ungauged basins (PUB)" in card
+    assert "1 basins of `camels_us` (config `daymet`" in card
+    expected = predict_streamflow(str(adapter), forcings(), ATTRIBUTES)
+    by_folder = predict_streamflow(str(out), forcings(), ATTRIBUTES)
+    pd.testing.assert_frame_equal(by_folder, expected)
+    from stefaland_hf.experiments.tables import in_sample, load_model
+
+    flags = in_sample(by_folder, load_model(str(out))[1])  # basin-days of its training basins and periods
+    assert flags is not None and flags.sum() == in_sample(expected, load_model(str(adapter))[1]).sum() == 80
+    monkeypatch.setenv("STEFALAND_WEIGHTS", str(tmp_path))
+    install_model("stefaland-mine", out)  # as `import stefaland_hf` installs the zoo's models into the HF cache
+    pd.testing.assert_frame_equal(predict_streamflow("stefaland-mine", forcings(), ATTRIBUTES), expected)
+    pd.testing.assert_frame_equal(pipeline("streamflow-prediction", model="stefaland-mine")(forcings(), attributes=ATTRIBUTES), expected)
+    with pytest.raises(FileExistsError, match="overwrite"):
+        export_complete_model(adapter, out)
+    with pytest.raises(ValueError, match="'LSTM SL': not in the benchmark's results \\(models: \\['StefaLand resConn'\\]\\)"):
+        export_complete_model(adapter, tmp_path / "other", benchmark=tmp_path / "results.json", benchmark_model="LSTM SL")
+    assert not (tmp_path / "other").exists() and [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []

@@ -16,7 +16,7 @@ import sys
 from typing import Callable
 
 # module of this package -> provides ``add_parser(subparsers)``
-SUBCOMMANDS = ("demo", "benchmark", "probe_curve", "compare", "reconstruct", "predict", "push", "convert")
+SUBCOMMANDS = ("demo", "benchmark", "probe_curve", "compare", "reconstruct", "predict", "push", "export", "convert")
 
 # errors that describe bad input or a bad environment; anything else is reported as a likely bug
 USER_ERRORS = (ValueError, LookupError, OSError)

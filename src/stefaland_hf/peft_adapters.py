@@ -289,6 +289,24 @@ class ResConnModel(BaseTuner):
     def _cast_adapter_dtype(self, adapter_name: str, autocast_adapter_dtype: bool = True) -> None:
         """Adapter heads keep the dtype they were built with."""
 
+    def merge_and_unload(self, progressbar: bool = False, safe_merge: bool = False, adapter_names=None):
+        """The base model as a complete task model of the active adapter: its head becomes the model's own ``head`` and
+        its head settings (targets, statistics, head mode, distribution) the model's config, so ``save_pretrained``
+        writes one folder that ``StefaLandForTimeSeriesRegression.from_pretrained`` (or ``AutoModelForTimeSeriesPrediction``)
+        loads without PEFT or a separate base. A resConn head has nothing to fold into the encoder's weights: this
+        installs the whole head. The other adapters are dropped; ``adapter_names`` may only name the active one."""
+        layer = self.model.head
+        if not isinstance(layer, ResConnLayer) or not layer.active_adapters or layer.disable_adapters:
+            raise ValueError("merge_and_unload: no active resConn adapter to make the model's head")
+        (name,) = layer.active_adapters
+        if adapter_names is not None and list(adapter_names) != [name]:
+            raise ValueError(f"merge_and_unload: resConn installs one adapter as the head, the active one ({name!r}), not {list(adapter_names)}")
+        head = layer.resconn_heads[name]
+        del head._buffers[BINDING_BUFFER]  # the complete model's config holds these settings, loaded with the weights
+        self.model.config = self.peft_config[name].head_config(self.model.config)
+        self.model.head = head
+        return self.model
+
     @classmethod
     def _remove_adapter_name_from_key(cls, key: str, adapter_name: str) -> str:
         """Checkpoint keys carry no adapter name, so a saved adapter loads under any name.

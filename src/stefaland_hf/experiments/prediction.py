@@ -46,13 +46,14 @@ def parse_period(values: Sequence[str], argument: str = "--period") -> tuple[str
 
 def _local_folder(name: str) -> Path:
     """A folder, or a Hub repo id fetched (or found in the HF cache when offline) with ``snapshot_download``."""
-    from huggingface_hub import snapshot_download
+    from huggingface_hub import snapshot_download, try_to_load_from_cache
 
     from ..hub.names import looks_like_path
 
     if os.path.isdir(name):
         return Path(name)
-    if looks_like_path(name) or "/" not in name:
+    cached = "/" not in name and not looks_like_path(name) and isinstance(try_to_load_from_cache(name, "config.json"), str)
+    if looks_like_path(name) or ("/" not in name and not cached):  # a name without "/" is a Hub id only when cached
         raise FileNotFoundError(f"--adapter {name}: no such folder (and not a Hub repo id ORG/NAME)")
 
     return Path(snapshot_download(name))

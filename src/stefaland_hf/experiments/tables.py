@@ -259,20 +259,19 @@ FINETUNING_RECORD = "finetuning_record"
 def load_model(model, base=None) -> tuple[Any, dict | None]:
     """``(model ready to predict, its finetuning.json record or None)``: a model object as given (with the record
     :func:`load_model` attached to it, if any); a folder (a resConn adapter on ``base``, by default the base it names,
-    or a complete model) or a name loaded, the record attached as ``model.finetuning_record``."""
+    or a complete model), a Hub id or a short name (``stefaland-conus-streamflow``) loaded, the record attached as
+    ``model.finetuning_record``."""
     if not isinstance(model, (str, Path)):
         return model, getattr(model, FINETUNING_RECORD, None)
     from .prediction import load_trained_model
 
-    name = str(model)
-    if Path(name).is_dir() or "/" in name:
-        model, record = load_trained_model(name, base)
-        setattr(model, FINETUNING_RECORD, record)
-        return model, record
-    from ..hub.names import from_pretrained
-    from ..modeling_stefaland import StefaLandForTimeSeriesRegression
+    from ..hub.names import resolve_model_name
 
-    return from_pretrained(name, StefaLandForTimeSeriesRegression).eval(), None
+    name = str(model)
+    # a short name: its folder in the model zoo or $STEFALAND_WEIGHTS, or its Hub id; an encoder without a head is refused
+    model, record = load_trained_model(name if Path(name).is_dir() or "/" in name else resolve_model_name(name), base)
+    setattr(model, FINETUNING_RECORD, record)
+    return model, record
 
 
 def model_variables(model) -> tuple[list[str], list[str], list[str]]:
