@@ -41,6 +41,34 @@ def test_pub_benchmark_smoke_and_resume(tmp_path):
         run_benchmark("pub", dataset, tmp_path / "out", folds=2, seed=0, preset=benchmark_preset("smoke", overrides=["finetune.max_steps=3"]), models=models, resume=True)
     with pytest.raises(RunFolderError, match="pass --resume"):
         run_benchmark("pub", dataset, tmp_path / "out", folds=2, seed=0, preset=benchmark_preset("smoke"), models=models)
+    # benchmarks/missing_inputs.py (docs/benchmarks.md) scores the fold models again with inputs hidden, as mask tokens
+    # or at the model's mean: all inputs reproduce the benchmark's own medians, and hiding changes them
+    (tmp_path / "out" / "moved").rename(tmp_path / "out" / "folds" / "fold_0")  # the fold models of the first run
+    (tmp_path / "basins.txt").write_text("\n".join(basins) + "\n")
+    script = _benchmark_script("missing_inputs")
+    assert script.main(["--run", str(tmp_path / "out"), "--data-dir", str(CAMELS_US), "--basins", str(tmp_path / "basins.txt"),
+                        "--cache-dir", str(tmp_path / "cache"), "--out", str(tmp_path / "missing")]) == 0
+    rows = json.loads((tmp_path / "missing" / "missing_inputs.json").read_text())["rows"]
+    assert len(rows) == 2 * (4 * 1 + 4 * 2)  # folds x (LSTM: one fill; resConn: mask token and mean) x 4 scenarios
+    for row in rows:
+        if row["scenario"] == "all inputs":
+            assert row["median_nse"] == pytest.approx(results["folds"][row["fold"]]["models"][row["model"]]["summary"]["nse"], abs=1e-5)
+    soil = {r["fill"]: r for r in rows if r["model"] == "StefaLand resConn" and r["fold"] == 0 and r["scenario"] == "no soil attributes"}
+    assert soil["mask token"]["hidden"] and set(soil["mask token"]["hidden"]) <= set(script.SOIL)
+    assert soil["mask token"]["median_nse"] != soil["mean"]["median_nse"]
+    table = (tmp_path / "missing" / "missing_inputs.md").read_text()
+    assert table.startswith("| scenario | LSTM SL, mean | StefaLand resConn, mask token | StefaLand resConn, mean |")
+    assert "| no vapor pressure or radiation | " in table
+
+
+def _benchmark_script(name: str):
+    """A script of benchmarks/ as a module."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def test_summary_layout_from_results():
@@ -212,11 +240,7 @@ def test_the_hbv_pair_trains_and_scores_as_benchmark_models(tmp_path):
     assert (out / "pretraining" / "model" / "model.safetensors").is_file()  # the hybrid's frozen encoder
     assert "| LSTM-HBV1.1p |" in (out / "summary.md").read_text()
     # benchmarks/hbv_figures.py draws the stores and parameters of a trained model (here the hybrid's adapter)
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("hbv_figures", Path(__file__).resolve().parents[1] / "benchmarks" / "hbv_figures.py")
-    figures = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(figures)
+    figures = _benchmark_script("hbv_figures")
     basins = list(results["folds"][0]["models"]["LSTM-HBV1.1p"]["per_basin"])[:2]  # held-out basins of fold 0
     figures.main(["--model", str(out / "folds" / "fold_0" / "resconn_hbv" / "adapter"), "--dataset", "synthland", "--basins", *basins,
                   "--period", "2006-01-01", "2006-12-31", "--out", str(tmp_path / "figures")])
@@ -289,3 +313,4 @@ def test_hbv_heads_add_latitude_to_every_models_camels_attributes():
     assert with_hbv == {"basins": "camels_us_531", "attributes": [*PAPER_ATTRIBUTES, "latitude"]}
     assert dataset_options("camels_us", ["direct", "resconn"], basins=None) == {}
     assert dataset_options("synthland", ["hbv"]) == {}
+
