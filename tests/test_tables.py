@@ -232,7 +232,7 @@ def test_an_exported_adapter_predicts_the_same_by_folder_and_by_short_name(tmp_p
     (tmp_path / "results.json").write_text(json.dumps({"kind": "pub", "n_basins": 40, "folds": folds}))
     out = export_complete_model(adapter, tmp_path / "stefaland-mine", benchmark=tmp_path / "results.json",
                                 benchmark_command="stefaland benchmark pub ...")
-    assert sorted(p.name for p in out.iterdir() if p.suffix != ".py") == [
+    assert sorted(p.name for p in out.iterdir()) == [
         "README.md", "benchmark_skill.json", "config.json", "finetuning.json", "model.safetensors"]
     card = (out / "README.md").read_text()
     assert "median NSE 0.550 ± 0.050 (s.e. over 2 folds; per fold 0.500 / 0.600) over 40 held-out basins of 40, ungauged basins (PUB)" in card
@@ -248,6 +248,10 @@ def test_an_exported_adapter_predicts_the_same_by_folder_and_by_short_name(tmp_p
     install_model("stefaland-mine", out)  # as `import stefaland_hf` installs the zoo's models into the HF cache
     pd.testing.assert_frame_equal(predict_streamflow("stefaland-mine", forcings(), ATTRIBUTES), expected)
     pd.testing.assert_frame_equal(pipeline("streamflow-prediction", model="stefaland-mine")(forcings(), attributes=ATTRIBUTES), expected)
+    with pytest.raises(ValueError, match="a pretrained encoder has no trained head"):  # by name too, never a random head
+        predict_streamflow("stefaland-conus", forcings(), ATTRIBUTES)
+    with pytest.raises(FileNotFoundError, match="stefaland-mine"):  # a typo: the closest names
+        predict_streamflow("stefaland-mien", forcings(), ATTRIBUTES)
     with pytest.raises(FileExistsError, match="overwrite"):
         export_complete_model(adapter, out)
     with pytest.raises(ValueError, match="'LSTM SL': not in the benchmark's results \\(models: \\['StefaLand resConn'\\]\\)"):

@@ -12,7 +12,7 @@ def add_parser(subparsers) -> None:
         help="a finetuned resConn adapter as one complete model folder (loads without PEFT or a separate base)",
         description=(
             "Load ADAPTER on the base it names, make its head the model's own, and write OUT: config.json, "
-            "model.safetensors, remote code, finetuning.json (its training basins and periods) and a model card; "
+            "model.safetensors, finetuning.json (its training basins and periods) and a model card; "
             "with --benchmark, the card states the held-out skill the benchmark measured for the same recipe."
         ),
     )
@@ -22,5 +22,6 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--benchmark-model", default="StefaLand resConn", metavar="LABEL", help="that benchmark's label of the model")
     parser.add_argument("--benchmark-command", metavar="TEXT", help="the command that ran the benchmark, quoted on the card")
     parser.add_argument("--summary", metavar="TEXT", help="the card's opening paragraph (default: generated)")
+    parser.add_argument("--card-location", metavar="NAME", help="what the card's code loads the model by: a model-zoo short name or Hub id (default: OUT)")
     parser.add_argument("--overwrite", action="store_true", help="replace OUT")
     parser.set_defaults(func=runs("stefaland_hf.experiments.export", "run_cli", paths(("adapter",), adapter="folder", benchmark="file")))

@@ -2,7 +2,7 @@
 
 ``stefaland export RUN/adapter OUT`` loads the adapter on the base its ``finetuning.json`` names, installs its head as
 the model's own (:meth:`ResConnModel.merge_and_unload`) and writes ``OUT`` with ``config.json``, ``model.safetensors``,
-the remote code, the ``finetuning.json`` record (training basins and period: what ``in_sample`` flags) and a card.
+the ``finetuning.json`` record (training basins and period: what ``in_sample`` flags) and a card.
 With ``--benchmark RESULTS.json`` the card states the held-out skill that a benchmark measured for the same recipe,
 per fold: what to expect at a basin the model never saw. The folder is written beside ``OUT`` and renamed into place,
 so an interrupted export leaves no half-written model.
@@ -60,9 +60,11 @@ def export_complete_model(
     benchmark_command: str | None = None,
     dataset_name: str = "camels_us",
     summary: str | None = None,
+    location: str | None = None,
     overwrite: bool = False,
 ) -> Path:
-    """Write the resConn ``adapter`` folder of a finetuning run as a complete model folder ``out`` (see the module)."""
+    """Write the resConn ``adapter`` folder of a finetuning run as a complete model folder ``out`` (see the module).
+    ``location``: what the card's code loads the model by (a short name of the model zoo, a Hub id; default ``out``)."""
     from ..training.finetune import FINETUNING_FILE
     from .prediction import load_trained_model
 
@@ -86,16 +88,29 @@ def export_complete_model(
                             f"`{data.get('config')}`: its forcing product), their ids in {FINETUNING_FILE}")
     if skill is not None:
         training["Expected skill at a basin it never saw"] = _skill_text(skill, benchmark_command)
+    location = location or str(out)
+    if summary is None:
+        summary = (
+            f"A StefaLand streamflow model: the frozen `{base}` encoder with a resConn adapter finetuned on "
+            + (f"{len(data['trained_on']['site_ids'])} basins of `{data.get('builder')}` ({data.get('config')} forcings)" if data.get("trained_on") else "its training basins")
+            + f". Daily streamflow in mm/day from a table of daily forcings and a few attributes: "
+            f"`stefaland_hf.predict_streamflow(\"{location}\", forcings, attributes)`, "
+            f"`transformers.pipeline(\"streamflow-prediction\", model=\"{location}\")` or "
+            f"`stefaland predict --model {location} --forcings F.csv --attributes A.csv --out DIR`; variables the tables lack "
+            "become mask tokens and are reported, and days of its training basins and periods are flagged `in_sample`."
+        )
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
         complete.save_pretrained(staging)
+        for code in staging.glob("*.py"):  # `stefaland push model` adds the remote code; zoo folders carry none
+            code.unlink()
         if record is not None:
             (staging / FINETUNING_FILE).write_text(json.dumps(record, indent=1))
         if skill is not None:
             (staging / "benchmark_skill.json").write_text(json.dumps(skill, indent=1))
         card = render_model_card(
-            staging, training=training, report=report, base_model=base, model_id=out.name, summary=summary,
+            staging, training=training, report=report, base_model=base, model_id=out.name, summary=summary, repo_id=location,
             results=results_from_report(report, dataset_name) if report else None,
         )
         card.save(staging / "README.md")
@@ -111,7 +126,7 @@ def run_cli(args) -> int:
     """``stefaland export``."""
     out = export_complete_model(
         args.adapter, args.out, benchmark=args.benchmark, benchmark_model=args.benchmark_model,
-        benchmark_command=args.benchmark_command, summary=args.summary, overwrite=args.overwrite,
+        benchmark_command=args.benchmark_command, summary=args.summary, location=args.card_location, overwrite=args.overwrite,
     )
     print(f"wrote {out}: load it with stefaland_hf.from_pretrained({str(out)!r}, StefaLandForTimeSeriesRegression)")
     return 0

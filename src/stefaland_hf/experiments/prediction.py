@@ -45,17 +45,21 @@ def parse_period(values: Sequence[str], argument: str = "--period") -> tuple[str
 
 
 def _local_folder(name: str) -> Path:
-    """A folder, or a Hub repo id fetched (or found in the HF cache when offline) with ``snapshot_download``."""
-    from huggingface_hub import snapshot_download, try_to_load_from_cache
+    """A folder; a short name (``stefaland-conus-streamflow``: the model zoo, ``$STEFALAND_WEIGHTS`` or its cached Hub
+    repo, :func:`~stefaland_hf.hub.names.resolve_model_name`); or a Hub repo id fetched (or found in the HF cache when
+    offline) with ``snapshot_download``."""
+    from huggingface_hub import snapshot_download
 
-    from ..hub.names import looks_like_path
+    from ..hub.names import looks_like_path, resolve_model_name
 
     if os.path.isdir(name):
         return Path(name)
-    cached = "/" not in name and not looks_like_path(name) and isinstance(try_to_load_from_cache(name, "config.json"), str)
-    if looks_like_path(name) or ("/" not in name and not cached):  # a name without "/" is a Hub id only when cached
+    if looks_like_path(name):
         raise FileNotFoundError(f"--adapter {name}: no such folder (and not a Hub repo id ORG/NAME)")
-
+    if "/" not in name:
+        name = resolve_model_name(name)  # an unknown name fails here, naming the closest known ones
+        if os.path.isdir(name):
+            return Path(name)
     return Path(snapshot_download(name))
 
 

@@ -265,11 +265,7 @@ def load_model(model, base=None) -> tuple[Any, dict | None]:
         return model, getattr(model, FINETUNING_RECORD, None)
     from .prediction import load_trained_model
 
-    from ..hub.names import resolve_model_name
-
-    name = str(model)
-    # a short name: its folder in the model zoo or $STEFALAND_WEIGHTS, or its Hub id; an encoder without a head is refused
-    model, record = load_trained_model(name if Path(name).is_dir() or "/" in name else resolve_model_name(name), base)
+    model, record = load_trained_model(str(model), base)  # an encoder without a trained head is refused
     setattr(model, FINETUNING_RECORD, record)
     return model, record
 
