@@ -257,3 +257,17 @@ def test_an_exported_adapter_predicts_the_same_by_folder_and_by_short_name(tmp_p
     with pytest.raises(ValueError, match="'LSTM SL': not in the benchmark's results \\(models: \\['StefaLand resConn'\\]\\)"):
         export_complete_model(adapter, tmp_path / "other", benchmark=tmp_path / "results.json", benchmark_model="LSTM SL")
     assert not (tmp_path / "other").exists() and [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_a_table_whose_maxima_equal_its_minima_is_reported_as_another_product(model):
+    """The CAMELS-US Maurer and NLDAS files carry tmax == tmin; a model trained on Daymet's should say so."""
+    from stefaland_hf.experiments.tables import report_lines
+
+    flat = forcings().assign(temperature_min=lambda f: f.temperature_max)
+    report = predict_streamflow(model, flat, ATTRIBUTES, warmup=WARMUP, seq_len=SEQ_LEN).attrs["report"]
+    assert report["product_hints"]["basin"] == [
+        "temperature_max equals temperature_min on 100% of days, as in the CAMELS-US Maurer and NLDAS files: not daily maxima and minima"]
+    report.update(trained_on_dataset="camels_us", trained_on_forcing_product="daymet")
+    lines = report_lines(report)
+    assert any(line.startswith("another forcing product than the model's (daymet)? temperature_max equals") for line in lines)
+    assert predict_streamflow(model, forcings(), ATTRIBUTES, warmup=WARMUP, seq_len=SEQ_LEN).attrs["report"]["product_hints"] == {"basin": []}

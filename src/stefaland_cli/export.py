@@ -23,5 +23,6 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--benchmark-command", metavar="TEXT", help="the command that ran the benchmark, quoted on the card")
     parser.add_argument("--summary", metavar="TEXT", help="the card's opening paragraph (default: generated)")
     parser.add_argument("--card-location", metavar="NAME", help="what the card's code loads the model by: a model-zoo short name or Hub id (default: OUT)")
+    parser.add_argument("--host", metavar="TEXT", help="the finetuning's machine, precision and threads, for the card")
     parser.add_argument("--overwrite", action="store_true", help="replace OUT")
     parser.set_defaults(func=runs("stefaland_hf.experiments.export", "run_cli", paths(("adapter",), adapter="folder", benchmark="file")))

@@ -51,6 +51,20 @@ def _skill_text(skill: Mapping, command: str | None) -> str:
     return text + (f"; command: `{command}`" if command else "")
 
 
+def _compute_text(report: Mapping, evaluations: Path, host: str | None) -> str:
+    """Steps, how the run stopped (the step of the best validation loss, from the run's evaluations.csv), time, host."""
+    steps, cap = report.get("steps"), (report.get("arguments") or {}).get("max_steps")
+    text = f"{steps} optimizer steps" + (" (the step cap)" if steps == cap else " (early stopping)")
+    if evaluations.is_file():
+        import pandas as pd
+
+        log = pd.read_csv(evaluations)
+        text += f", best validation loss {log['loss'].min():.4f} at step {int(log.loc[log['loss'].idxmin(), 'step'])}"
+    if report.get("train_seconds") is not None:
+        text += f"; {float(report['train_seconds']) / 60:.0f} min of training"
+    return text + (f"; {host}" if host else "")
+
+
 def export_complete_model(
     adapter: str | os.PathLike,
     out: str | os.PathLike,
@@ -61,10 +75,12 @@ def export_complete_model(
     dataset_name: str = "camels_us",
     summary: str | None = None,
     location: str | None = None,
+    host: str | None = None,
     overwrite: bool = False,
 ) -> Path:
     """Write the resConn ``adapter`` folder of a finetuning run as a complete model folder ``out`` (see the module).
-    ``location``: what the card's code loads the model by (a short name of the model zoo, a Hub id; default ``out``)."""
+    ``location``: what the card's code loads the model by (a short name of the model zoo, a Hub id; default ``out``);
+    ``host``: the machine, precision and threads of the finetuning, for the card's compute row."""
     from ..training.finetune import FINETUNING_FILE
     from .prediction import load_trained_model
 
@@ -88,6 +104,8 @@ def export_complete_model(
                             f"`{data.get('config')}`: its forcing product), their ids in {FINETUNING_FILE}")
     if skill is not None:
         training["Expected skill at a basin it never saw"] = _skill_text(skill, benchmark_command)
+    if report is not None:
+        training["compute"] = _compute_text(report, adapter.parent / "evaluations.csv", host)
     location = location or str(out)
     if summary is None:
         summary = (
@@ -114,6 +132,8 @@ def export_complete_model(
             results=results_from_report(report, dataset_name) if report else None,
         )
         card.save(staging / "README.md")
+        for path in (staging, *staging.iterdir()):  # mkdtemp's private mode: readable like any folder save_pretrained writes
+            path.chmod(0o755 if path.is_dir() else 0o644)
         if out.exists():
             shutil.rmtree(out)
         staging.rename(out)
@@ -126,7 +146,8 @@ def run_cli(args) -> int:
     """``stefaland export``."""
     out = export_complete_model(
         args.adapter, args.out, benchmark=args.benchmark, benchmark_model=args.benchmark_model,
-        benchmark_command=args.benchmark_command, summary=args.summary, location=args.card_location, overwrite=args.overwrite,
+        benchmark_command=args.benchmark_command, summary=args.summary, location=args.card_location, host=args.host,
+        overwrite=args.overwrite,
     )
     print(f"wrote {out}: load it with stefaland_hf.from_pretrained({str(out)!r}, StefaLandForTimeSeriesRegression)")
     return 0

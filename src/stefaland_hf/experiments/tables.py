@@ -324,7 +324,7 @@ def predict_streamflow(
     attributes = attribute_table(attributes, list(tables), rename, where["attributes"])
     if not 0 <= warmup < seq_len <= model.config.max_position_embeddings:
         raise TableError(f"warmup={warmup}, seq_len={seq_len}: expected 0 <= warmup < seq_len <= the model's {model.config.max_position_embeddings} positions")
-    frames, report = [], {"masked": {}, "missing_days": {}, "ignored": {}, "warmup_days": warmup, "units": {}}
+    frames, report = [], {"masked": {}, "missing_days": {}, "ignored": {}, "product_hints": {}, "warmup_days": warmup, "units": {}}
     groups: dict[tuple, list[str]] = {}
     for basin, frame in tables.items():
         if len(frame) <= warmup:
@@ -354,10 +354,23 @@ def predict_streamflow(
         gaps = frame.reindex(columns=have).isna().sum()
         report["missing_days"][basin] = {v: int(n) for v, n in gaps.items() if n}
         report["ignored"][basin] = [v for v in frame.columns if v not in dynamic]
+        report["product_hints"][basin] = product_hints(frame)
     report["units"] = {v: get_variable(v).unit for v in dict.fromkeys([*dynamic, *static, "streamflow"])}
     out = pd.concat(frames, ignore_index=True)
     out.attrs["report"] = report
     return out
+
+
+def product_hints(frame: pd.DataFrame) -> list[str]:
+    """Signs in one basin's forcing table that it comes from another product than daily Daymet-like series: today one,
+    daily maxima equal to the minima, as in the CAMELS-US Maurer and NLDAS files (docs/data.md)."""
+    hints = []
+    if {"temperature_max", "temperature_min"} <= set(frame.columns):
+        both = frame[["temperature_max", "temperature_min"]].dropna()
+        if len(both) and (equal := float((both["temperature_max"] == both["temperature_min"]).mean())) >= 0.95:
+            hints.append(f"temperature_max equals temperature_min on {equal:.0%} of days, as in the CAMELS-US Maurer and NLDAS "
+                         "files: not daily maxima and minima")
+    return hints
 
 
 def quantile_column(name: str, level: float) -> str:
@@ -376,6 +389,11 @@ def report_lines(report: dict[str, Any]) -> list[str]:
             lines.append(f"{label}missing values (NaN, masked on those days): {days}")
         if report["ignored"][basin]:
             lines.append(f"{label}not read by the model: {', '.join(report['ignored'][basin])}")
+        for hint in report.get("product_hints", {}).get(basin, []):
+            lines.append(f"{label}another forcing product than the model's ({report.get('trained_on_forcing_product') or 'unknown'})? {hint}")
+    if report.get("trained_on_forcing_product"):
+        lines.append(f"the model was finetuned on {report.get('trained_on_dataset')} with {report['trained_on_forcing_product']} forcings: "
+                     "inputs from another product shift its skill")
     return lines
 
 
