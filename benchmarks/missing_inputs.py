@@ -5,9 +5,9 @@ either as missing (NaN: StefaLand's learned mask tokens) or filled with the mode
         --extra-data-dir runs/unpacked/camels_us_ungauged runs/unpacked/camels_us_streamflow --basins camels_us_531 \
         --out runs/pub531/missing_inputs
 
-``--run`` is a ``stefaland benchmark`` folder (results.json, or seed_N/ of --training-seeds) whose fold models are
-still in ``folds/fold_K/<model>/``; the dataset arguments must build the dataset the benchmark ran on (its basin ids
-are checked against the folds'). Every model is scored on its fold's held-out basins over the benchmark's test period,
+``--run`` is a ``stefaland benchmark`` folder (or seed_N/ of --training-seeds in it) whose fold models are still in
+``folds/fold_K/<model>/``; the folds it finished are scored (a running benchmark's too). The dataset arguments must
+build the dataset the benchmark ran on (its basin ids are checked against the folds'). Every model is scored on its fold's held-out basins over the benchmark's test period,
 once per scenario and fill. The mean a variable is filled with is the one the model normalizes it by: the LSTM's
 training basins' mean, a frozen encoder's pretraining-corpus mean (which its adapter also reads the raw inputs by).
 Missing inputs reach an LSTM as that same mean (its raw input at 0 after normalization), so it is scored once.
@@ -85,13 +85,13 @@ def score(model, dataset, sites, period, hidden: tuple[list[str], list[str]], fi
     return float(np.nanmedian(nse))
 
 
-def seed_folders(run: Path) -> list[Path]:
-    if (run / "results.json").is_file():
-        return [run]
-    folders = sorted(p.parent for p in run.glob("seed_*/results.json"))
-    if not folders:
-        raise FileNotFoundError(f"--run {run}: neither results.json nor seed_N/results.json (has the benchmark finished?)")
-    return folders
+def finished_folds(run: Path) -> list[tuple[Path, dict]]:
+    """(seed folder, fold result) of every fold the benchmark finished (folds/fold_K.json), in its own folder or in
+    seed_N/ of --training-seeds: a running benchmark's finished folds can be scored already."""
+    files = sorted(run.glob("folds/fold_*.json")) or sorted(run.glob("seed_*/folds/fold_*.json"))
+    if not files:
+        raise FileNotFoundError(f"--run {run}: no folds/fold_K.json or seed_N/folds/fold_K.json (no fold finished yet?)")
+    return [(path.parents[1], json.loads(path.read_text())) for path in files]
 
 
 def run(args) -> dict:
@@ -99,26 +99,23 @@ def run(args) -> dict:
                                 **({"extra_data_dirs": args.extra_data_dir} if args.extra_data_dir else {}),
                                 **({"basins": args.basins} if args.basins else {}))
     rows = []  # one per seed x fold x model x scenario x fill
-    for folder in seed_folders(Path(args.run)):
-        results = json.loads((folder / "results.json").read_text())
-        for fold in results["folds"]:
-            split = fold["split"]
-            if split["site_ids"] != list(dataset["site_id"]):
-                raise ValueError(f"{folder}: fold {fold['fold']} was split over other basins than the dataset given; pass the benchmark's data arguments")
-            for label in args.models or list(fold["models"]):
-                entry = fold["models"][label]
-                model, record = load_trained_model(fold_model(folder / "folds" / f"fold_{fold['fold']}" / entry["model"]))
-                seq_len, warmup = record["seq_len"], record["warmup"]
-                config = model.config
-                fills = FILLS if entry["head_mode"] not in ("direct", "scratch", "hbv") else ("mean",)
-                for scenario, hide in SCENARIOS.items():
-                    hidden = hide(config.dynamic_variables, config.static_variables)
-                    for fill in fills:
-                        with torch.no_grad():
-                            nse = score(model, dataset, split["test_sites"], split["test_period"], hidden, fill, seq_len, warmup)
-                        rows.append({"seed": results.get("training_seed"), "fold": fold["fold"], "model": label, "scenario": scenario,
-                                     "fill": fill, "hidden": hidden[0] + hidden[1], "median_nse": nse})
-                        print(f"{folder.name} fold {fold['fold']} {label}, {scenario}, {fill}: median NSE {nse:.3f}", flush=True)
+    for folder, fold in finished_folds(Path(args.run)):
+        split = fold["split"]
+        if split["site_ids"] != list(dataset["site_id"]):
+            raise ValueError(f"{folder}: fold {fold['fold']} was split over other basins than the dataset given; pass the benchmark's data arguments")
+        for label in args.models or list(fold["models"]):
+            entry = fold["models"][label]
+            model, record = load_trained_model(fold_model(folder / "folds" / f"fold_{fold['fold']}" / entry["model"]))
+            config = model.config
+            fills = FILLS if entry["head_mode"] not in ("direct", "scratch", "hbv") else ("mean",)
+            for scenario, hide in SCENARIOS.items():
+                hidden = hide(config.dynamic_variables, config.static_variables)
+                for fill in fills:
+                    with torch.no_grad():
+                        nse = score(model, dataset, split["test_sites"], split["test_period"], hidden, fill, record["seq_len"], record["warmup"])
+                    rows.append({"seed": folder.name, "fold": fold["fold"], "model": label, "scenario": scenario,
+                                 "fill": fill, "hidden": hidden[0] + hidden[1], "median_nse": nse})
+                    print(f"{folder.name} fold {fold['fold']} {label}, {scenario}, {fill}: median NSE {nse:.3f}", flush=True)
     return {"run": str(args.run), "rows": rows}
 
 
