@@ -29,14 +29,14 @@ from stefaland_hf.evaluation import predict_sites
 from stefaland_hf.experiments.prediction import load_trained_model
 from stefaland_hf.metrics import site_metrics, standard_error
 
-# the scenarios, by canonical names: a user with few attributes, without a soil map, without a humidity or
-# radiation product
+# by canonical names: a user without attributes, with few, without a soil map, without a humidity or radiation product
 COMMON_ATTRIBUTES = ("latitude", "longitude", "area", "elevation", "slope", "mean_precipitation", "aridity")
 SOIL = ("sand_fraction", "silt_fraction", "clay_fraction", "soil_depth", "soil_porosity", "soil_conductivity",
         "max_water_content", "bulk_density", "field_capacity")
 VAPOR_AND_RADIATION = ("vapor_pressure", "specific_humidity", "shortwave_radiation", "longwave_radiation")
 SCENARIOS = {
     "all inputs": lambda dynamic, static: ([], []),
+    "no attributes": lambda dynamic, static: ([], list(static)),
     f"only the {len(COMMON_ATTRIBUTES)} common attributes": lambda dynamic, static: ([], [v for v in static if v not in COMMON_ATTRIBUTES]),
     "no soil attributes": lambda dynamic, static: ([], [v for v in static if v in SOIL]),
     "no vapor pressure or radiation": lambda dynamic, static: ([v for v in dynamic if v in VAPOR_AND_RADIATION], []),

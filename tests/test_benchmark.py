@@ -49,7 +49,7 @@ def test_pub_benchmark_smoke_and_resume(tmp_path):
     assert script.main(["--run", str(tmp_path / "out"), "--data-dir", str(CAMELS_US), "--basins", str(tmp_path / "basins.txt"),
                         "--cache-dir", str(tmp_path / "cache"), "--out", str(tmp_path / "missing")]) == 0
     rows = json.loads((tmp_path / "missing" / "missing_inputs.json").read_text())["rows"]
-    assert len(rows) == 2 * (4 * 1 + 4 * 2)  # folds x (LSTM: one fill; resConn: mask token and mean) x 4 scenarios
+    assert len(rows) == 2 * (5 * 1 + 5 * 2)  # folds x (LSTM: one fill; resConn: mask token and mean) x 5 scenarios
     for row in rows:
         if row["scenario"] == "all inputs":
             assert row["median_nse"] == pytest.approx(results["folds"][row["fold"]]["models"][row["model"]]["summary"]["nse"], abs=1e-5)
