@@ -137,7 +137,7 @@ def table(report: dict) -> str:
             delta = scores - np.array([value[(s, k, model, fill, "all inputs")] for s, k in runs])
             cells.append(f"{scores.mean():.3f} ({delta.mean():+.3f} ± {standard_error(delta):.3f})")
         lines.append(f"| {scenario} | " + " | ".join(cells) + " |")
-    hidden = {r["scenario"]: r["hidden"] for r in rows if r["fill"] == "mean" or r["fill"] == "mask token"}
+    hidden = {r["scenario"]: r["hidden"] for r in rows}
     lines += ["", f"Median NSE over held-out basins, mean ± s.e. over {len(runs)} fold(s) x seed(s); in brackets the paired change "
               "from all inputs. Hidden variables (of the first model):"]
     lines += [f"- {scenario}: {', '.join(names) or 'none'}" for scenario, names in hidden.items()]
