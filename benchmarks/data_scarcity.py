@@ -1,69 +1,110 @@
 """The data-scarcity curve (the paper's central claim): held-out median NSE against the number of training basins.
 
-Each point is one ``stefaland benchmark pub`` run with ``--set benchmark.train_basins=N`` (the same folds, held-out and
-validation basins; nested training basins), or without it for "all". Per model: mean over folds (x training seeds) of
-the median NSE over held-out basins, ± standard error. Writes a table (markdown) and a figure.
+Each point is one or more ``stefaland benchmark pub`` runs with ``--set benchmark.train_basins=N`` (the same folds,
+held-out and validation basins; nested training basins), or without it for "all". Several runs of one point
+(``N=DIR,DIR``, e.g. models run separately) are pooled fold by fold, and must share their held-out basins, as must all
+points. Per model: mean over folds (x training seeds) of the median NSE over held-out basins, ± standard error; with
+``--reference MODEL``, each other model's difference to it, paired by fold. Writes a table (markdown) and a figure.
 
     for n in 25 50 100 200; do stefaland benchmark pub ... --set benchmark.train_basins=$n --out runs/scarcity/$n; done
-    python benchmarks/data_scarcity.py 25=runs/scarcity/25 50=runs/scarcity/50 all=runs/scarcity/all --out runs/scarcity
+    python benchmarks/data_scarcity.py 25=runs/scarcity/25 50=runs/scarcity/50 all=runs/scarcity/all --out runs/scarcity \
+        --reference "StefaLand resConn, random encoder"
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
 
-from stefaland_hf.experiments.benchmark import mean_se_cell
+from stefaland_hf.experiments.benchmark import delta_cell, delta_statistics, mean_se_cell
+from stefaland_hf.experiments.compare import fold_medians, held_out_folds, load_results
 from stefaland_hf.experiments.plots import _pyplot
 
 
-def fold_medians(folder: Path) -> dict[str, list[float]]:
-    """Median NSE per (seed, fold) of each model of a benchmark folder (one run, or seed_N runs of several seeds)."""
-    files = [folder / "results.json"] if (folder / "results.json").is_file() else sorted(folder.glob("seed_*/results.json"))
-    if not files:
-        raise SystemExit(f"{folder}: no results.json (nor seed_*/results.json): not a finished benchmark")
-    medians: dict[str, list[float]] = {}
-    for path in files:
-        for fold in json.loads(path.read_text())["folds"]:
-            for label, entry in fold["models"].items():
-                value = entry["summary"].get("nse")
-                medians.setdefault(label, []).append(np.nan if value is None else value)
-    return medians
+def pooled_point(folders: list[Path], what: str) -> dict:
+    """The runs of one point as one results dict: fold by fold, the models of every run (each label once)."""
+    runs = [load_results(folder, what) for folder in folders]
+    first = runs[0]
+    for folder, results in zip(folders[1:], runs[1:]):
+        if held_out_folds(results) != held_out_folds(first) or results.get("training_seeds") != first.get("training_seeds"):
+            raise SystemExit(f"{what}: {folder} has other folds (held-out basins, test period or training seeds) than {folders[0]}")
+    folds = []
+    for index, fold in enumerate(first["folds"]):
+        models = {}
+        for folder, results in zip(folders, runs):
+            for label, entry in results["folds"][index]["models"].items():
+                if label in models:
+                    raise SystemExit(f"{what}: model {label!r} is in more than one of its runs ({folder}); pool runs of other models")
+                models[label] = entry
+        folds.append({**fold, "models": models})
+    return {**first, "folds": folds}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("runs", nargs="+", metavar="N=DIR", help="training basins per fold (or 'all') = benchmark folder")
-    parser.add_argument("--out", type=Path, required=True, help="folder for data_scarcity.md and data_scarcity.png")
-    args = parser.parse_args()
-    points = {}
-    for item in args.runs:
-        n, equals, folder = item.partition("=")
-        if not equals or not (n == "all" or n.isdigit()):
-            raise SystemExit(f"{item!r}: expected N=DIR with N a number of basins or 'all'")
-        points[n] = fold_medians(Path(folder))
-    labels = list(dict.fromkeys(label for medians in points.values() for label in medians))
-    lines = ["| training basins per fold | " + " | ".join(labels) + " |", "|---" * (len(labels) + 1) + "|"]
-    lines += [f"| {n} | " + " | ".join(mean_se_cell(m.get(label, [])) for label in labels) + " |" for n, m in points.items()]
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "data_scarcity.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+def scarcity_table(points: dict[str, dict], references: list[str]) -> tuple[str, dict[str, dict[str, np.ndarray]]]:
+    """Markdown: a row per point, a column per model (mean ± s.e.) and per (model, reference) pair (paired Δ)."""
+    medians = {n: {label: fold_medians(results, label, "nse") for label in results["folds"][0]["models"]}
+               for n, results in points.items()}
+    labels = list(dict.fromkeys(label for per_model in medians.values() for label in per_model))
+    for reference in references:
+        if reference not in labels:
+            raise SystemExit(f"--reference {reference!r}: no such model in these runs ({', '.join(labels)})")
+    pairs = [(label, ref) for ref in references for label in labels if label != ref]
+    header = ["training basins per fold", *labels, *(f"Δ {label} vs {ref}" for label, ref in pairs)]
+    lines = ["| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
+    for n, per_model in medians.items():
+        cells = [mean_se_cell(per_model[label]) if label in per_model else "n/a" for label in labels]
+        cells += [delta_cell(delta_statistics(per_model[label], per_model[ref])) if label in per_model and ref in per_model
+                  else "n/a" for label, ref in pairs]
+        lines.append(f"| {n} | " + " | ".join(cells) + " |")
+    lines.append("\nMedian NSE over held-out basins, mean ± s.e. over folds (x training seeds); Δ: paired by fold, "
+                 "(folds ahead / folds), 'tie' when within one standard error of zero.")
+    return "\n".join(lines) + "\n", medians
+
+
+def scarcity_figure(medians: dict[str, dict[str, np.ndarray]], path: Path) -> None:
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(5.5, 4))
-    ticks = list(points)
+    ticks = list(medians)
+    labels = list(dict.fromkeys(label for per_model in medians.values() for label in per_model))
     for label in labels:
-        means = [np.nanmean(points[n][label]) if label in points[n] else np.nan for n in ticks]
-        ax.plot(range(len(ticks)), means, marker="o", label=label)
+        values = [medians[n].get(label, np.array([np.nan])) for n in ticks]
+        means = [np.nanmean(v) for v in values]
+        errors = [np.nanstd(v, ddof=1) / np.sqrt(np.isfinite(v).sum()) if np.isfinite(v).sum() > 1 else 0.0 for v in values]
+        ax.errorbar(range(len(ticks)), means, yerr=errors, marker="o", capsize=3, label=label)
     ax.set_xticks(range(len(ticks)), ticks)
     ax.set_xlabel("training basins per fold")
-    ax.set_ylabel("median NSE, held-out basins (mean over folds)")
+    ax.set_ylabel("median NSE, held-out basins (mean ± s.e. over folds)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(args.out / "data_scarcity.png", dpi=120)
+    fig.savefig(path, dpi=120)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("runs", nargs="+", metavar="N=DIR[,DIR]", help="training basins per fold (or 'all') = benchmark folder(s)")
+    parser.add_argument("--reference", action="append", default=[], metavar="MODEL",
+                        help="a model label to pair every other model against, by fold (repeatable)")
+    parser.add_argument("--out", type=Path, required=True, help="folder for data_scarcity.md and data_scarcity.png")
+    args = parser.parse_args(argv)
+    points = {}
+    for item in args.runs:
+        n, equals, folders = item.partition("=")
+        if not equals or not (n == "all" or n.isdigit()) or not folders:
+            raise SystemExit(f"{item!r}: expected N=DIR[,DIR] with N a number of basins or 'all'")
+        points[n] = pooled_point([Path(f) for f in folders.split(",")], item)
+    first_n, first = next(iter(points.items()))
+    for n, results in points.items():
+        if held_out_folds(results) != held_out_folds(first):
+            raise SystemExit(f"point {n!r} holds out other basins (or another test period) than point {first_n!r}: "
+                             "a scarcity curve compares the same held-out basins")
+    table, medians = scarcity_table(points, args.reference)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "data_scarcity.md").write_text(table)
+    print(table)
+    scarcity_figure(medians, args.out / "data_scarcity.png")
 
 
 if __name__ == "__main__":

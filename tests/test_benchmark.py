@@ -314,3 +314,40 @@ def test_hbv_heads_add_latitude_to_every_models_camels_attributes():
     assert dataset_options("camels_us", ["direct", "resconn"], basins=None) == {}
     assert dataset_options("synthland", ["hbv"]) == {}
 
+
+
+def _scarcity_run(folder: Path, nse_by_model: dict[str, list[float]], held_out=(("b1", "b2"), ("b3", "b4"), ("b5", "b6"))) -> Path:
+    """A finished benchmark folder (results.json) with the given per-fold median NSE of each model."""
+    folds = [{"split": {"site_ids": [b for group in held_out for b in group], "test_sites": [2 * i, 2 * i + 1],
+                        "test_period": ["1989-10-01", "1999-09-30"]},
+              "models": {label: {"summary": {"nse": values[i]}, "steps": 10, "seconds": 1.0} for label, values in nse_by_model.items()}}
+             for i in range(len(held_out))]
+    folder.mkdir(parents=True)
+    (folder / "results.json").write_text(json.dumps({"kind": "pub", "seed": 111, "folds": folds}))
+    return folder
+
+
+def test_data_scarcity_pools_the_runs_of_a_point_and_pairs_by_fold(tmp_path):
+    scarcity = _benchmark_script("data_scarcity")
+    few_a = _scarcity_run(tmp_path / "25a", {"resConn": [0.5, 0.6, 0.7]})
+    few_b = _scarcity_run(tmp_path / "25b", {"random": [0.4, 0.6, 0.5]})
+    everything = _scarcity_run(tmp_path / "all", {"resConn": [0.7, 0.7, 0.7], "random": [0.7, 0.6, 0.75]})
+    scarcity.main([f"25={few_a},{few_b}", f"all={everything}", "--reference", "random", "--out", str(tmp_path / "out")])
+    rows = {line.split(" | ")[0].strip("| "): line.split(" | ")[1:] for line in (tmp_path / "out" / "data_scarcity.md").read_text().splitlines()
+            if line.startswith("| 25") or line.startswith("| all")}
+    # by hand: deltas 0.1, 0.0, 0.2 -> mean 0.1, s.e. 0.1 / sqrt(3); at 'all' 0.0, 0.1, -0.05 -> mean 0.017, s.e. 0.044
+    assert rows["25"][0] == "0.600 ± 0.058" and rows["25"][2].startswith("+0.100 ± 0.058 (2/3)")
+    assert rows["all"][2].startswith("+0.017 ± 0.044 (1/3) tie")
+    assert (tmp_path / "out" / "data_scarcity.png").is_file()
+
+
+def test_data_scarcity_refuses_points_over_other_held_out_basins(tmp_path):
+    scarcity = _benchmark_script("data_scarcity")
+    few = _scarcity_run(tmp_path / "25", {"resConn": [0.5, 0.6, 0.7]})
+    other = _scarcity_run(tmp_path / "all", {"resConn": [0.5, 0.6, 0.7]}, held_out=(("b1", "b3"), ("b2", "b4"), ("b5", "b6")))
+    with pytest.raises(SystemExit, match="holds out other basins"):
+        scarcity.main([f"25={few}", f"all={other}", "--out", str(tmp_path / "out")])
+    with pytest.raises(SystemExit, match="in more than one of its runs"):
+        scarcity.main([f"25={few},{few}", "--out", str(tmp_path / "out")])
+    with pytest.raises(SystemExit, match="--reference 'LSTM': no such model"):
+        scarcity.main([f"25={few}", "--reference", "LSTM", "--out", str(tmp_path / "out")])

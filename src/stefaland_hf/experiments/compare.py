@@ -40,7 +40,7 @@ def _is_better(values: np.ndarray, reference: np.ndarray, metric: str) -> np.nda
     return values > reference
 
 
-def _held_out(results: dict) -> list:
+def held_out_folds(results: dict) -> list:
     """Per fold: the held-out basins (by id where the split names the dataset's sites: row numbers alone match for
     two reordered basin lists) and the test period, which pairing needs equal."""
     folds = []
@@ -81,7 +81,7 @@ def compare(runs: dict[str, dict], reference: tuple[str, str], metric: str = "ns
         if results.get("training_seeds") != runs[ref_run].get("training_seeds"):
             raise ValueError(f"run {label!r} has training seeds {results.get('training_seeds')}, the reference run {ref_run!r} "
                              f"{runs[ref_run].get('training_seeds')}: pair runs of the same seeds")
-        if _held_out(results) != _held_out(runs[ref_run]):
+        if held_out_folds(results) != held_out_folds(runs[ref_run]):
             raise ValueError(
                 f"run {label!r} has other folds than the reference run {ref_run!r} (seed, folds, held-out basins or test period differ)"
             )
