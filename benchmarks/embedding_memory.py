@@ -9,8 +9,13 @@ catchment's memory beats its random control; one that does not, does not.
 
     python benchmarks/embedding_memory.py --data-dir ../shared/data/camels_us --models modeling/stefaland-conus
 
+A second table says what moves the embedding: the mean change of E_t when every static attribute is hidden (the
+model's mask), or the precipitation, relative to the spread of E_t over days and basins. The static attributes reach
+the day tokens only through attention to the one static token; a pretraining that made the days read the landscape
+shows here.
+
 Inputs: CAMELS-US basins of --data-dir over --period, non-overlapping windows of --seq-len days (the first 90 days of
-each window are context only). Prints one table; nothing is trained but the probes.
+each window are context only). Prints two tables; nothing is trained but the probes.
 """
 
 from __future__ import annotations
@@ -45,6 +50,19 @@ def embeddings(model, x_dynamic, x_static, batch_size: int = 32) -> np.ndarray:
     out = [model(x_dynamic[i : i + batch_size], x_static[i : i + batch_size]).dynamic_hidden_state.float().numpy()
            for i in range(0, len(x_dynamic), batch_size)]
     return np.concatenate(out)
+
+
+def relative_change(model, x_dynamic, x_static, embedding: np.ndarray, hide: str) -> float:
+    """Mean |E_t - E_t with ``hide`` masked| over days and windows, over the mean |E_t - mean E|: ``hide`` is
+    "attributes" (every static attribute) or a dynamic variable's name."""
+    x_dynamic, x_static = x_dynamic.clone(), x_static.clone()
+    if hide == "attributes":
+        x_static[:] = float("nan")
+    else:
+        x_dynamic[..., list(model.config.dynamic_variables).index(hide)] = float("nan")
+    hidden = embeddings(model, x_dynamic, x_static)
+    spread = np.linalg.norm(embedding - embedding.mean(axis=(0, 1)), axis=-1).mean()
+    return float(np.linalg.norm(embedding - hidden, axis=-1).mean() / spread)
 
 
 def antecedent(precipitation: np.ndarray, days: int) -> np.ndarray:
@@ -91,6 +109,7 @@ def main() -> None:
     print(f"\n{len(dataset)} basins ({len(first_half)} fit the probes, the others score them), {args.period[0]}..{args.period[1]}, "
           f"{args.seq_len}-day windows; torch {torch.__version__}, {torch.get_num_threads()} threads, float32\n")
     print(header + "\n" + "|---" * (len(HORIZONS) + 1) + "|")
+    moved = []
     for name in args.models:
         pretrained = stefaland_hf.from_pretrained(name, StefaLandModel).eval()
         torch.manual_seed(args.seed)
@@ -101,10 +120,17 @@ def main() -> None:
         fit = np.repeat(np.isin(sites, first_half), args.seq_len - CONTEXT)
         rows = {"the day's own forcings": x[:, CONTEXT:].reshape(-1, x.shape[-1])}
         for label, model in ((f"{name} (pretrained)", pretrained), (f"{name}: random control", control)):
-            rows[label] = embeddings(model, torch.as_tensor(x), torch.as_tensor(c))[:, CONTEXT:].reshape(-1, model.config.d_model)
+            x_dynamic, x_static = torch.as_tensor(x), torch.as_tensor(c)
+            embedding = embeddings(model, x_dynamic, x_static)
+            rows[label] = embedding[:, CONTEXT:].reshape(-1, model.config.d_model)
+            moved.append(f"| {label} | " + " | ".join(
+                f"{relative_change(model, x_dynamic, x_static, embedding, hide):.3f}" for hide in ("attributes", "precipitation")) + " |")
         for label, features in rows.items():
             cells = [f"{ridge_r2(features, targets[h], fit, ~fit):.3f}" for h in HORIZONS]
             print(f"| {label} | " + " | ".join(cells) + " |")
+    print("\nMean change of E_t when an input is hidden, relative to the spread of E_t:\n")
+    print("| encoder | every static attribute hidden | precipitation hidden |\n|---|---|---|")
+    print("\n".join(moved))
 
 
 if __name__ == "__main__":

@@ -351,3 +351,40 @@ def test_data_scarcity_refuses_points_over_other_held_out_basins(tmp_path):
         scarcity.main([f"25={few},{few}", "--out", str(tmp_path / "out")])
     with pytest.raises(SystemExit, match="--reference 'LSTM': no such model"):
         scarcity.main([f"25={few}", "--reference", "LSTM", "--out", str(tmp_path / "out")])
+
+
+def test_hyperparameter_search_scores_set_aside_training_basins_only():
+    from stefaland_hf.data.splits import pub_folds
+
+    search = _benchmark_script("hyperparameter_search")
+    split = pub_folds([f"b{i:02d}" for i in range(40)], k=5, seed=111, val_fraction=0.1,
+                      train_period=("1999-10-01", "2008-09-30"), val_period=("1980-10-01", "1989-09-30"), test_period=("1989-10-01", "1999-09-30"))[0]
+    tuned = search.search_split(split, seed=111, fold=0)
+    assert set(tuned.test_sites) | set(tuned.train_sites) == set(split.train_sites)  # only the fold's training basins
+    assert len(tuned.test_sites) == round(0.2 * len(split.train_sites)) and not set(tuned.test_sites) & set(tuned.train_sites)
+    assert list(tuned.val_sites) == list(split.val_sites) and tuned.test_period == split.val_period  # never the test period
+    assert list(search.search_split(split, seed=111, fold=0).test_sites) == list(tuned.test_sites)  # a fixed draw
+    grid = search.trial_grid(["baseline.head_hidden_size=8,16", "baseline.learning_rate=0.001,0.01"], trials=None, seed=0)
+    assert len(grid) == 4 and ["baseline.head_hidden_size=8", "baseline.learning_rate=0.01"] in grid
+    assert len(search.trial_grid(["baseline.head_hidden_size=8,16,32"], trials=2, seed=0)) == 2
+    with pytest.raises(SystemExit, match="expected SECTION.FIELD=V1,V2"):
+        search.trial_grid(["head_hidden_size=8"], trials=None, seed=0)
+
+
+@needs_camels
+def test_hyperparameter_search_runs_and_resumes(tmp_path, capsys):
+    search = _benchmark_script("hyperparameter_search")
+    basins = tmp_path / "basins.txt"
+    basins.write_text("\n".join(["01022500", "01142500", "01169000", "01411300", "01440000", "01547700", "01632000",
+                                 "01639500", "01666500", "02015700", "02051000", "02064000"]) + "\n")
+    command = ["--data-dir", str(CAMELS_US), "--basins", str(basins), "--cache-dir", str(tmp_path / "cache"), "--preset", "smoke",
+               "--folds", "3", "--search-folds", "0", "1", "--grid", "baseline.head_hidden_size=8,16", "--out", str(tmp_path / "search")]
+    search.main(command)
+    records = sorted((tmp_path / "search").glob("trial_*_fold_*.json"))
+    assert len(records) == 4
+    table = (tmp_path / "search" / "search.md").read_text()
+    assert "baseline.head_hidden_size=8" in table and "baseline.head_hidden_size=16" in table
+    stamps = [p.stat().st_mtime_ns for p in records]
+    capsys.readouterr()
+    search.main(command)  # resumed: nothing trains again
+    assert [p.stat().st_mtime_ns for p in records] == stamps and "trainable parameters" not in capsys.readouterr().out
