@@ -67,6 +67,10 @@ def test_the_key_follows_weights_and_data(tmp_path, synthland):
     messages = []
     again = EmbeddingCache.for_windows(model, windows, tmp_path, log=messages.append)
     assert again.path == first.path and "reusing" in messages[0]
+    model.head.embedding_adds_static = True  # a head that adds the static token's state reads other embeddings
+    with_static = EmbeddingCache.for_windows(model, windows, tmp_path, log=_silent)
+    assert with_static.path != first.path and not np.array_equal(with_static.embeddings, first.embeddings)
+    model.head.embedding_adds_static = False
     other_sites = EmbeddingCache.for_windows(model, _windows(synthland, model.config, sites=(0, 1, 3)), tmp_path, log=_silent)
     assert other_sites.path != first.path
     with torch.no_grad():

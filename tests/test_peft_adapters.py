@@ -198,7 +198,8 @@ def test_an_adapter_is_refused_on_another_base(tmp_path):
 
 @pytest.mark.parametrize(
     "field, value",
-    [("target_mean", [3.0]), ("target_std", [5.0]), ("output_transform", "none"), ("head_mode", "no_adapter"), ("head_hidden_size", 20)],
+    [("target_mean", [3.0]), ("target_std", [5.0]), ("output_transform", "none"), ("head_mode", "no_adapter"), ("head_hidden_size", 20),
+     ("embedding_adds_static", True)],
 )
 def test_edited_adapter_config_is_refused_naming_the_field(tmp_path, field, value):
     """Fields of adapter_config.json that change predictions loaded silently (issue 31: 0.85 -> 3.77 mm/day); they are
@@ -262,3 +263,25 @@ def test_an_adapter_saved_before_binding_loads_with_a_warning(tmp_path, caplog):
         loaded = PeftModel.from_pretrained(_base(), tmp_path).eval()
     assert "carries no binding" in caplog.text
     assert torch.equal(loaded(x_dynamic=x, x_static=c).prediction, model(x_dynamic=x, x_static=c).prediction)
+
+
+def test_an_adapter_that_adds_the_static_token_reads_it_and_reloads_exactly(tmp_path):
+    """embedding_adds_static (the authors' follow-up variant): E_t + the static token's state, per adapter."""
+    x, c = tiny_inputs(seed=5)
+    plain = get_peft_model(_base(), ResConnConfig(target_mean=[1.0], target_std=[2.0], head_hidden_size=12)).eval()
+    model = _train_a_little(get_peft_model(_base(), ResConnConfig(target_mean=[1.0], target_std=[2.0], head_hidden_size=12,
+                                                                  embedding_adds_static=True)))
+    encoder = model.get_base_model().stefaland(x, c, return_dict=True)
+    expected_embedding = encoder.dynamic_hidden_state + encoder.static_hidden_state[:, None]
+    assert torch.equal(model.get_base_model().embed(x, c), expected_embedding)
+    assert torch.equal(plain.get_base_model().embed(x, c), encoder.dynamic_hidden_state)
+    expected = model(x_dynamic=x, x_static=c).prediction
+    model.save_pretrained(tmp_path)
+    assert json.loads((tmp_path / "adapter_config.json").read_text())["embedding_adds_static"] is True
+    reloaded = PeftModel.from_pretrained(_base(), tmp_path).eval()
+    assert torch.equal(reloaded(x_dynamic=x, x_static=c).prediction, expected)
+    complete = model.merge_and_unload()
+    assert complete.config.embedding_adds_static and torch.equal(complete(x_dynamic=x, x_static=c).prediction, expected)
+    complete.save_pretrained(tmp_path / "complete")
+    with pytest.raises(ValueError, match="embedding_adds_static"):  # bound to the weights: an edit would change predictions
+        StefaLandForTimeSeriesRegression.from_pretrained(tmp_path / "complete", embedding_adds_static=False)

@@ -41,7 +41,9 @@ _SHAPELESS_BINDING = (
 _TARGET_BINDING = ("target_variables", "target_mean", "target_std")
 # A task head's settings that change its outputs (bound with its targets): most leave its tensors as they are; the
 # distribution's change the output layer's width too, and a point model would read a distribution's parameters as values.
-_HEAD_BINDING = ("output_transform", "hidden_static_variables", "output_distribution", "mixture_components", "quantiles")
+_HEAD_BINDING = (
+    "output_transform", "hidden_static_variables", "embedding_adds_static", "output_distribution", "mixture_components", "quantiles"
+)
 _STATISTICS = ("dynamic_mean", "dynamic_std", "static_mean", "static_std", "target_mean", "target_std")
 # The config fields an encoder's output depends on beyond its tensors (whose shapes carry the sizes).
 BACKBONE_SETTINGS = ("model_type",) + _SHAPELESS_BINDING + _INPUT_BINDING

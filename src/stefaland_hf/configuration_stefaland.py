@@ -139,6 +139,10 @@ class StefaLandConfig(PreTrainedConfig):
         adapter_dropout (`float`, 0.1): dropout of the adapter's forcing/attribute projections.
         embedding_scale_init (`float`, 0.1): initial value of the learned scale applied to LayerNorm(E) (the paper's
             0.1; a `no_adapter` head, which reads only E, trains much faster from 1.0: docs/RESULTS.md).
+        embedding_adds_static (`bool`, False): the embedding E_t a head reads: False, the day tokens' states (the
+            paper's code); True, plus the static token's state on every day (the authors' follow-up fine-tuning code).
+            The day tokens hardly attend to the static token (docs/RESULTS.md), so only True brings the encoder's
+            reading of the attributes into E_t.
         output_transform (`str`, "clamp"): how predictions respect each target's physical range
             (`stefaland_hf.variables`, e.g. streamflow >= 0): "clamp" clips them to it (the loss sees the unclipped
             output), "softplus" maps the output smoothly above the lower bound (the loss sees the mapped output),
@@ -219,6 +223,7 @@ class StefaLandConfig(PreTrainedConfig):
     head_dropout: float = 0.2
     adapter_dropout: float = 0.1
     embedding_scale_init: float = 0.1
+    embedding_adds_static: bool = False
     output_transform: str = "clamp"
     output_distribution: str = "none"
     mixture_components: int = 3

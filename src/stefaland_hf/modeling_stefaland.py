@@ -907,6 +907,7 @@ class StefaLandTaskHead(nn.Module):
     def __init__(self, config: StefaLandConfig):
         super().__init__()
         self.targets = StefaLandTargets(config)
+        self.embedding_adds_static = bool(config.embedding_adds_static)  # read by the model's ``embed``
 
     def predict(self, embedding: torch.Tensor | None, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         """embedding [B, T, D] (None without a backbone), x [B, T, F], c [B, C] -> normalized targets [B, T, K]."""
@@ -1011,7 +1012,7 @@ class StefaLandLinearProbeHead(StefaLandTaskHead):
 class StefaLandDirectHead(StefaLandTaskHead):
     """No pretrained embedding: an LSTM on the raw [x, c] -> linear (the paper's "LSTM SL" baseline)."""
 
-    unread_settings = ("embedding_scale_init",)
+    unread_settings = ("embedding_scale_init", "embedding_adds_static")
 
     def __init__(self, config: StefaLandConfig):
         super().__init__(config)
@@ -1114,7 +1115,7 @@ class StefaLandHBVHead(StefaLandHBVPhysics, StefaLandDirectHead):
     """δHBV (Feng et al. 2022), the ``hbv`` baseline: an LSTM on the raw [x, c] predicts the parameters of the
     differentiable HBV, whose routed runoff is the streamflow. No StefaLand encoder."""
 
-    unread_settings = ("embedding_scale_init", "output_transform")
+    unread_settings = ("embedding_scale_init", "embedding_adds_static", "output_transform")
 
     def __init__(self, config: StefaLandConfig):
         super().__init__(config)
@@ -1273,11 +1274,15 @@ class StefaLandForTimeSeriesRegression(StefaLandTaskModel):
         return embedding.float()
 
     def embed(self, x_dynamic, x_static, dynamic_mask=None, static_mask=None) -> torch.Tensor | None:
-        """The per-day StefaLand embedding E [B, T, D] that the heads consume (None in direct mode)."""
+        """The per-day StefaLand embedding E [B, T, D] that the running head consumes (None in direct mode): the day
+        tokens' states, plus the static token's on every day where the head has ``embedding_adds_static``."""
         if self.stefaland is None:
             return None
         with torch.set_grad_enabled(_backbone_needs_grad(self.stefaland)):
-            return self.stefaland(x_dynamic, x_static, dynamic_mask, static_mask, return_dict=True).dynamic_hidden_state
+            out = self.stefaland(x_dynamic, x_static, dynamic_mask, static_mask, return_dict=True)
+        if self.running_head().embedding_adds_static:
+            return out.dynamic_hidden_state + out.static_hidden_state.unsqueeze(1)
+        return out.dynamic_hidden_state
 
     @can_return_tuple
     def forward(

@@ -37,7 +37,7 @@ ADAPTER_HEAD_MODES = ("resconn", "no_adapter", "linear_probe", "resconn_hbv")
 # The ResConnConfig fields that change an adapter's predictions (or which base it reads): bound to its weights as the
 # ``adapter_binding`` tensor of its head, saved in adapter_model.safetensors and checked on load.
 ADAPTER_BINDING = (
-    "target_variables", "target_mean", "target_std", "head_mode", "head_hidden_size", "output_transform",
+    "target_variables", "target_mean", "target_std", "head_mode", "head_hidden_size", "output_transform", "embedding_adds_static",
     "base_dynamic_variables", "base_static_variables", "base_fingerprint",
     "output_distribution", "mixture_components", "quantiles",
     "hbv_nmul", "hbv_dynamic_parameters", "hbv_warmup_days", "hbv_parameter_ranges",
@@ -70,6 +70,7 @@ class ResConnConfig(PeftConfig):
     head_dropout: float = 0.2
     adapter_dropout: float = 0.1
     embedding_scale_init: float = 0.1
+    embedding_adds_static: bool = False  # as StefaLandConfig.embedding_adds_static: the static token's state added to E_t
     output_transform: str = "clamp"  # as StefaLandConfig.output_transform: predictions within the targets' physical range
     output_distribution: str = "none"
     mixture_components: int = 3
@@ -185,7 +186,7 @@ def _decode_binding(tensor: torch.Tensor) -> dict:
 # The ResConnConfig fields that are StefaLandConfig head settings under the same names.
 _HEAD_FIELDS = (
     "target_variables", "target_mean", "target_std", "head_mode", "head_hidden_size", "head_dropout",
-    "adapter_dropout", "embedding_scale_init", "output_transform", "output_distribution", "mixture_components", "quantiles",
+    "adapter_dropout", "embedding_scale_init", "embedding_adds_static", "output_transform", "output_distribution", "mixture_components", "quantiles",
     "hbv_nmul", "hbv_dynamic_parameters", "hbv_warmup_days", "hbv_parameter_ranges",
 )
 

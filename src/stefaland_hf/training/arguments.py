@@ -143,6 +143,9 @@ class FinetuneArguments(StefaLandTrainingArguments):
     stride: int = field(default=1, metadata={"help": "days between training window starts (without the embedding cache)"})
     min_observed: int = field(default=1, metadata={"help": "skip training windows with fewer observed target days"})
     embedding_scale_init: float = field(default=0.1, metadata={"help": "initial scale s of LayerNorm(E) in the head (paper: 0.1)"})
+    embedding_adds_static: bool = field(
+        default=False, metadata={"help": "add the static token's state to the embedding of every day (the authors' follow-up code)"}
+    )
     output_transform: str = field(
         default="clamp", metadata={"choices": OUTPUT_TRANSFORMS, "help": "how predictions respect the targets' physical range (StefaLandConfig.output_transform)"}
     )

@@ -8,7 +8,8 @@ backbone's weights. :class:`EmbeddingCache` computes it once for every window of
 the model as ``backbone_embedding``.
 
 A cache folder is named by a SHA-256 key of everything the embeddings depend on: the backbone's
-config and every weight, and the windows' variable lists, sites, starts and input values. Edited
+config and every weight, whether the head adds the static token's state (``embedding_adds_static``), and the
+windows' variable lists, sites, starts and input values. Edited
 data or another base model get another folder; a stale cache cannot be read. Folders are written
 under a temporary name and renamed when complete, so an interrupted build leaves nothing that
 looks finished; the SHA-256 of the embeddings file is recorded when it is built and checked each time it is reused
@@ -109,6 +110,7 @@ class EmbeddingCache:
         manifest = {
             "format_version": FORMAT_VERSION,
             "backbone": backbone_fingerprint(base.stefaland),
+            "adds_static_token": base.running_head().embedding_adds_static,
             "windows": windows_fingerprint(windows),
             "shape": [len(windows), windows.seq_len, base.config.d_model],
             "dtype": np.dtype(CACHE_DTYPE).name,

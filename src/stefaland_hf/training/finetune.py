@@ -65,7 +65,8 @@ def build_finetune_model(
         if isinstance(base, StefaLandConfig):
             raise ValueError(f"head_mode={args.head_mode!r} needs a pretrained model folder or Hub id as base, got a config")
         model = StefaLandForTimeSeriesRegression.from_pretrained(
-            base, head_mode=args.head_mode, head_hidden_size=args.head_hidden_size, **targets, **distribution
+            base, head_mode=args.head_mode, head_hidden_size=args.head_hidden_size,
+            embedding_adds_static=args.embedding_adds_static, **targets, **distribution
         )
         adapter = ResConnConfig(
             target_variables=targets["target_variables"],
@@ -75,6 +76,7 @@ def build_finetune_model(
             head_hidden_size=args.head_hidden_size,
             head_dropout=args.head_dropout,
             embedding_scale_init=args.embedding_scale_init,
+            embedding_adds_static=args.embedding_adds_static,
             output_transform=args.output_transform,
             **distribution,
         )
@@ -84,7 +86,8 @@ def build_finetune_model(
         raise ValueError(f"head_mode={args.head_mode!r} trains from random weights and needs input_normalization")
     config = config.replace(
         **input_normalization.input_statistics(), **targets, head_mode=args.head_mode, head_hidden_size=args.head_hidden_size,
-        head_dropout=args.head_dropout, embedding_scale_init=args.embedding_scale_init, output_transform=args.output_transform,
+        head_dropout=args.head_dropout, embedding_scale_init=args.embedding_scale_init,
+        embedding_adds_static=args.embedding_adds_static, output_transform=args.output_transform,
         **distribution,
     )
     return StefaLandForTimeSeriesRegression(config)
