@@ -23,13 +23,34 @@ from stefaland_hf.experiments.compare import fold_medians, held_out_folds, load_
 from stefaland_hf.experiments.plots import _pyplot
 
 
-def pooled_point(folders: list[Path], what: str) -> dict:
-    """The runs of one point as one results dict: fold by fold, the models of every run (each label once)."""
-    runs = [load_results(folder, what) for folder in folders]
+def training_seeds(results: dict) -> list:
+    """The training seeds of a run (several for a ``--training-seeds`` folder)."""
+    return results.get("training_seeds") or [results.get("training_seed", results.get("seed"))]
+
+
+def train_basins(results: dict):
+    """``benchmark.train_basins`` of a run (None: all of each fold's training basins)."""
+    return ((results.get("preset") or {}).get("benchmark") or {}).get("train_basins")
+
+
+def pooled_point(n: str, folders: list[Path], what: str) -> dict:
+    """The runs of point ``n`` as one results dict: fold by fold, the models of every run (each label once). They must
+    be runs of that point: ``benchmark.train_basins`` = n (none for "all"), the same folds, training basins and seeds."""
+    try:
+        runs = [load_results(folder, what) for folder in folders]
+    except FileNotFoundError as error:
+        raise SystemExit(str(error)) from None
+    expected = None if n == "all" else int(n)
+    for folder, results in zip(folders, runs):
+        if train_basins(results) != expected:
+            raise SystemExit(f"{what}: {folder} was run with benchmark.train_basins={train_basins(results)}, not {expected} "
+                             "(point 'all': without it)")
     first = runs[0]
     for folder, results in zip(folders[1:], runs[1:]):
-        if held_out_folds(results) != held_out_folds(first) or results.get("training_seeds") != first.get("training_seeds"):
-            raise SystemExit(f"{what}: {folder} has other folds (held-out basins, test period or training seeds) than {folders[0]}")
+        same_training = [f["split"].get("train_sites") for f in results["folds"]] == [f["split"].get("train_sites") for f in first["folds"]]
+        if held_out_folds(results) != held_out_folds(first) or training_seeds(results) != training_seeds(first) or not same_training:
+            raise SystemExit(f"{what}: {folder} has other folds (held-out or training basins, test period or training seeds) "
+                             f"than {folders[0]}")
     folds = []
     for index, fold in enumerate(first["folds"]):
         models = {}
@@ -50,7 +71,9 @@ def scarcity_table(points: dict[str, dict], references: list[str]) -> tuple[str,
     for reference in references:
         if reference not in labels:
             raise SystemExit(f"--reference {reference!r}: no such model in these runs ({', '.join(labels)})")
-    pairs = [(label, ref) for ref in references for label in labels if label != ref]
+    # each model against each reference, and two references against each other once
+    pairs = [(label, ref) for r, ref in enumerate(references) for label in labels
+             if label != ref and not (label in references and references.index(label) < r)]
     header = ["training basins per fold", *labels, *(f"Δ {label} vs {ref}" for label, ref in pairs)]
     lines = ["| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
     for n, per_model in medians.items():
@@ -94,9 +117,14 @@ def main(argv: list[str] | None = None) -> None:
         n, equals, folders = item.partition("=")
         if not equals or not (n == "all" or n.isdigit()) or not folders:
             raise SystemExit(f"{item!r}: expected N=DIR[,DIR] with N a number of basins or 'all'")
-        points[n] = pooled_point([Path(f) for f in folders.split(",")], item)
+        if n in points:
+            raise SystemExit(f"{item!r}: point {n!r} is given twice; pool its runs as {n}=DIR,DIR")
+        points[n] = pooled_point(n, [Path(f) for f in folders.split(",")], item)
     first_n, first = next(iter(points.items()))
     for n, results in points.items():
+        if training_seeds(results) != training_seeds(first):
+            raise SystemExit(f"point {n!r} was trained with seeds {training_seeds(results)}, point {first_n!r} with "
+                             f"{training_seeds(first)}: compare points of the same training seeds")
         if held_out_folds(results) != held_out_folds(first):
             raise SystemExit(f"point {n!r} holds out other basins (or another test period) than point {first_n!r}: "
                              "a scarcity curve compares the same held-out basins")

@@ -316,41 +316,53 @@ def test_hbv_heads_add_latitude_to_every_models_camels_attributes():
 
 
 
-def _scarcity_run(folder: Path, nse_by_model: dict[str, list[float]], held_out=(("b1", "b2"), ("b3", "b4"), ("b5", "b6"))) -> Path:
+def _scarcity_run(folder: Path, nse_by_model: dict[str, list[float]], held_out=(("b1", "b2"), ("b3", "b4"), ("b5", "b6")),
+                  train_basins=None, training_seed=111) -> Path:
     """A finished benchmark folder (results.json) with the given per-fold median NSE of each model."""
     folds = [{"split": {"site_ids": [b for group in held_out for b in group], "test_sites": [2 * i, 2 * i + 1],
-                        "test_period": ["1989-10-01", "1999-09-30"]},
+                        "train_sites": [j for j in range(6) if j // 2 != i][: train_basins or 4], "test_period": ["1989-10-01", "1999-09-30"]},
               "models": {label: {"summary": {"nse": values[i]}, "steps": 10, "seconds": 1.0} for label, values in nse_by_model.items()}}
              for i in range(len(held_out))]
     folder.mkdir(parents=True)
-    (folder / "results.json").write_text(json.dumps({"kind": "pub", "seed": 111, "folds": folds}))
+    results = {"kind": "pub", "seed": 111, "training_seed": training_seed, "preset": {"benchmark": {"train_basins": train_basins}}, "folds": folds}
+    (folder / "results.json").write_text(json.dumps(results))
     return folder
 
 
 def test_data_scarcity_pools_the_runs_of_a_point_and_pairs_by_fold(tmp_path):
     scarcity = _benchmark_script("data_scarcity")
-    few_a = _scarcity_run(tmp_path / "25a", {"resConn": [0.5, 0.6, 0.7]})
-    few_b = _scarcity_run(tmp_path / "25b", {"random": [0.4, 0.6, 0.5]})
+    few_a = _scarcity_run(tmp_path / "25a", {"resConn": [0.5, 0.6, 0.7]}, train_basins=2)
+    few_b = _scarcity_run(tmp_path / "25b", {"random": [0.4, 0.6, 0.5]}, train_basins=2)
     everything = _scarcity_run(tmp_path / "all", {"resConn": [0.7, 0.7, 0.7], "random": [0.7, 0.6, 0.75]})
-    scarcity.main([f"25={few_a},{few_b}", f"all={everything}", "--reference", "random", "--out", str(tmp_path / "out")])
+    scarcity.main([f"2={few_a},{few_b}", f"all={everything}", "--reference", "random", "--out", str(tmp_path / "out")])
     rows = {line.split(" | ")[0].strip("| "): line.split(" | ")[1:] for line in (tmp_path / "out" / "data_scarcity.md").read_text().splitlines()
-            if line.startswith("| 25") or line.startswith("| all")}
+            if line.startswith("| 2 ") or line.startswith("| all")}
     # by hand: deltas 0.1, 0.0, 0.2 -> mean 0.1, s.e. 0.1 / sqrt(3); at 'all' 0.0, 0.1, -0.05 -> mean 0.017, s.e. 0.044
-    assert rows["25"][0] == "0.600 ± 0.058" and rows["25"][2].startswith("+0.100 ± 0.058 (2/3)")
+    assert rows["2"][0] == "0.600 ± 0.058" and rows["2"][2].startswith("+0.100 ± 0.058 (2/3)")
     assert rows["all"][2].startswith("+0.017 ± 0.044 (1/3) tie")
     assert (tmp_path / "out" / "data_scarcity.png").is_file()
 
 
-def test_data_scarcity_refuses_points_over_other_held_out_basins(tmp_path):
+def test_data_scarcity_refuses_runs_that_are_not_of_the_point_or_the_curve(tmp_path):
     scarcity = _benchmark_script("data_scarcity")
-    few = _scarcity_run(tmp_path / "25", {"resConn": [0.5, 0.6, 0.7]})
+    few = _scarcity_run(tmp_path / "2", {"resConn": [0.5, 0.6, 0.7]}, train_basins=2)
     other = _scarcity_run(tmp_path / "all", {"resConn": [0.5, 0.6, 0.7]}, held_out=(("b1", "b3"), ("b2", "b4"), ("b5", "b6")))
+    out = ["--out", str(tmp_path / "out")]
     with pytest.raises(SystemExit, match="holds out other basins"):
-        scarcity.main([f"25={few}", f"all={other}", "--out", str(tmp_path / "out")])
+        scarcity.main([f"2={few}", f"all={other}", *out])
     with pytest.raises(SystemExit, match="in more than one of its runs"):
-        scarcity.main([f"25={few},{few}", "--out", str(tmp_path / "out")])
+        scarcity.main([f"2={few},{few}", *out])
     with pytest.raises(SystemExit, match="--reference 'LSTM': no such model"):
-        scarcity.main([f"25={few}", "--reference", "LSTM", "--out", str(tmp_path / "out")])
+        scarcity.main([f"2={few}", "--reference", "LSTM", *out])
+    with pytest.raises(SystemExit, match="benchmark.train_basins=2, not 3"):
+        scarcity.main([f"3={few}", *out])
+    reseeded = _scarcity_run(tmp_path / "2b", {"random": [0.5, 0.6, 0.7]}, train_basins=2, training_seed=112)
+    with pytest.raises(SystemExit, match="other folds .* training seeds"):
+        scarcity.main([f"2={few},{reseeded}", *out])
+    with pytest.raises(SystemExit, match="given twice"):
+        scarcity.main([f"2={few}", f"2={few}", *out])
+    with pytest.raises(SystemExit, match="results.json"):
+        scarcity.main([f"2={tmp_path / 'missing'}", *out])
 
 
 def test_hyperparameter_search_scores_set_aside_training_basins_only():
@@ -369,6 +381,22 @@ def test_hyperparameter_search_scores_set_aside_training_basins_only():
     assert len(search.trial_grid(["baseline.head_hidden_size=8,16,32"], trials=2, seed=0)) == 2
     with pytest.raises(SystemExit, match="expected SECTION.FIELD=V1,V2"):
         search.trial_grid(["head_hidden_size=8"], trials=None, seed=0)
+    with pytest.raises(SystemExit, match="sections finetune, baseline"):
+        search.trial_grid(["benchmark.train_basins=25,50"], trials=None, seed=0)
+    with pytest.raises(SystemExit, match="train direct identically"):  # e.g. finetune.max_steps under the preset's baseline.max_steps
+        search.refuse_ineffective([{"max_steps": 1000}, {"max_steps": 1000}], [["finetune.max_steps=200"], ["finetune.max_steps=400"]], "direct")
+    overlapping = pub_folds([f"b{i:02d}" for i in range(40)], k=5, seed=111, val_fraction=0.1, train_period=("1999-10-01", "2008-09-30"),
+                            val_period=("1995-10-01", "2000-09-30"), test_period=("1989-10-01", "1999-09-30"))[0]
+    with pytest.raises(SystemExit, match="overlaps the test period"):
+        search.search_split(overlapping, seed=111, fold=0)
+
+
+def test_hyperparameter_search_refuses_to_continue_a_search_of_other_settings(tmp_path):
+    search = _benchmark_script("hyperparameter_search")
+    search.checked_manifest(tmp_path, {"model": "direct", "set": ["baseline.max_steps=2000"]})
+    search.checked_manifest(tmp_path, {"model": "direct", "set": ["baseline.max_steps=2000"]})  # the same search continues
+    with pytest.raises(SystemExit, match="a search with other set"):
+        search.checked_manifest(tmp_path, {"model": "direct", "set": ["baseline.max_steps=1000"]})
 
 
 @needs_camels

@@ -1395,6 +1395,11 @@ class StefaLandForStaticRegression(StefaLandTaskModel):
                 f"output_distribution={config.output_distribution!r}: distributional heads predict daily targets "
                 "(StefaLandForTimeSeriesRegression); a static-regression head predicts one value per site"
             )
+        if config.embedding_adds_static:
+            raise ValueError(
+                "embedding_adds_static=True: a static-regression head already reads the static token's state beside the "
+                "days' mean embedding ([mean_t E_t, E_static]); the setting is for the daily heads"
+            )
         super().__init__(config)
         self._build_inputs(config)
         self.targets = StefaLandTargets(config)
