@@ -94,6 +94,8 @@ def test_every_head_mode_has_a_head_class():
         assert type(StefaLandForTimeSeriesRegression(tiny_config(head_mode=mode, **forcings)).head) is TASK_HEADS[mode]
     for mode in STATIC_HEADS:
         assert type(StefaLandForStaticRegression(tiny_config(head_mode=mode, **STATIC_TARGETS)).head) is STATIC_HEADS[mode]
+    with pytest.raises(ValueError, match="embedding_adds_static=True: a static-regression head already reads the static token"):
+        StefaLandForStaticRegression(tiny_config(head_mode="resconn", embedding_adds_static=True, **STATIC_TARGETS))
     with pytest.raises(ValueError, match=r"head_mode must be one of \('resconn', 'no_adapter', 'linear_probe', 'scratch', 'direct', "
                                          r"'hbv', 'resconn_hbv'\), got 'lora'"):
         head_class(TASK_HEADS, "lora")
